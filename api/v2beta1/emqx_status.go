@@ -1,0 +1,112 @@
+package v2beta1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Condition types, in the order the status lists them (Ready last).
+const (
+	Initialized               = "Initialized"
+	CoreNodesProgressing      = "CoreNodesProgressing"
+	CoreNodesReady            = "CoreNodesReady"
+	ReplicantNodesProgressing = "ReplicantNodesProgressing"
+	ReplicantNodesReady       = "ReplicantNodesReady"
+	Available                 = "Available"
+	// ConfigValid is false when the spec holds something only the operator can reject
+	// (unparsable HOCON, a missing Secret); nothing is applied until it is fixed.
+	ConfigValid = "ConfigValid"
+	// PodsAdmitted is false when the API server refuses the pods of a workload
+	// (Pod Security, a ResourceQuota, an invalid field).
+	PodsAdmitted = "PodsAdmitted"
+	Ready        = "Ready"
+)
+
+// ConditionTypes lists every condition type in display order.
+var ConditionTypes = []string{Initialized, ConfigValid, PodsAdmitted, CoreNodesProgressing, CoreNodesReady,
+	ReplicantNodesProgressing, ReplicantNodesReady, Available, Ready}
+
+// EMQXStatus is the observed state of an EMQX cluster.
+type EMQXStatus struct {
+	// ObservedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Phase summarises the conditions in one word for `kubectl get`.
+	// +optional
+	Phase string `json:"phase,omitempty"`
+
+	// ReadyNodes is "running nodes/wanted nodes" as reported by EMQX.
+	// +optional
+	ReadyNodes string `json:"readyNodes,omitempty"`
+
+	// EMQXVersion is the EMQX release the nodes report (the lowest, during an upgrade).
+	// +optional
+	EMQXVersion string `json:"emqxVersion,omitempty"`
+
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,xDescriptors={"urn:alm:descriptor:io.kubernetes.conditions"}
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// CoreNodes are the core nodes as EMQX reports them.
+	// +optional
+	CoreNodes []EMQXNode `json:"coreNodes,omitempty"`
+	// CoreNodesStatus counts the core workload's pods.
+	// +optional
+	CoreNodesStatus EMQXNodesStatus `json:"coreNodesStatus,omitempty"`
+
+	// ReplicantNodes are the replicant nodes as EMQX reports them.
+	// +optional
+	ReplicantNodes []EMQXNode `json:"replicantNodes,omitempty"`
+	// ReplicantNodesStatus counts the replicant workload's pods.
+	// +optional
+	ReplicantNodesStatus EMQXNodesStatus `json:"replicantNodesStatus,omitempty"`
+	// ReplicantNodesSelector is the label selector of the replicant pods (for the scale subresource).
+	// +optional
+	ReplicantNodesSelector string `json:"replicantNodesSelector,omitempty"`
+}
+
+// EMQXNode is one node as `GET /api/v5/nodes` reports it.
+type EMQXNode struct {
+	Node string `json:"node"`
+	// NodeStatus is running or stopped.
+	NodeStatus string `json:"node_status"`
+	// +optional
+	OTPRelease string `json:"otp_release,omitempty"`
+	// +optional
+	Version string `json:"version,omitempty"`
+	// +optional
+	Role string `json:"role,omitempty"`
+	// +optional
+	Edition string `json:"edition,omitempty"`
+	// +optional
+	Connections int64 `json:"connections,omitempty"`
+	// +optional
+	LiveConnections int64 `json:"live_connections,omitempty"`
+	// +optional
+	PodUID types.UID `json:"podUID,omitempty"`
+	// +optional
+	ControllerUID types.UID `json:"controllerUID,omitempty"`
+}
+
+// EMQXNodesStatus counts a workload's pods.
+type EMQXNodesStatus struct {
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// +optional
+	CurrentRevision string `json:"currentRevision,omitempty"`
+	// +optional
+	CurrentReplicas int32 `json:"currentReplicas,omitempty"`
+	// +optional
+	UpdateRevision string `json:"updateRevision,omitempty"`
+	// +optional
+	UpdateReplicas int32 `json:"updateReplicas,omitempty"`
+}
+
+func init() {
+	SchemeBuilder.Register(&EMQX{}, &EMQXList{})
+}

@@ -1,0 +1,222 @@
+package v2beta1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// EMQX is one EMQX 5.x/6.x cluster: core nodes (a StatefulSet with the cluster's data on PVCs) and
+// optional replicant nodes, with the Services, configuration and credentials they need.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:path=emqxes,singular=emqx,shortName=emqx,categories=emqx
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicantTemplate.spec.replicas,statuspath=.status.replicantNodesStatus.replicas,selectorpath=.status.replicantNodesSelector
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=".status.phase",description="Summary of the newest condition"
+// +kubebuilder:printcolumn:name="Ready Nodes",type=string,JSONPath=".status.readyNodes",description="EMQX nodes running in the cluster / nodes wanted"
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=".spec.image"
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=".status.emqxVersion",priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
+// +kubebuilder:storageversion
+// +operator-sdk:csv:customresourcedefinitions:displayName="EMQX cluster",resources={{StatefulSet,v1},{Service,v1},{ConfigMap,v1},{Secret,v1},{PodDisruptionBudget,v1},{ServiceAccount,v1}}
+type EMQX struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   EMQXSpec   `json:"spec,omitempty"`
+	Status EMQXStatus `json:"status,omitempty"`
+}
+
+// EMQXList is a list of EMQX clusters.
+// +kubebuilder:object:root=true
+type EMQXList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []EMQX `json:"items"`
+}
+
+// EMQXSpec is the desired state of an EMQX cluster.
+// +kubebuilder:validation:XValidation:rule="!has(self.replicantTemplate) || !has(self.replicantTemplate.spec.replicas) || self.replicantTemplate.spec.replicas == 0 || !has(self.coreTemplate.spec.replicas) || self.coreTemplate.spec.replicas > 0",message="replicant nodes need at least one core node: set coreTemplate.spec.replicas to 1 or more, or replicantTemplate.spec.replicas to 0"
+type EMQXSpec struct {
+	// Image is the EMQX container image, e.g. emqx/emqx-enterprise:5.8.6 or emqx/emqx:6.1.4.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="self.trim() == self && !self.contains(' ')",message="image must not contain spaces"
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="EMQX image"
+	Image string `json:"image"`
+
+	// ImagePullPolicy for the EMQX containers.
+	// +kubebuilder:validation:Enum=Always;Never;IfNotPresent
+	// +optional
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// ImagePullSecrets for the EMQX pods.
+	// +optional
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+
+	// ServiceAccountName runs the EMQX pods as this ServiceAccount. When empty the operator creates one
+	// named after the cluster, with no permissions (DNS discovery needs none).
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// BootstrapAPIKeys are extra API keys EMQX loads at start-up, besides the one the operator
+	// generates for itself.
+	// +kubebuilder:validation:MaxItems=99
+	// +optional
+	BootstrapAPIKeys []BootstrapAPIKey `json:"bootstrapAPIKeys,omitempty"`
+
+	// Config is EMQX configuration in HOCON, written to emqx.conf on every node.
+	// +kubebuilder:default={mode: "Merge"}
+	// +optional
+	Config Config `json:"config,omitempty"`
+
+	// ClusterDomain is the cluster's DNS domain, used in node names and DNS discovery.
+	// +kubebuilder:default="cluster.local"
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	ClusterDomain string `json:"clusterDomain,omitempty"`
+
+	// RevisionHistoryLimit is how many old revisions of the workloads are kept.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RevisionHistoryLimit int32 `json:"revisionHistoryLimit,omitempty"`
+
+	// UpdateStrategy says how pod-template changes reach running nodes.
+	// +kubebuilder:default={type: "Recreate", initialDelaySeconds: 10, evacuationStrategy: {waitTakeover: 10, connEvictRate: 1000, sessEvictRate: 1000}}
+	// +optional
+	UpdateStrategy UpdateStrategy `json:"updateStrategy,omitempty"`
+
+	// CoreTemplate describes the core nodes, which hold the cluster's data.
+	// +kubebuilder:default={spec: {replicas: 1}}
+	// +optional
+	CoreTemplate CoreTemplate `json:"coreTemplate,omitempty"`
+
+	// ReplicantTemplate describes the replicant nodes (stateless; they serve clients and follow the cores).
+	// Omit it for a cluster of core nodes only.
+	// +optional
+	ReplicantTemplate *ReplicantTemplate `json:"replicantTemplate,omitempty"`
+
+	// DashboardServiceTemplate is the Service in front of the dashboard and REST API (port 18083).
+	// +kubebuilder:default={enabled: true}
+	// +optional
+	DashboardServiceTemplate *ServiceTemplate `json:"dashboardServiceTemplate,omitempty"`
+
+	// ListenersServiceTemplate is the Service in front of the MQTT listeners.
+	// +kubebuilder:default={enabled: true}
+	// +optional
+	ListenersServiceTemplate *ServiceTemplate `json:"listenersServiceTemplate,omitempty"`
+}
+
+// BootstrapAPIKey is an API key loaded from EMQX's bootstrap file: given inline or from Secrets.
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef) != (has(self.key) || has(self.secret))",message="give either key and secret, or secretRef, not both"
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef) || (has(self.key) && has(self.secret))",message="an inline bootstrap API key needs both key and secret"
+type BootstrapAPIKey struct {
+	// Key is the API key name.
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z\d\-_]+$`
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	Key string `json:"key,omitempty"`
+
+	// Secret is the API secret.
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	Secret string `json:"secret,omitempty"`
+
+	// SecretRef reads the key and the secret from Secrets in the cluster's namespace.
+	// +optional
+	SecretRef *BootstrapAPIKeySecretRef `json:"secretRef,omitempty"`
+}
+
+// BootstrapAPIKeySecretRef points at the Secret keys holding an API key and its secret.
+type BootstrapAPIKeySecretRef struct {
+	Key    KeyRef `json:"key"`
+	Secret KeyRef `json:"secret"`
+}
+
+// KeyRef names one key of one Secret.
+type KeyRef struct {
+	// +kubebuilder:validation:MinLength=1
+	SecretName string `json:"secretName"`
+	// +kubebuilder:validation:MinLength=1
+	SecretKey string `json:"secretKey"`
+}
+
+// Config is EMQX configuration in HOCON.
+type Config struct {
+	// Mode says how Data is applied to a running cluster: Merge merges it into the running
+	// configuration, Replace replaces the configuration roots it names.
+	// +kubebuilder:validation:Enum=Merge;Replace
+	// +kubebuilder:default=Merge
+	// +optional
+	Mode string `json:"mode,omitempty"`
+
+	// Data is HOCON text, e.g. `listeners.tcp.default.max_connections = 1024000`.
+	// +kubebuilder:validation:MaxLength=1048576
+	// +optional
+	Data string `json:"data,omitempty"`
+}
+
+// UpdateStrategy says how pod-template changes reach running nodes.
+type UpdateStrategy struct {
+	// Type is kept for compatibility with the v2beta1 API. Every template change is rolled out in
+	// place, one node at a time, on the same StatefulSet and PVCs.
+	// +kubebuilder:validation:Enum=Recreate
+	// +kubebuilder:default=Recreate
+	// +optional
+	Type string `json:"type,omitempty"`
+
+	// InitialDelaySeconds is how long a new node must have been ready before the next step.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+
+	// EvacuationStrategy says how clients are moved off a node before it stops.
+	// +kubebuilder:default={waitTakeover: 10, connEvictRate: 1000, sessEvictRate: 1000}
+	// +optional
+	EvacuationStrategy EvacuationStrategy `json:"evacuationStrategy,omitempty"`
+}
+
+// EvacuationStrategy is passed to EMQX's node evacuation.
+type EvacuationStrategy struct {
+	// WaitTakeover is how many seconds to wait for sessions to be taken over before evicting them.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	WaitTakeover int32 `json:"waitTakeover,omitempty"`
+
+	// ConnEvictRate is how many connections per second are evicted.
+	// +kubebuilder:default=1000
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	ConnEvictRate int32 `json:"connEvictRate,omitempty"`
+
+	// SessEvictRate is how many sessions per second are evicted.
+	// +kubebuilder:default=1000
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	SessEvictRate int32 `json:"sessEvictRate,omitempty"`
+}
+
+// ServiceTemplate describes a Service the operator creates.
+type ServiceTemplate struct {
+	// Enabled creates the Service; false leaves it out.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	// +optional
+	ObjectMeta metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is merged over the operator's defaults (type, ports, selector).
+	// +optional
+	Spec corev1.ServiceSpec `json:"spec,omitempty"`
+}
+
+// IsEnabled reports whether the Service is wanted (true unless explicitly disabled).
+func (t *ServiceTemplate) IsEnabled() bool {
+	return t == nil || t.Enabled == nil || *t.Enabled
+}

@@ -1,0 +1,92 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/credentials"
+	"github.com/broker-ops/emqx-operator/internal/desired"
+	"github.com/broker-ops/emqx-operator/internal/validation"
+	"github.com/broker-ops/emqx-operator/internal/values"
+)
+
+// ensureGenerated creates the generated Secrets that do not exist yet and returns the operator's
+// API key. Existing Secrets are never rewritten: a new cookie would split the cluster and a new
+// key would lock the operator out until every pod restarted.
+func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (credentials.APIKey, error) {
+	generated, err := credentials.Generated(e, credentials.Reader)
+	if err != nil {
+		return credentials.APIKey{}, err
+	}
+	owner := desired.OwnerReference(e)
+	var operatorKey credentials.APIKey
+	for _, s := range generated {
+		live := &corev1.Secret{}
+		err := r.Client.Get(ctx, client.ObjectKeyFromObject(s), live)
+		if apierrors.IsNotFound(err) {
+			s.OwnerReferences = append(s.OwnerReferences, owner)
+			if err := r.Client.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
+				return operatorKey, fmt.Errorf("creating Secret %s: %w", s.Name, err)
+			}
+			r.Recorder.Eventf(e, s, corev1.EventTypeNormal, "Created", "Generate", "Secret %s created", s.Name)
+			live = s
+		} else if err != nil {
+			return operatorKey, err
+		}
+		if s.Name == e.OperatorKeySecretName() {
+			operatorKey = credentials.APIKey{
+				Key:    string(live.Data[values.OperatorKeyKey]),
+				Secret: string(live.Data[values.OperatorSecretKey]),
+			}
+		}
+	}
+	return operatorKey, nil
+}
+
+// userKeys resolves spec.bootstrapAPIKeys. Secrets the user references are read with the API
+// reader, not the cache: the operator caches only its own Secrets, never every Secret.
+func (r *EMQXReconciler) userKeys(ctx context.Context, e *v2beta1.EMQX) ([]credentials.APIKey, *validation.Problem, error) {
+	var out []credentials.APIKey
+	for i, k := range e.Spec.BootstrapAPIKeys {
+		if k.SecretRef == nil {
+			out = append(out, credentials.APIKey{Key: k.Key, Secret: k.Secret})
+			continue
+		}
+		key, p, err := r.secretValue(ctx, e.Namespace, k.SecretRef.Key, fmt.Sprintf("bootstrapAPIKeys[%d].secretRef.key", i))
+		if p != nil || err != nil {
+			return nil, p, err
+		}
+		secret, p, err := r.secretValue(ctx, e.Namespace, k.SecretRef.Secret, fmt.Sprintf("bootstrapAPIKeys[%d].secretRef.secret", i))
+		if p != nil || err != nil {
+			return nil, p, err
+		}
+		if p := validation.BootstrapKey(key, secret, i); p != nil {
+			return nil, p, nil
+		}
+		out = append(out, credentials.APIKey{Key: key, Secret: secret})
+	}
+	return out, nil, nil
+}
+
+func (r *EMQXReconciler) secretValue(ctx context.Context, ns string, ref v2beta1.KeyRef, field string) (string, *validation.Problem, error) {
+	s := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.SecretName}, s)
+	if apierrors.IsNotFound(err) {
+		return "", &validation.Problem{Reason: validation.ReasonBootstrapKeyNotFound,
+			Message: fmt.Sprintf("%s: Secret %s not found in namespace %s", field, ref.SecretName, ns)}, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	v, ok := s.Data[ref.SecretKey]
+	if !ok {
+		return "", &validation.Problem{Reason: validation.ReasonBootstrapKeyNotFound,
+			Message: fmt.Sprintf("%s: Secret %s has no key %q", field, ref.SecretName, ref.SecretKey)}, nil
+	}
+	return string(v), nil, nil
+}

@@ -1,0 +1,170 @@
+// Package controllers holds the reconcilers. The EMQX reconciler is a short pipeline: check the
+// spec, make sure the generated credentials exist, observe the cluster, compute the desired objects
+// (internal/desired, pure), apply them (internal/apply), take at most one lifecycle step, and write
+// the status once.
+package controllers
+
+import (
+	"context"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/apply"
+	"github.com/broker-ops/emqx-operator/internal/desired"
+	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/render"
+	"github.com/broker-ops/emqx-operator/internal/status"
+	"github.com/broker-ops/emqx-operator/internal/validation"
+)
+
+// EMQXReconciler reconciles EMQX resources.
+type EMQXReconciler struct {
+	// Client reads from the manager's cache (scoped to the operator's own objects) and writes.
+	Client client.Client
+	// APIReader reads without a cache: only for the Secrets users reference.
+	APIReader   client.Reader
+	Scheme      *runtime.Scheme
+	Recorder    events.EventRecorder
+	Renderer    *render.Renderer
+	EMQXClients emqxapi.Factory
+}
+
+// +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxes,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;configmaps;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile brings one EMQX cluster one step closer to its spec.
+func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	current := &v2beta1.EMQX{}
+	if err := r.Client.Get(ctx, req.NamespacedName, current); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !current.DeletionTimestamp.IsZero() {
+		// Owner references hand the children to the garbage collector; PVCs stay (retention policy).
+		return ctrl.Result{}, nil
+	}
+	e := current.DeepCopy()
+	e.Default()
+
+	p := &pass{observed: &status.Observed{}}
+	out, err := r.run(ctx, e, p)
+	next := status.Compute(e, current.Status, p.observed, p.problems)
+	if werr := r.writeStatus(ctx, current, next); werr != nil {
+		err = errors.Join(err, werr)
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return out.result(), nil
+}
+
+// pass collects what one reconcile learned, for the single status write at its end.
+type pass struct {
+	observed *status.Observed
+	problems status.Problems
+}
+
+func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (outcome, error) {
+	logger := log.FromContext(ctx)
+
+	if prob := validation.Config(e); prob != nil {
+		return r.rejectSpec(e, p, prob), nil
+	}
+	operatorKey, err := r.ensureGenerated(ctx, e)
+	if err != nil {
+		return outcome{}, err
+	}
+	userKeys, prob, err := r.userKeys(ctx, e)
+	if err != nil {
+		return outcome{}, err
+	}
+	if prob != nil {
+		return r.rejectSpec(e, p, prob), nil
+	}
+
+	if p.observed, err = r.observe(ctx, e, operatorKey); err != nil {
+		return outcome{}, err
+	}
+	if p.observed.NodesErr != nil && !errors.Is(p.observed.NodesErr, emqxapi.ErrNoEndpoint) {
+		logger.Info("EMQX API not answering", "error", p.observed.NodesErr.Error(), "unreachable", p.observed.Unreachable)
+	}
+
+	objs, err := desired.Objects(r.Renderer, e, desired.Inputs{
+		// Once replicants exist they stay managed, even while a core restarts.
+		ReplicantsAllowed: p.observed.ReplicantSet != nil || p.observed.CoresReady(e),
+		OperatorKey:       operatorKey,
+		UserKeys:          userKeys,
+	})
+	if err != nil {
+		return outcome{}, err
+	}
+	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
+	if _, err := applier.Apply(ctx, e, objs); err != nil {
+		p.problems.ApplyError = err.Error()
+		r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "%s", err.Error())
+		return outcome{}, err
+	}
+	p.problems.Applied = true
+
+	reason, msg, err := r.admissionProblem(ctx, p.observed.CoreSet, p.observed.ReplicantSet)
+	if err != nil {
+		return outcome{}, err
+	}
+	if reason != "" {
+		p.problems.AdmissionReason, p.problems.AdmissionMessage = reason, msg
+		r.warnOnce(e, v2beta1.PodsAdmitted, reason, msg)
+		return waitOutcome(convergingInterval, reason), nil
+	}
+
+	if step, err := r.rolloutStep(ctx, e, p.observed); err != nil || step != "" {
+		return waitOutcome(convergingInterval, step), err
+	}
+	if !p.observed.CoresReady(e) || !p.observed.RoleJoined(e, v2beta1.RoleReplicant, e.ReplicantReplicas()) ||
+		p.observed.ReplicantSet == nil && e.ReplicantReplicas() > 0 {
+		return waitOutcome(convergingInterval, "NodesJoining"), nil
+	}
+	return doneOutcome(), nil
+}
+
+// rejectSpec records a spec error: a false condition, one Warning Event, nothing applied.
+func (r *EMQXReconciler) rejectSpec(e *v2beta1.EMQX, p *pass, prob *validation.Problem) outcome {
+	p.problems.ConfigReason, p.problems.ConfigMessage = prob.Reason, prob.Message
+	r.warnOnce(e, v2beta1.ConfigValid, prob.Reason, prob.Message)
+	return configErrorOutcome(prob.Reason)
+}
+
+// warnOnce emits a Warning Event unless the condition already says the same, so a problem that
+// persists across reconciles is reported once, not on every pass.
+func (r *EMQXReconciler) warnOnce(e *v2beta1.EMQX, condType, reason, msg string) {
+	if c := meta.FindStatusCondition(e.Status.Conditions, condType); c != nil &&
+		c.Status == "False" && c.Reason == reason && c.Message == msg {
+		return
+	}
+	r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, reason, "Validate", "%s", msg)
+}
+
+// writeStatus is the reconcile's only status write, skipped when nothing changed.
+func (r *EMQXReconciler) writeStatus(ctx context.Context, current *v2beta1.EMQX, next v2beta1.EMQXStatus) error {
+	if equality.Semantic.DeepEqual(current.Status, next) {
+		return nil
+	}
+	updated := current.DeepCopy()
+	updated.Status = next
+	return r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}))
+}

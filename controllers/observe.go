@@ -1,0 +1,69 @@
+package controllers
+
+import (
+	"context"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/credentials"
+	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/status"
+)
+
+// observe gathers the cluster's workloads and pods from the cache and the node list from EMQX.
+func (r *EMQXReconciler) observe(ctx context.Context, e *v2beta1.EMQX, key credentials.APIKey) (*status.Observed, error) {
+	o := &status.Observed{}
+	var err error
+	if o.CoreSet, err = r.statefulSet(ctx, e.Namespace, e.CoreWorkloadName()); err != nil {
+		return nil, err
+	}
+	if o.ReplicantSet, err = r.statefulSet(ctx, e.Namespace, e.ReplicantWorkloadName()); err != nil {
+		return nil, err
+	}
+	pods := &corev1.PodList{}
+	if err := r.Client.List(ctx, pods, client.InNamespace(e.Namespace), client.MatchingLabels(e.SelectorLabels())); err != nil {
+		return nil, err
+	}
+	o.Pods = pods.Items
+	sort.Slice(o.Pods, func(i, j int) bool { return o.Pods[i].Name < o.Pods[j].Name })
+
+	ans, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, emqxapi.Credentials{Key: key.Key, Secret: key.Secret},
+		coreEndpoints(o.Pods), func(ctx context.Context, c *emqxapi.Client) ([]emqxapi.Node, error) { return c.Nodes(ctx) })
+	o.Nodes, o.NodesErr = ans.Value, err
+	for pod := range ans.Failed {
+		o.Unreachable = append(o.Unreachable, pod)
+	}
+	sort.Strings(o.Unreachable)
+	return o, nil
+}
+
+func (r *EMQXReconciler) statefulSet(ctx context.Context, ns, name string) (*appsv1.StatefulSet, error) {
+	s := &appsv1.StatefulSet{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// coreEndpoints are the ready core pods, which the operator asks in turn: any core knows the whole
+// cluster, and asking each in turn keeps the operator working when any one node is lost.
+func coreEndpoints(pods []corev1.Pod) []emqxapi.Endpoint {
+	var eps []emqxapi.Endpoint
+	for i := range pods {
+		p := &pods[i]
+		if p.Labels[v2beta1.LabelDBRole] != v2beta1.RoleCore || p.Status.PodIP == "" || !status.IsPodReady(p) {
+			continue
+		}
+		eps = append(eps, emqxapi.Endpoint{Pod: p.Name, BaseURL: emqxapi.PodBaseURL(p.Status.PodIP)})
+	}
+	return eps
+}

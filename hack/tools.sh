@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Builds the project's pinned tool binaries from Go modules into a versioned cache
+# outside the checkout, so a clean clone on the same machine reuses them.
+#
+#   hack/tools.sh build [tool...]   build what is missing (default: every tool)
+#   hack/tools.sh path <tool>       print a tool's path (building it if missing)
+#   hack/tools.sh envtest-assets    print a directory holding etcd + kube-apiserver
+#   hack/tools.sh root              print the cache root
+#
+# The cache root is $EMQXOP_TOOLS_ROOT, default ~/.cache/emqx-operator/tools. Each tool
+# lives in <root>/<tool>/<version>/, so changing one pinned version rebuilds that tool only.
+set -euo pipefail
+
+HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tool-versions.env
+source "$HACK_DIR/tool-versions.env"
+
+TOOLS_ROOT=${EMQXOP_TOOLS_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/emqx-operator/tools}
+ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl
+  controller-gen kustomize helm operator-sdk opm)
+
+log() { echo "tools: $*" >&2; }
+die() { echo "tools: error: $*" >&2; exit 1; }
+
+version_of() {
+  case "$1" in
+    etcd) echo "$ETCD_VERSION" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) echo "$KUBERNETES_VERSION" ;;
+    kwok|kwokctl) echo "$KWOK_VERSION" ;;
+    controller-gen) echo "$CONTROLLER_GEN_VERSION" ;;
+    kustomize) echo "$KUSTOMIZE_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
+    operator-sdk) echo "$OPERATOR_SDK_VERSION" ;;
+    opm) echo "$OPM_VERSION" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
+  esac
+}
+
+tool_path() { echo "$TOOLS_ROOT/$1/$(version_of "$1")/$1"; }
+
+# scratch_module DIR MODULE: an empty module to build tools whose go.mod has replace
+# lines (go install refuses those) or whose dependencies need pinning.
+scratch_module() {
+  rm -rf "$1" && mkdir -p "$1"
+  (cd "$1" && go mod init "$2" >/dev/null 2>&1)
+}
+
+install_to() { # install_to TOOL BUILT_BINARY
+  local dest; dest=$(tool_path "$1")
+  mkdir -p "$(dirname "$dest")"
+  mv -f "$2" "$dest.tmp" && mv -f "$dest.tmp" "$dest"
+}
+
+build_go_install() { # build_go_install TOOL PKG@VERSION [ldflags]
+  local tool=$1 pkg=$2 ldflags=${3:-} gobin
+  gobin=$(mktemp -d)
+  GOBIN=$gobin CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$pkg"
+  # go install names the binary after the package's last element ("v5" for kustomize/v5).
+  install_to "$tool" "$(find "$gobin" -type f | head -1)"
+  rm -rf "$gobin"
+}
+
+build_etcd() {
+  local dir; dir=$(mktemp -d)/etcd
+  scratch_module "$dir" local/etcd-build
+  cat > "$dir/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  (cd "$dir" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 && go mod tidy >/dev/null 2>&1 &&
+    CGO_ENABLED=0 go build -trimpath -o etcd .)
+  install_to etcd "$dir/etcd"
+  rm -rf "$(dirname "$dir")"
+}
+
+# The control-plane binaries come from k8s.io/kubernetes, whose go.mod points every
+# staging module at ./staging; a scratch module replaces each with its published version.
+build_kubernetes() {
+  local dir gomod minor ldflags
+  dir=$(mktemp -d)/k8s
+  scratch_module "$dir" local/k8s-build
+  gomod=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
+    sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [[ -f $gomod ]] || die "could not download k8s.io/kubernetes@$KUBERNETES_VERSION"
+  {
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#replace \1 => \1 '"$KUBERNETES_STAGING_VERSION"'#p' "$gomod"
+  } >> "$dir/go.mod"
+  cat > "$dir/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+  minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
+  ldflags=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true)
+  mkdir -p "$dir/out"
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -tags tools -ldflags "$ldflags" -o out/ \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+  for t in kube-apiserver kube-controller-manager kube-scheduler kubectl; do install_to "$t" "$dir/out/$t"; done
+  rm -rf "$(dirname "$dir")"
+}
+
+build_operator_sdk() {
+  local dir; dir=$(mktemp -d)/osdk
+  scratch_module "$dir" local/operator-sdk-build
+  cat > "$dir/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/operator-framework/operator-sdk/cmd/operator-sdk"
+GO
+  (cd "$dir" &&
+    go mod edit -require "github.com/operator-framework/operator-sdk@$OPERATOR_SDK_VERSION" \
+      -replace "github.com/operator-framework/ansible-operator-plugins=github.com/operator-framework/ansible-operator-plugins@$ANSIBLE_OPERATOR_PLUGINS_VERSION" &&
+    sdk_mod=$(go mod download -json "github.com/operator-framework/operator-sdk@$OPERATOR_SDK_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p') &&
+    # operator-sdk's own replace lines do not apply to a dependent module: copy them.
+    sed -n 's/^replace \(.*\) => \(.*\) \(v[^ ]*\)$/\1=\2@\3/p; /^replace (/,/^)/{s/^[[:space:]]*\([^ ]*\) => \([^ ]*\) \(v[^ ]*\)$/\1=\2@\3/p}' "$sdk_mod" |
+      grep -v ansible-operator-plugins | while read -r r; do go mod edit -replace "$r"; done
+    go mod tidy -e >/dev/null 2>&1 || true
+    CGO_ENABLED=0 go build -trimpath -tags containers_image_openpgp \
+      -ldflags "-X github.com/operator-framework/operator-sdk/internal/version.Version=$OPERATOR_SDK_VERSION" \
+      -o operator-sdk github.com/operator-framework/operator-sdk/cmd/operator-sdk)
+  install_to operator-sdk "$dir/operator-sdk"
+  rm -rf "$(dirname "$dir")"
+}
+
+build_opm() {
+  local dir; dir=$(mktemp -d)/opm
+  scratch_module "$dir" local/opm-build
+  cat > "$dir/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/operator-framework/operator-registry/cmd/opm"
+GO
+  (cd "$dir" &&
+    go mod edit -require "github.com/operator-framework/operator-registry@$OPM_VERSION" &&
+    reg_mod=$(go mod download -json "github.com/operator-framework/operator-registry@$OPM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p') &&
+    sed -n 's/^replace \(.*\) => \(.*\) \(v[^ ]*\)$/\1=\2@\3/p; /^replace (/,/^)/{s/^[[:space:]]*\([^ ]*\) => \([^ ]*\) \(v[^ ]*\)$/\1=\2@\3/p}' "$reg_mod" |
+      while read -r r; do go mod edit -replace "$r"; done
+    go mod tidy -e >/dev/null 2>&1 || true
+    CGO_ENABLED=1 go build -trimpath -tags json1,containers_image_openpgp \
+      -ldflags "-X github.com/operator-framework/operator-registry/cmd/opm/version.gitCommit=$OPM_VERSION -X github.com/operator-framework/operator-registry/cmd/opm/version.opmVersion=$OPM_VERSION" \
+      -o opm github.com/operator-framework/operator-registry/cmd/opm)
+  install_to opm "$dir/opm"
+  rm -rf "$(dirname "$dir")"
+}
+
+build_one() {
+  local tool=$1
+  [[ -x $(tool_path "$tool") ]] && return 0
+  log "building $tool $(version_of "$tool") (once per version; cached in $TOOLS_ROOT)"
+  local start=$SECONDS
+  case "$tool" in
+    etcd) build_etcd ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) build_kubernetes ;;
+    kwok) build_go_install kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" ;;
+    kwokctl) build_go_install kwokctl "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" ;;
+    controller-gen) build_go_install controller-gen "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION" ;;
+    kustomize) build_go_install kustomize "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" ;;
+    helm) build_go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" ;;
+    operator-sdk) build_operator_sdk ;;
+    opm) build_opm ;;
+  esac
+  [[ -x $(tool_path "$tool") ]] || die "building $tool $(version_of "$tool") failed (see the go output above)"
+  log "built $tool in $((SECONDS - start)) s"
+}
+
+with_lock() { # one builder at a time per cache, so parallel make targets do not race
+  mkdir -p "$TOOLS_ROOT"
+  exec 9>"$TOOLS_ROOT/.lock"
+  flock 9
+  "$@"
+}
+
+build() {
+  local tools=("$@")
+  [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
+  for t in "${tools[@]}"; do version_of "$t" >/dev/null; done
+  for t in "${tools[@]}"; do with_lock build_one "$t"; done
+}
+
+envtest_assets() {
+  build etcd kube-apiserver
+  local dir="$TOOLS_ROOT/envtest/$KUBERNETES_VERSION-$ETCD_VERSION"
+  mkdir -p "$dir"
+  ln -sf "$(tool_path etcd)" "$dir/etcd"
+  ln -sf "$(tool_path kube-apiserver)" "$dir/kube-apiserver"
+  ln -sf "$(tool_path kubectl 2>/dev/null)" "$dir/kubectl" 2>/dev/null || true
+  echo "$dir"
+}
+
+cmd=${1:-build}; shift || true
+case "$cmd" in
+  build) build "$@" ;;
+  path) [[ $# -eq 1 ]] || die "usage: $0 path <tool>"; build "$1"; tool_path "$1" ;;
+  envtest-assets) envtest_assets ;;
+  root) echo "$TOOLS_ROOT" ;;
+  *) die "unknown command '$cmd' (build | path <tool> | envtest-assets | root)" ;;
+esac

@@ -1,0 +1,197 @@
+// Package apply writes desired objects with server-side apply. It skips objects the cluster
+// already holds as desired, so a reconcile with nothing to change makes no write at all, and it
+// emits one Event for each object it really created or changed.
+package apply
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/broker-ops/emqx-operator/internal/render"
+)
+
+// FieldOwner is the field manager of every field the operator applies.
+const FieldOwner = "emqx-operator"
+
+// AnnotationAppliedHash records the hash of what the operator last applied to an object. An
+// object whose hash matches and whose fields still hold the applied values needs no write.
+const AnnotationAppliedHash = "apps.emqx.io/applied-hash"
+
+// Applier applies objects for one owner.
+type Applier struct {
+	// Client reads live objects (from the cache) and applies.
+	Client   client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+}
+
+// Change is one object the applier created or changed.
+type Change struct {
+	Object  client.Object
+	Created bool
+}
+
+// Apply applies every object in order and returns what changed. It stops at the first error:
+// later objects may depend on earlier ones (a StatefulSet on its ConfigMap).
+func (a *Applier) Apply(ctx context.Context, owner client.Object, objs []client.Object) ([]Change, error) {
+	var changes []Change
+	for _, obj := range objs {
+		c, err := a.applyOne(ctx, obj)
+		if err != nil {
+			return changes, fmt.Errorf("applying %s: %w", render.KindOf(obj)+" "+obj.GetName(), err)
+		}
+		if c != nil {
+			changes = append(changes, *c)
+			verb, reason := "updated", "Updated"
+			if c.Created {
+				verb, reason = "created", "Created"
+			}
+			a.Recorder.Eventf(owner, obj, corev1.EventTypeNormal, reason, "Apply", "%s %s %s", render.KindOf(obj), obj.GetName(), verb)
+		}
+	}
+	return changes, nil
+}
+
+func (a *Applier) applyOne(ctx context.Context, desired client.Object) (*Change, error) {
+	gvk, err := apiutil.GVKForObject(desired, a.Scheme)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := Hash(desired)
+	if err != nil {
+		return nil, err
+	}
+	annotations := desired.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[AnnotationAppliedHash] = hash
+	desired.SetAnnotations(annotations)
+
+	liveObj, err := a.Scheme.New(gvk)
+	if err != nil {
+		return nil, err
+	}
+	live := liveObj.(client.Object)
+	err = a.Client.Get(ctx, client.ObjectKeyFromObject(desired), live)
+	switch {
+	case apierrors.IsNotFound(err):
+		live = nil
+	case err != nil:
+		return nil, err
+	case UpToDate(desired, live):
+		return nil, nil
+	default:
+		log.FromContext(ctx).V(1).Info("object out of date", "object", render.KindOf(desired)+"/"+desired.GetName(),
+			"firstDifference", Difference(desired, live))
+	}
+
+	u, err := toApplyUnstructured(desired, gvk.GroupVersion().String(), gvk.Kind)
+	if err != nil {
+		return nil, err
+	}
+	before := ""
+	if live != nil {
+		before = live.GetResourceVersion()
+	}
+	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return nil, err
+	}
+	if u.GetResourceVersion() == before {
+		return nil, nil
+	}
+	return &Change{Object: desired, Created: live == nil}, nil
+}
+
+// UpToDate reports whether live already holds desired: the applied hash matches (so nothing was
+// removed from the desired state since) and every field desired sets has the same value in live
+// (so nobody changed a field the operator owns). Fields only live has — defaults, other managers'
+// fields, status, timestamps — do not count.
+func UpToDate(desired, live client.Object) bool {
+	if live.GetAnnotations()[AnnotationAppliedHash] != desired.GetAnnotations()[AnnotationAppliedHash] {
+		return false
+	}
+	d, err := toApplyUnstructured(desired, "", "")
+	if err != nil {
+		return false
+	}
+	l, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
+	if err != nil {
+		return false
+	}
+	delete(d.Object, "apiVersion")
+	delete(d.Object, "kind")
+	return contains(l, d.Object)
+}
+
+// Difference names the first field where live differs from desired, for debug logs.
+func Difference(desired, live client.Object) string {
+	if h := live.GetAnnotations()[AnnotationAppliedHash]; h != desired.GetAnnotations()[AnnotationAppliedHash] {
+		return "applied hash " + h + " differs"
+	}
+	d, err := toApplyUnstructured(desired, "", "")
+	if err != nil {
+		return err.Error()
+	}
+	l, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
+	if err != nil {
+		return err.Error()
+	}
+	delete(d.Object, "apiVersion")
+	delete(d.Object, "kind")
+	return whyNot(l, d.Object, "")
+}
+
+// Hash is a stable hash of an object's desired content.
+func Hash(obj client.Object) (string, error) {
+	c := obj.DeepCopyObject().(client.Object)
+	a := c.GetAnnotations()
+	delete(a, AnnotationAppliedHash)
+	c.SetAnnotations(a)
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12]), nil
+}
+
+// toApplyUnstructured converts a typed object into an apply request body, without the fields a
+// typed Go struct always carries but the operator does not mean to own (status, timestamps).
+func toApplyUnstructured(obj client.Object, apiVersion, kind string) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	delete(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "metadata", "resourceVersion")
+	unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
+	if vcts, ok, _ := unstructured.NestedSlice(u.Object, "spec", "volumeClaimTemplates"); ok {
+		for _, v := range vcts {
+			if vm, ok := v.(map[string]any); ok {
+				unstructured.RemoveNestedField(vm, "metadata", "creationTimestamp")
+				delete(vm, "status")
+			}
+		}
+		_ = unstructured.SetNestedSlice(u.Object, vcts, "spec", "volumeClaimTemplates")
+	}
+	return u, nil
+}

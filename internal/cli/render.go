@@ -1,0 +1,207 @@
+// Package cli holds the manager binary's subcommands besides the operator itself.
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/credentials"
+	"github.com/broker-ops/emqx-operator/internal/desired"
+	"github.com/broker-ops/emqx-operator/internal/render"
+	"github.com/broker-ops/emqx-operator/internal/validation"
+)
+
+// Redacted stands in for every secret value in render output, which users paste into bug reports.
+const Redacted = "<generated-by-operator>"
+
+// Render implements `manager render -f FILE`: it prints, without a cluster, what the operator
+// would apply for each EMQX resource in FILE ("-" for standard input).
+func Render(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("f", "", "file with one or more EMQX resources (YAML), or - for standard input")
+	namespace := fs.String("n", "default", "namespace for resources that name none")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "render: -f FILE is required")
+		return 2
+	}
+	in, err := readInput(*file)
+	if err != nil {
+		fmt.Fprintf(stderr, "render: %v\n", err)
+		return 1
+	}
+	out, err := RenderManifests(in, *namespace)
+	if err != nil {
+		fmt.Fprintf(stderr, "render: %v\n", err)
+		return 1
+	}
+	_, _ = stdout.Write(out)
+	return 0
+}
+
+func readInput(path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
+}
+
+// RenderManifests renders every EMQX document in a multi-document YAML stream.
+func RenderManifests(in []byte, namespace string) ([]byte, error) {
+	r, err := render.New()
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	if err := v2beta1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	decoder := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
+	var out bytes.Buffer
+	reader := utilyaml.NewYAMLReader(bufioReader(in))
+	n := 0
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading YAML: %w", err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		obj, gvk, err := decoder.Decode(doc, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", n+1, err)
+		}
+		e, ok := obj.(*v2beta1.EMQX)
+		if !ok {
+			return nil, fmt.Errorf("document %d: %s is not a kind the operator renders", n+1, gvk)
+		}
+		n++
+		if e.Namespace == "" {
+			e.Namespace = namespace
+		}
+		objs, err := objectsFor(r, e)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", e.Namespace, e.Name, err)
+		}
+		for _, o := range objs {
+			b, err := toYAML(o)
+			if err != nil {
+				return nil, err
+			}
+			out.WriteString("---\n")
+			out.Write(b)
+		}
+	}
+	if n == 0 {
+		return nil, errors.New("no EMQX resource found in the input")
+	}
+	return out.Bytes(), nil
+}
+
+func objectsFor(r *render.Renderer, e *v2beta1.EMQX) ([]client.Object, error) {
+	e.Default()
+	if p := validation.Config(e); p != nil {
+		return nil, p
+	}
+	var user []credentials.APIKey
+	for _, k := range e.Spec.BootstrapAPIKeys {
+		if k.SecretRef != nil {
+			user = append(user, credentials.APIKey{Key: "<from Secret " + k.SecretRef.Key.SecretName + ">", Secret: Redacted})
+			continue
+		}
+		user = append(user, credentials.APIKey{Key: k.Key, Secret: Redacted})
+	}
+	objs, err := desired.Objects(r, e, desired.Inputs{
+		ReplicantsAllowed: true,
+		OperatorKey:       credentials.APIKey{Key: credentials.OperatorKeyName(e), Secret: Redacted},
+		UserKeys:          user,
+	})
+	if err != nil {
+		return nil, err
+	}
+	generated, err := credentials.Generated(e, strings.NewReader(strings.Repeat("x", 1024)))
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range generated {
+		s.SetOwnerReferences(objs[0].GetOwnerReferences())
+		objs = append(objs, s)
+	}
+	render.SortForApply(objs)
+	for _, o := range objs {
+		if s, ok := o.(*corev1.Secret); ok {
+			redact(s)
+		}
+	}
+	return objs, nil
+}
+
+// redact replaces secret values; bootstrap-file lines keep their key names.
+func redact(s *corev1.Secret) {
+	s.StringData = map[string]string{}
+	for k, v := range s.Data {
+		if k == "bootstrap_api_key" {
+			var lines []string
+			for _, l := range strings.Split(strings.TrimSpace(string(v)), "\n") {
+				parts := strings.SplitN(l, ":", 3)
+				lines = append(lines, parts[0]+":"+Redacted+":"+parts[len(parts)-1])
+			}
+			s.StringData[k] = strings.Join(lines, "\n") + "\n"
+			continue
+		}
+		if k == "username" || k == "key" {
+			s.StringData[k] = string(v)
+			continue
+		}
+		s.StringData[k] = Redacted
+	}
+	s.Data = nil
+}
+
+func toYAML(o client.Object) ([]byte, error) {
+	kind := render.KindOf(o)
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+	if err != nil {
+		return nil, err
+	}
+	delete(u, "status")
+	if md, ok := u["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	if _, ok := u["kind"]; !ok || u["kind"] == "" {
+		u["kind"] = kind
+		u["apiVersion"] = apiVersionOf(kind)
+	}
+	return yaml.Marshal(u)
+}
+
+func apiVersionOf(kind string) string {
+	switch kind {
+	case "StatefulSet":
+		return "apps/v1"
+	case "PodDisruptionBudget":
+		return "policy/v1"
+	default:
+		return "v1"
+	}
+}

@@ -1,0 +1,114 @@
+// Package credentials builds the Secrets the operator generates for a cluster: the Erlang cookie,
+// the dashboard admin password and the operator's own API key (generated once, never regenerated),
+// and the API-key bootstrap file (derived from the operator's key and the user's keys).
+package credentials
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/values"
+)
+
+// LabelGenerated marks operator-made Secrets; the operator's Secret cache watches only these.
+const LabelGenerated = "apps.emqx.io/generated-secret"
+
+// OperatorKeyName is the name of the operator's API key in a cluster. It is unique per cluster
+// (derived from the resource's UID) so that importing another cluster's backup, which overwrites
+// API keys of the same name, can never replace the key the operator uses.
+func OperatorKeyName(e *v2beta1.EMQX) string {
+	uid := strings.ReplaceAll(string(e.UID), "-", "")
+	if len(uid) > 12 {
+		uid = uid[:12]
+	}
+	if uid == "" {
+		return "emqx-operator"
+	}
+	return "emqx-operator-" + uid
+}
+
+// Generated returns the Secrets that are generated once: cookie, dashboard password, operator API key.
+// rnd supplies the randomness (crypto/rand in production).
+func Generated(e *v2beta1.EMQX, rnd io.Reader) ([]*corev1.Secret, error) {
+	cookie, err := randomString(rnd, 48)
+	if err != nil {
+		return nil, err
+	}
+	password, err := randomString(rnd, 24)
+	if err != nil {
+		return nil, err
+	}
+	apiSecret, err := randomString(rnd, 48)
+	if err != nil {
+		return nil, err
+	}
+	return []*corev1.Secret{
+		secret(e, e.CookieSecretName(), map[string]string{values.CookieKey: cookie}),
+		secret(e, e.DashboardSecretName(), map[string]string{
+			values.DashboardUsernameKey: "admin", values.DashboardPasswordKey: password,
+		}),
+		secret(e, e.OperatorKeySecretName(), map[string]string{
+			values.OperatorKeyKey: OperatorKeyName(e), values.OperatorSecretKey: apiSecret,
+		}),
+	}, nil
+}
+
+// APIKey is one line of EMQX's API-key bootstrap file.
+type APIKey struct {
+	Key, Secret string
+}
+
+// BootstrapFile builds the Secret holding EMQX's API-key bootstrap file: the operator's key
+// first, then the user's keys in the order given. Every key gets the administrator role.
+func BootstrapFile(e *v2beta1.EMQX, operator APIKey, user []APIKey) *corev1.Secret {
+	var b strings.Builder
+	for _, k := range append([]APIKey{operator}, user...) {
+		fmt.Fprintf(&b, "%s:%s:administrator\n", k.Key, k.Secret)
+	}
+	return secret(e, e.BootstrapSecretName(), map[string]string{values.BootstrapFileKey: b.String()})
+}
+
+func secret(e *v2beta1.EMQX, name string, data map[string]string) *corev1.Secret {
+	labels := e.SelectorLabels()
+	labels[LabelGenerated] = "true"
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.Namespace, Labels: labels},
+		Type:       corev1.SecretTypeOpaque,
+		StringData: nil,
+		Data:       toBytes(data),
+	}
+}
+
+func toBytes(m map[string]string) map[string][]byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make(map[string][]byte, len(m))
+	for _, k := range keys {
+		out[k] = []byte(m[k])
+	}
+	return out
+}
+
+// randomString returns n URL-safe characters; it never contains ':' (the bootstrap file's separator).
+func randomString(rnd io.Reader, n int) (string, error) {
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rnd, buf); err != nil {
+		return "", fmt.Errorf("generating a secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(buf)[:n], nil
+}
+
+// Reader is the randomness used in production.
+var Reader io.Reader = rand.Reader

@@ -1,0 +1,52 @@
+// Package desired computes every object a cluster should have, as a pure function of the
+// resource and a few observed facts. It makes no API calls; the controller applies the result.
+package desired
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/credentials"
+	"github.com/broker-ops/emqx-operator/internal/render"
+	"github.com/broker-ops/emqx-operator/internal/values"
+)
+
+// Inputs are the facts the desired state depends on besides the resource.
+type Inputs struct {
+	// ReplicantsAllowed is true once the core nodes are ready (see values.Inputs).
+	ReplicantsAllowed bool
+	// OperatorKey is the operator's generated API key.
+	OperatorKey credentials.APIKey
+	// UserKeys are the spec's bootstrap API keys, with secretRefs resolved.
+	UserKeys []credentials.APIKey
+}
+
+// Objects returns the objects of a defaulted cluster in apply order, each owned by the cluster.
+func Objects(r *render.Renderer, e *v2beta1.EMQX, in Inputs) ([]client.Object, error) {
+	objs, err := r.Render(values.FromEMQX(e, values.Inputs{ReplicantsAllowed: in.ReplicantsAllowed}), e.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	objs = append(objs, credentials.BootstrapFile(e, in.OperatorKey, in.UserKeys))
+	owner := OwnerReference(e)
+	for _, o := range objs {
+		o.SetNamespace(e.Namespace)
+		o.SetOwnerReferences([]metav1.OwnerReference{owner})
+	}
+	render.SortForApply(objs)
+	return objs, nil
+}
+
+// OwnerReference makes the cluster the controller of an object, so deleting the cluster deletes
+// the object (PVCs excepted: they belong to the StatefulSet's retention policy).
+func OwnerReference(e *v2beta1.EMQX) metav1.OwnerReference {
+	return *metav1.NewControllerRef(e, v2beta1.GroupVersion.WithKind("EMQX"))
+}
+
+// Describe names an object for Events and errors: "StatefulSet emqx-core".
+func Describe(o client.Object) string {
+	return fmt.Sprintf("%s %s", render.KindOf(o), o.GetName())
+}

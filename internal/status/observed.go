@@ -1,0 +1,100 @@
+// Package status computes an EMQX resource's status from what the operator observed. It is a pure
+// function: the controller gathers the observations and writes the result once per reconcile.
+package status
+
+import (
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+)
+
+// Observed is what one reconcile saw.
+type Observed struct {
+	CoreSet      *appsv1.StatefulSet
+	ReplicantSet *appsv1.StatefulSet
+	Pods         []corev1.Pod
+	// Nodes is GET /api/v5/nodes from the first ready core that answered; NodesErr why none did.
+	Nodes    []emqxapi.Node
+	NodesErr error
+	// Unreachable lists pods that were asked and did not answer.
+	Unreachable []string
+}
+
+// PodForNode maps an EMQX node name (emqx@<pod>.<headless FQDN>) to its pod's name.
+func PodForNode(e *v2beta1.EMQX, node string) string {
+	_, host, ok := strings.Cut(node, "@")
+	if !ok {
+		return ""
+	}
+	pod, rest, ok := strings.Cut(host, ".")
+	if !ok || rest != e.DNSName() {
+		return ""
+	}
+	return pod
+}
+
+// NodeName is the EMQX node name of a pod.
+func NodeName(e *v2beta1.EMQX, pod string) string {
+	return "emqx@" + pod + "." + e.DNSName()
+}
+
+// IsPodReady reports the pod's Ready condition.
+func IsPodReady(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// PodsOfRole returns the pods of one role.
+func (o *Observed) PodsOfRole(role string) []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range o.Pods {
+		if p.Labels[v2beta1.LabelDBRole] == role {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// RunningNodes returns the names of nodes EMQX reports running, by role.
+func (o *Observed) RunningNodes(role string) map[string]bool {
+	out := map[string]bool{}
+	for _, n := range o.Nodes {
+		if n.NodeStatus == "running" && n.Role == role {
+			out[n.Node] = true
+		}
+	}
+	return out
+}
+
+// RoleJoined reports whether every wanted pod of a role exists, is ready, and runs as a node of
+// the cluster according to EMQX.
+func (o *Observed) RoleJoined(e *v2beta1.EMQX, role string, want int32) bool {
+	if o.NodesErr != nil && want > 0 {
+		return false
+	}
+	pods := o.PodsOfRole(role)
+	running := o.RunningNodes(role)
+	ready := int32(0)
+	for i := range pods {
+		if IsPodReady(&pods[i]) && running[NodeName(e, pods[i].Name)] {
+			ready++
+		}
+	}
+	return ready == want && int32(len(pods)) == want
+}
+
+// CoresReady is the gate for starting replicants.
+func (o *Observed) CoresReady(e *v2beta1.EMQX) bool {
+	return o.CoreSet != nil && o.RoleJoined(e, v2beta1.RoleCore, e.CoreReplicas())
+}

@@ -1,0 +1,76 @@
+// Package validation checks what only the operator can check, before anything is applied:
+// the CRD schema cannot parse HOCON or look into Secrets.
+package validation
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/gurkankaymak/hocon"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+)
+
+// Problem is a spec error the user must fix; retrying cannot help.
+type Problem struct {
+	Reason  string
+	Message string
+}
+
+func (p *Problem) Error() string { return p.Reason + ": " + p.Message }
+
+// Reasons.
+const (
+	ReasonInvalidConfig        = "InvalidConfig"
+	ReasonBootstrapKeyNotFound = "BootstrapAPIKeyNotFound"
+	ReasonInvalidBootstrapKey  = "InvalidBootstrapAPIKey"
+)
+
+// readOnlyRoots are configuration roots EMQX reads from its environment in this operator's pods;
+// setting them in config.data would be silently overridden by the operator's env.
+var readOnlyKeys = []string{"node.name", "node.cookie", "node.role", "cluster.discovery_strategy"}
+
+// Config checks that spec.config.data is HOCON EMQX could parse.
+func Config(e *v2beta1.EMQX) *Problem {
+	data := strings.TrimSpace(e.Spec.Config.Data)
+	if data == "" {
+		return nil
+	}
+	conf, err := parseHOCON(data)
+	if err != nil {
+		return &Problem{Reason: ReasonInvalidConfig, Message: fmt.Sprintf("spec.config.data is not valid HOCON: %v", err)}
+	}
+	for _, k := range readOnlyKeys {
+		if conf.Get(k) != nil {
+			return &Problem{Reason: ReasonInvalidConfig, Message: fmt.Sprintf(
+				"spec.config.data sets %s, which the operator manages (node names, cookie, role and discovery come from the pod's environment); remove it", k)}
+		}
+	}
+	return nil
+}
+
+// parseHOCON parses text, turning the parser's panics on some malformed input into errors.
+func parseHOCON(data string) (conf *hocon.Config, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return hocon.ParseString(data)
+}
+
+var bootstrapKeyPattern = regexp.MustCompile(`^[a-zA-Z\d\-_]+$`)
+
+// BootstrapKey checks a key read from a Secret against the rules the CRD enforces on inline keys.
+func BootstrapKey(key, secret string, i int) *Problem {
+	if !bootstrapKeyPattern.MatchString(key) {
+		return &Problem{Reason: ReasonInvalidBootstrapKey, Message: fmt.Sprintf(
+			"bootstrapAPIKeys[%d]: the key from the Secret must match %s", i, bootstrapKeyPattern)}
+	}
+	if len(secret) < 3 || len(secret) > 128 {
+		return &Problem{Reason: ReasonInvalidBootstrapKey, Message: fmt.Sprintf(
+			"bootstrapAPIKeys[%d]: the secret from the Secret must be 3 to 128 characters", i)}
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package values
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+)
+
+// Paths inside the EMQX container.
+const (
+	BootstrapAPIKeysFile = "/opt/emqx/etc/bootstrap-api-keys/bootstrap_api_key"
+	DashboardPort        = 18083
+)
+
+func podValues(e *v2beta1.EMQX, role string, s *v2beta1.ReplicantTemplateSpec) *Pod {
+	p := &Pod{
+		NodeSelector:              s.NodeSelector,
+		NodeName:                  s.NodeName,
+		Affinity:                  s.Affinity,
+		Tolerations:               append(slices.Clone(s.Tolerations), s.ToleRations...),
+		TopologySpreadConstraints: s.TopologySpreadConstraints,
+		SecurityContext:           restrictedPod(s.PodSecurityContext),
+		InitContainers:            s.InitContainers,
+		// Service links would put one env var per Service of the namespace into EMQX's environment,
+		// where EMQX reads every EMQX_* variable as configuration.
+		EnableServiceLinks: ptr.To(false),
+	}
+	if p.Affinity == nil {
+		p.Affinity = spreadOverNodes(e, role)
+	}
+	return p
+}
+
+// spreadOverNodes prefers to put nodes of one role on different Kubernetes nodes, so losing one
+// Kubernetes node does not take several EMQX nodes (a majority of cores) with it.
+func spreadOverNodes(e *v2beta1.EMQX, role string) *corev1.Affinity {
+	return &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight: 100,
+			PodAffinityTerm: corev1.PodAffinityTerm{
+				TopologyKey:   corev1.LabelHostname,
+				LabelSelector: &metav1.LabelSelector{MatchLabels: e.RoleSelectorLabels(role)},
+			},
+		}},
+	}}
+}
+
+// restrictedPod completes the pod security context so the pod passes Pod Security "restricted":
+// fields the user left unset get the restricted value; fields the user set are kept, which is how
+// a user opts into something else.
+func restrictedPod(in *corev1.PodSecurityContext) *corev1.PodSecurityContext {
+	sc := in.DeepCopy()
+	if sc == nil {
+		sc = &corev1.PodSecurityContext{}
+	}
+	if sc.RunAsNonRoot == nil && ptr.Deref(sc.RunAsUser, 1) != 0 {
+		sc.RunAsNonRoot = ptr.To(true)
+	}
+	if sc.SeccompProfile == nil {
+		sc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	}
+	return sc
+}
+
+func restrictedContainer(in *corev1.SecurityContext) *corev1.SecurityContext {
+	sc := in.DeepCopy()
+	if sc == nil {
+		sc = &corev1.SecurityContext{}
+	}
+	if sc.AllowPrivilegeEscalation == nil && !ptr.Deref(sc.Privileged, false) {
+		sc.AllowPrivilegeEscalation = ptr.To(false)
+	}
+	if sc.Capabilities == nil {
+		sc.Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+	}
+	return sc
+}
+
+func containerValues(e *v2beta1.EMQX, role string, s *v2beta1.ReplicantTemplateSpec) *Container {
+	return &Container{
+		Command:         s.Command,
+		Args:            s.Args,
+		Ports:           containerPorts(s.Ports),
+		Env:             env(e, role, s.Env),
+		EnvFrom:         s.EnvFrom,
+		Resources:       s.Resources,
+		SecurityContext: restrictedContainer(s.ContainerSecurityContext),
+		LivenessProbe:   s.LivenessProbe,
+		ReadinessProbe:  s.ReadinessProbe,
+		StartupProbe:    s.StartupProbe,
+		Lifecycle:       s.Lifecycle,
+	}
+}
+
+func containerPorts(user []corev1.ContainerPort) []corev1.ContainerPort {
+	ports := []corev1.ContainerPort{
+		{Name: "dashboard", ContainerPort: DashboardPort, Protocol: corev1.ProtocolTCP},
+		{Name: "ekka", ContainerPort: 4370, Protocol: corev1.ProtocolTCP},
+		{Name: "genrpc", ContainerPort: 5369, Protocol: corev1.ProtocolTCP},
+		{Name: "mqtt", ContainerPort: 1883, Protocol: corev1.ProtocolTCP},
+		{Name: "mqtts", ContainerPort: 8883, Protocol: corev1.ProtocolTCP},
+		{Name: "ws", ContainerPort: 8083, Protocol: corev1.ProtocolTCP},
+		{Name: "wss", ContainerPort: 8084, Protocol: corev1.ProtocolTCP},
+	}
+	for _, u := range user {
+		if u.Protocol == "" {
+			u.Protocol = corev1.ProtocolTCP
+		}
+		i := slices.IndexFunc(ports, func(p corev1.ContainerPort) bool {
+			return (u.Name != "" && p.Name == u.Name) || p.ContainerPort == u.ContainerPort
+		})
+		if i >= 0 {
+			ports[i] = u
+		} else {
+			ports = append(ports, u)
+		}
+	}
+	return ports
+}
+
+// operatorOwnedEnv are variables a user's env cannot override: they carry the node's role and the
+// operator's own API key, and overriding them would break clustering or lock the operator out.
+var operatorOwnedEnv = map[string]bool{"EMQX_NODE__ROLE": true, "EMQX_API_KEY__BOOTSTRAP_FILE": true}
+
+func env(e *v2beta1.EMQX, role string, user []corev1.EnvVar) []corev1.EnvVar {
+	secretEnv := func(name, secret, key string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: key,
+		}}}
+	}
+	base := []corev1.EnvVar{
+		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		{Name: "EMQX_CLUSTER__DISCOVERY_STRATEGY", Value: "dns"},
+		{Name: "EMQX_CLUSTER__DNS__NAME", Value: e.DNSName()},
+		{Name: "EMQX_CLUSTER__DNS__RECORD_TYPE", Value: "srv"},
+		{Name: "EMQX_NAME", Value: "emqx"},
+		// The node name must equal the SRV target DNS discovery finds: <pod>.<headless FQDN>.
+		{Name: "EMQX_HOST", Value: "$(POD_NAME)." + e.DNSName()},
+		{Name: "EMQX_NODE__ROLE", Value: role},
+		secretEnv("EMQX_NODE__COOKIE", e.CookieSecretName(), CookieKey),
+		{Name: "EMQX_API_KEY__BOOTSTRAP_FILE", Value: `"` + BootstrapAPIKeysFile + `"`},
+		{Name: "EMQX_DASHBOARD__DEFAULT_USERNAME", Value: "admin"},
+		secretEnv("EMQX_DASHBOARD__DEFAULT_PASSWORD", e.DashboardSecretName(), DashboardPasswordKey),
+	}
+	userNames := map[string]bool{}
+	for _, u := range user {
+		if !operatorOwnedEnv[u.Name] {
+			userNames[u.Name] = true
+		}
+	}
+	out := make([]corev1.EnvVar, 0, len(base)+len(user))
+	for _, b := range base {
+		if !userNames[b.Name] {
+			out = append(out, b)
+		}
+	}
+	for _, u := range user {
+		if !operatorOwnedEnv[u.Name] {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Keys of the operator-made Secrets.
+const (
+	CookieKey            = "cookie"
+	DashboardUsernameKey = "username"
+	DashboardPasswordKey = "password"
+	OperatorKeyKey       = "key"
+	OperatorSecretKey    = "secret"
+	BootstrapFileKey     = "bootstrap_api_key"
+)

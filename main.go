@@ -1,0 +1,139 @@
+// Command manager is the emqx-operator. With no subcommand it runs the operator; `render -f FILE`
+// prints what it would apply for the EMQX resources in FILE, without a cluster.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers"
+	"github.com/broker-ops/emqx-operator/internal/cli"
+	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/render"
+	"github.com/broker-ops/emqx-operator/internal/watches"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "render" {
+		os.Exit(cli.Render(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(runManager(os.Args[1:]))
+}
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(v2beta1.AddToScheme(s))
+	return s
+}
+
+func runManager(args []string) int {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	metricsAddr := fs.String("metrics-bind-address", ":8080", `metrics endpoint address ("0" disables it)`)
+	probeAddr := fs.String("health-probe-bind-address", ":8081", "health and readiness probe address")
+	leaderElect := fs.Bool("leader-elect", true, "elect a leader (a Lease), so only one replica acts")
+	leaseNamespace := fs.String("leader-election-namespace", "", "namespace of the leader Lease (default: the pod's namespace)")
+	watchesFile := fs.String("watches-file", "", "watches.yaml to use instead of the compiled-in one")
+	zapOpts := zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	setupLog := ctrl.Log.WithName("setup")
+
+	watchData := watchesYAML
+	if *watchesFile != "" {
+		b, err := os.ReadFile(*watchesFile)
+		if err != nil {
+			setupLog.Error(err, "reading the watches file")
+			return 1
+		}
+		watchData = b
+	}
+	ws, err := watches.Parse(watchData)
+	if err != nil {
+		setupLog.Error(err, "invalid watches file")
+		return 1
+	}
+	emqxWatch, ok := watches.Find(ws, v2beta1.GroupVersion.WithKind("EMQX"))
+	if !ok {
+		setupLog.Error(fmt.Errorf("no entry for %s", v2beta1.GroupVersion.WithKind("EMQX")), "invalid watches file")
+		return 1
+	}
+
+	namespaces := watchNamespaces()
+	scheme := newScheme()
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress:        *probeAddr,
+		LeaderElection:                *leaderElect,
+		LeaderElectionID:              "emqx-operator.apps.emqx.io",
+		LeaderElectionNamespace:       *leaseNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         controllers.CacheOptions(namespaces),
+	})
+	if err != nil {
+		setupLog.Error(err, "creating the manager")
+		return 1
+	}
+	renderer, err := render.New()
+	if err != nil {
+		setupLog.Error(err, "loading the embedded chart")
+		return 1
+	}
+	r := &controllers.EMQXReconciler{
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Scheme:      scheme,
+		Recorder:    mgr.GetEventRecorder("emqx-operator"),
+		Renderer:    renderer,
+		EMQXClients: emqxapi.DefaultFactory,
+	}
+	maxConcurrent := emqxWatch.MaxConcurrentReconciles
+	if maxConcurrent <= 0 {
+		maxConcurrent = 1
+	}
+	if err := r.SetupWithManager(mgr, maxConcurrent); err != nil {
+		setupLog.Error(err, "setting up the EMQX controller")
+		return 1
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		setupLog.Error(err, "adding the health check")
+		return 1
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		setupLog.Error(err, "adding the readiness check")
+		return 1
+	}
+	setupLog.Info("starting the operator", "namespaces", namespaces, "chart", emqxWatch.Chart, "chartVersion", renderer.ChartVersion())
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		setupLog.Error(err, "running the manager")
+		return 1
+	}
+	return 0
+}
+
+// watchNamespaces reads WATCH_NAMESPACE: empty for all namespaces, else a comma-separated list.
+func watchNamespaces() []string {
+	var out []string
+	for _, ns := range strings.Split(os.Getenv("WATCH_NAMESPACE"), ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
