@@ -1,0 +1,113 @@
+package simulator
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+)
+
+// NodeView is a node as the control API shows it.
+type NodeView struct {
+	Name        string `json:"name"`
+	Pod         string `json:"pod"`
+	IP          string `json:"ip"`
+	Role        string `json:"role"`
+	Version     string `json:"version"`
+	State       string `json:"state"`
+	Cluster     int    `json:"cluster"`
+	Connections int64  `json:"connections"`
+	Evacuation  string `json:"evacuation,omitempty"`
+	Faults      Faults `json:"faults"`
+	APIKeys     int    `json:"apiKeys"`
+	License     string `json:"license"`
+}
+
+// ControlHandler is the test-facing API (serve it on loopback only):
+//
+//	GET  /sim/nodes                       every node, running or stopped
+//	PUT  /sim/nodes/{node}/connections    {"connections": N}
+//	PUT  /sim/nodes/{node}/faults         Faults
+//	GET  /sim/calls                       API calls the nodes answered
+//	GET  /healthz
+func (s *Simulator) ControlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("GET /sim/nodes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, s.Nodes()) })
+	mux.HandleFunc("PUT /sim/nodes/{node}/connections", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Connections int64 `json:"connections"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			writeError(w, 400, "BAD_REQUEST", err.Error())
+			return
+		}
+		s.w.mu.Lock()
+		defer s.w.mu.Unlock()
+		n := s.w.nodes[r.PathValue("node")]
+		if n == nil || n.state != running {
+			writeError(w, 404, "NOT_FOUND", "no running node "+r.PathValue("node"))
+			return
+		}
+		n.connections = body.Connections
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("PUT /sim/nodes/{node}/faults", func(w http.ResponseWriter, r *http.Request) {
+		var f Faults
+		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
+			writeError(w, 400, "BAD_REQUEST", err.Error())
+			return
+		}
+		if err := s.SetFaults(r.PathValue("node"), f); err != nil {
+			writeError(w, 404, "NOT_FOUND", err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /sim/calls", func(w http.ResponseWriter, _ *http.Request) {
+		s.callsMu.Lock()
+		defer s.callsMu.Unlock()
+		writeJSON(w, 200, s.calls)
+	})
+	return mux
+}
+
+// Nodes lists every node.
+func (s *Simulator) Nodes() []NodeView {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	var out []NodeView
+	for _, n := range s.w.nodes {
+		v := NodeView{Name: n.name, Pod: n.podKey, IP: n.ip, Role: n.role, Version: n.version,
+			State: [...]string{"booting", "running", "stopped"}[n.state], Cluster: n.clusterID,
+			Connections: n.connections, Faults: n.faults}
+		if n.evac != nil {
+			v.Evacuation = n.evac.state
+		}
+		if c := s.w.clusterOf(n); c != nil {
+			v.APIKeys, v.License = len(c.apiKeys), c.license.Customer
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// SetFaults switches a node's faults; an unhealthy node's pod turns unready through its annotation.
+func (s *Simulator) SetFaults(name string, f Faults) error {
+	s.w.mu.Lock()
+	n := s.w.nodes[name]
+	if n == nil {
+		s.w.mu.Unlock()
+		return errNoNode(name)
+	}
+	n.faults = f
+	pod, state := n.podKey, n.state
+	s.w.mu.Unlock()
+	if state == running {
+		ctx, cancel := contextWithTimeout(5 * time.Second)
+		defer cancel()
+		s.annotateKey(ctx, pod, AnnotationReady, boolString(!f.Unhealthy))
+	}
+	return nil
+}

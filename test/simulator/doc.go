@@ -1,0 +1,15 @@
+// Package simulator stands in for EMQX on the local kwok cluster. It watches the cluster's pods and,
+// for every running pod of an EMQX cluster, serves EMQX's HTTP API on <podIP>:18083, deriving what a
+// real node would from the pod's own spec: node name (EMQX_NODE__NAME or EMQX_NAME@EMQX_HOST), role,
+// cookie, DNS discovery name, API keys from the bootstrap file's Secret, licence, image version.
+//
+// Behaviour follows shared/reference/emqx-rest-api.md and emqx-behaviour.md, traps included:
+// GET /nodes omits stopped replicants and lists stopped cores with three keys; force_leave on an
+// unknown or stopped replicant is 400 node_not_in_cluster; a replicant joins only cores of the same
+// release; an evacuation persists on the node's data volume; an import merges API keys by name.
+//
+// It drives pod state through kwok Stages (hack/kwok/stages.yaml) by annotating pods, and provisions
+// a PersistentVolume for every claim of the "standard" storage class. A control API on loopback lets
+// tests set connection counts and inject faults. Durations (boot, join, evacuation ticks, licence
+// file re-read) are multiplied by a time scale so end-to-end tests run in seconds.
+package simulator

@@ -1,0 +1,17 @@
+package simulator
+
+import "time"
+
+// Faults a test can switch on for one node (PUT /sim/nodes/{node}/faults on the control API).
+type Faults struct {
+	// Unresponsive: the node accepts connections but never answers (a hung node).
+	Unresponsive bool `json:"unresponsive,omitempty"`
+	// ServerError: every API call answers 500 INTERNAL_ERROR.
+	ServerError bool `json:"serverError,omitempty"`
+	// Delay is added before every answer.
+	Delay time.Duration `json:"delay,omitempty"`
+	// NeverJoins: cluster discovery never joins this node to its peers (an invite still works).
+	NeverJoins bool `json:"neverJoins,omitempty"`
+	// Unhealthy: /status answers 503, so the pod turns unready.
+	Unhealthy bool `json:"unhealthy,omitempty"`
+}

@@ -1,0 +1,388 @@
+package simulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Options configure a simulator.
+type Options struct {
+	// TimeScale multiplies every simulated duration (1 = EMQX's real timings; 0.1 = ten times faster).
+	TimeScale float64
+	// BootTime is how long a node takes from container start to a running API.
+	BootTime time.Duration
+	// JoinDelay is how long DNS discovery takes to join a booted node to its peers.
+	JoinDelay time.Duration
+	// Port is the dashboard/API port served on each pod IP.
+	Port int
+	Log  *slog.Logger
+}
+
+// Defaults are EMQX-like timings before scaling.
+func (o *Options) defaults() {
+	if o.TimeScale <= 0 {
+		o.TimeScale = 1
+	}
+	if o.BootTime == 0 {
+		o.BootTime = 5 * time.Second
+	}
+	if o.JoinDelay == 0 {
+		o.JoinDelay = 5 * time.Second
+	}
+	if o.Port == 0 {
+		o.Port = 18083
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+}
+
+// Simulator serves simulated EMQX nodes for the pods of one Kubernetes cluster.
+type Simulator struct {
+	opts Options
+	kc   kubernetes.Interface
+	w    *world
+	log  *slog.Logger
+
+	serversMu sync.Mutex
+	servers   map[string]*http.Server // by pod UID
+
+	callsMu sync.Mutex
+	calls   []Call
+}
+
+// Call records one API call a node answered (tests read them from the control API).
+type Call struct {
+	Time   time.Time `json:"time"`
+	Node   string    `json:"node"`
+	Method string    `json:"method"`
+	Path   string    `json:"path"`
+	Status int       `json:"status"`
+	Body   string    `json:"body,omitempty"`
+}
+
+// New returns a simulator for the cluster kc talks to.
+func New(kc kubernetes.Interface, opts Options) *Simulator {
+	opts.defaults()
+	return &Simulator{opts: opts, kc: kc, w: newWorld(), log: opts.Log, servers: map[string]*http.Server{}}
+}
+
+// scaled converts an EMQX duration into wall time.
+func (s *Simulator) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * s.opts.TimeScale)
+}
+
+// simSeconds converts wall time into simulated seconds.
+func (s *Simulator) simSeconds(d time.Duration) float64 { return d.Seconds() / s.opts.TimeScale }
+
+// Run watches pods and claims until ctx ends, then stops every node.
+func (s *Simulator) Run(ctx context.Context) error {
+	factory := informers.NewSharedInformerFactory(s.kc, 0)
+	pods := factory.Core().V1().Pods().Informer()
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { s.onPod(ctx, o) },
+		UpdateFunc: func(_, o any) { s.onPod(ctx, o) },
+		DeleteFunc: func(o any) { s.onPodGone(o) },
+	}
+	if _, err := pods.AddEventHandler(handler); err != nil {
+		return err
+	}
+	claims := factory.Core().V1().PersistentVolumeClaims().Informer()
+	if _, err := claims.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { s.provision(ctx, o) },
+		UpdateFunc: func(_, o any) { s.provision(ctx, o) },
+	}); err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	s.log.Info("simulator running", "timeScale", s.opts.TimeScale)
+
+	tick := 200 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.stopAll()
+			return nil
+		case now := <-t.C:
+			s.tickEvacuations(now, tick)
+			s.discover(now)
+		}
+	}
+}
+
+func (s *Simulator) onPod(ctx context.Context, o any) {
+	p, ok := o.(*corev1.Pod)
+	if !ok || p.Labels[LabelInstance] == "" {
+		return
+	}
+	if p.DeletionTimestamp != nil {
+		s.stopPod(ctx, p)
+		return
+	}
+	c := emqxContainer(p)
+	if c == nil {
+		return
+	}
+	if p.Annotations[AnnotationImage] == "" {
+		verdict := "known"
+		if ImageVersion(c.Image) == "" {
+			verdict = "unknown"
+		}
+		s.annotate(ctx, p, AnnotationImage, verdict)
+		return
+	}
+	if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" || ImageVersion(c.Image) == "" {
+		return
+	}
+	s.w.mu.Lock()
+	existing := s.nodeOfPod(string(p.UID))
+	s.w.mu.Unlock()
+	if existing == nil {
+		s.startNode(ctx, p)
+	}
+}
+
+func (s *Simulator) nodeOfPod(uid string) *node {
+	for _, n := range s.w.nodes {
+		if n.podUID == uid {
+			return n
+		}
+	}
+	return nil
+}
+
+// startNode boots a node for a running pod: after the boot time its API listens and /status
+// answers 200; a core that comes back on its data volume returns to its cluster.
+func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
+	spec, err := readNodeSpec(ctx, s.kc, p)
+	if err != nil {
+		s.log.Warn("pod cannot start as an EMQX node", "pod", p.Namespace+"/"+p.Name, "error", err)
+		return
+	}
+	n := &node{
+		name: spec.name, podKey: p.Namespace + "/" + p.Name, podUID: string(p.UID), ip: p.Status.PodIP,
+		role: spec.role, version: spec.version, cookie: spec.cookie, dnsName: spec.dnsName, namespace: p.Namespace,
+		bootKeys: spec.bootKeys, licKey: spec.licenseKey, state: booting, files: map[string][]byte{},
+	}
+	s.w.mu.Lock()
+	if old, ok := s.w.nodes[n.name]; ok {
+		if old.podUID == n.podUID {
+			s.w.mu.Unlock()
+			return
+		}
+		n.faults = old.faults // faults stick to the node name across restarts
+	}
+	s.w.nodes[n.name] = n
+	s.w.mu.Unlock()
+	s.log.Info("node booting", "node", n.name, "pod", n.podKey, "version", n.version, "role", n.role)
+
+	go func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.scaled(s.opts.BootTime)):
+		}
+		if err := s.boot(ctx, n, p); err != nil {
+			s.log.Error("node failed to boot", "node", n.name, "error", err)
+		}
+	}()
+}
+
+func (s *Simulator) boot(ctx context.Context, n *node, p *corev1.Pod) error {
+	s.w.mu.Lock()
+	if cur := s.w.nodes[n.name]; cur != n {
+		s.w.mu.Unlock()
+		return nil // replaced or gone meanwhile
+	}
+	lic, licErr := ParseLicense(n.licKey, n.version, time.Now())
+	if licErr != nil {
+		lic = defaultLicense(n.version)
+	}
+	var c *cluster
+	if per := s.w.persist[n.name]; per != nil && n.role == "core" {
+		if prev := s.w.clusters[per.clusterID]; prev != nil && prev.members[n.name] {
+			c = prev
+			s.w.join(n, c)
+		}
+		if per.evacuation != nil {
+			// An evacuation persists in the data dir and resumes in evicting_conns on restart.
+			n.evac = &evacuation{opts: *per.evacuation, state: "evicting_conns", enteredState: time.Now()}
+		}
+	}
+	if c == nil {
+		c = s.w.newCluster(n)
+		c.license = lic
+		for _, k := range n.bootKeys {
+			c.upsertKey(k)
+		}
+	}
+	if n.role == "core" {
+		s.w.persist[n.name] = &persist{clusterID: c.id, evacuation: nil}
+		if n.evac != nil {
+			s.w.persist[n.name].evacuation = &n.evac.opts
+		}
+	}
+	n.state = running
+	n.startedAt = time.Now()
+	faults := n.faults
+	s.w.mu.Unlock()
+
+	if err := s.listen(n); err != nil {
+		return err
+	}
+	s.annotate(ctx, p, AnnotationReady, fmt.Sprint(!faults.Unhealthy))
+	s.log.Info("node running", "node", n.name, "ip", n.ip)
+	return nil
+}
+
+func (s *Simulator) listen(n *node) error {
+	addr := net.JoinHostPort(n.ip, fmt.Sprint(s.opts.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: s.api(n.name, n.podUID), ReadHeaderTimeout: 5 * time.Second}
+	s.serversMu.Lock()
+	s.servers[n.podUID] = srv
+	s.serversMu.Unlock()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("node API stopped", "node", n.name, "error", err)
+		}
+	}()
+	return nil
+}
+
+// stopPod runs a graceful stop: the node stops (a core stays in the cluster as stopped; a
+// replicant simply disappears), then the pod is marked stopped so kwok removes it.
+func (s *Simulator) stopPod(ctx context.Context, p *corev1.Pod) {
+	if p.Annotations[AnnotationStopped] == "true" {
+		return
+	}
+	s.stopNode(string(p.UID))
+	s.annotate(ctx, p, AnnotationStopped, "true")
+}
+
+func (s *Simulator) onPodGone(o any) {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	if p, ok := o.(*corev1.Pod); ok {
+		s.stopNode(string(p.UID))
+	}
+}
+
+func (s *Simulator) stopNode(podUID string) {
+	s.serversMu.Lock()
+	srv := s.servers[podUID]
+	delete(s.servers, podUID)
+	s.serversMu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	n := s.nodeOfPod(podUID)
+	if n == nil || n.state == stopped {
+		return
+	}
+	n.state = stopped
+	n.connections = 0
+	if n.role == "replicant" {
+		if c := s.w.clusterOf(n); c != nil {
+			delete(c.members, n.name)
+		}
+		delete(s.w.nodes, n.name)
+	}
+	s.log.Info("node stopped", "node", n.name)
+}
+
+func (s *Simulator) stopAll() {
+	s.serversMu.Lock()
+	defer s.serversMu.Unlock()
+	for uid, srv := range s.servers {
+		_ = srv.Close()
+		delete(s.servers, uid)
+	}
+}
+
+// discover is DNS-SRV autocluster: a running node that is alone joins the cluster of the oldest
+// running core with the same discovery name and cookie, once the join delay has passed.
+func (s *Simulator) discover(now time.Time) {
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range w.nodes {
+		if n.state != running || n.dnsName == "" || n.faults.NeverJoins || now.Sub(n.startedAt) < s.scaled(s.opts.JoinDelay) {
+			continue
+		}
+		if c := w.clusterOf(n); c != nil && len(w.runningMembers(c)) > 1 {
+			continue
+		}
+		var oldest *node
+		for _, m := range w.nodes {
+			if m == n || m.state != running || m.role != "core" || m.dnsName != n.dnsName || m.namespace != n.namespace {
+				continue
+			}
+			if oldest == nil || m.startedAt.Before(oldest.startedAt) {
+				oldest = m
+			}
+		}
+		if oldest == nil || oldest.cookie != n.cookie {
+			continue // a cookie mismatch is "nodedown" to ekka: it keeps retrying
+		}
+		if n.role == "core" && n.startedAt.Before(oldest.startedAt) {
+			continue // the older node waits for the younger to join it
+		}
+		target := w.clusterOf(oldest)
+		if reason := s.joinRefusal(n, target); reason != "" {
+			continue
+		}
+		w.join(n, target)
+		s.log.Info("node joined", "node", n.name, "via", oldest.name)
+	}
+}
+
+// joinRefusal says why n may not join c ("" when it may).
+func (s *Simulator) joinRefusal(n *node, c *cluster) string {
+	if c.license.Type == "community" {
+		return fmt.Sprintf(`"Node %s has a single node license"`, s.w.runningMembers(c)[0].name)
+	}
+	if n.role == "replicant" && !s.w.hasCompatibleCore(c, n.version) {
+		return "no_available_core_node_at_same_version"
+	}
+	return ""
+}
+
+func (s *Simulator) annotate(ctx context.Context, p *corev1.Pod, key, value string) {
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, key, value)
+	_, err := s.kc.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("annotating pod", "pod", p.Namespace+"/"+p.Name, "key", key, "error", err)
+	}
+}
+
+func (s *Simulator) record(c Call) {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	s.calls = append(s.calls, c)
+	if len(s.calls) > 5000 {
+		s.calls = s.calls[len(s.calls)-5000:]
+	}
+}

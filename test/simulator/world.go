@@ -1,0 +1,159 @@
+package simulator
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// world is the simulated EMQX universe: every node and the clusters they form. One mutex guards it
+// all; the simulator's scale (tens of nodes) makes that simple and safe.
+type world struct {
+	mu       sync.Mutex
+	nodes    map[string]*node    // by node name (running or stopped)
+	clusters map[int]*cluster    // by id
+	persist  map[string]*persist // what survives a restart on the same data volume, by node name
+	nextID   int
+}
+
+// cluster is one EMQX cluster: its members (by node name) and its replicated tables.
+type cluster struct {
+	id      int
+	members map[string]bool // node name → true while in the cluster's schema
+	apiKeys map[string]apiKey
+	license License
+	config  string // HOCON applied at runtime (PUT /configs), cluster-wide
+	records map[string]string
+}
+
+// apiKey is an API-key record as EMQX stores it: by name, with the key and its secret.
+type apiKey struct {
+	Name, Key, Secret string
+}
+
+// persist is a core node's data directory: it outlives the pod on a PVC.
+type persist struct {
+	evacuation *evacuationOpts
+	clusterID  int
+}
+
+// node is one simulated EMQX node (one pod).
+type node struct {
+	name      string
+	podKey    string // namespace/name
+	podUID    string
+	ip        string
+	role      string
+	version   string
+	cookie    string
+	dnsName   string
+	namespace string
+	startedAt time.Time
+	bootKeys  []apiKey
+	licKey    string // the key EMQX was configured with (env or emqx.conf)
+
+	state       nodeState
+	clusterID   int
+	connections int64
+	evac        *evacuation
+	files       map[string][]byte // backup files in <data_dir>/backup
+	faults      Faults
+}
+
+type nodeState int
+
+const (
+	booting nodeState = iota
+	running
+	stopped
+)
+
+func newWorld() *world {
+	return &world{nodes: map[string]*node{}, clusters: map[int]*cluster{}, persist: map[string]*persist{}}
+}
+
+// newCluster makes a one-node cluster for n.
+func (w *world) newCluster(n *node) *cluster {
+	w.nextID++
+	c := &cluster{id: w.nextID, members: map[string]bool{n.name: true}, apiKeys: map[string]apiKey{},
+		license: defaultLicense(n.version), records: map[string]string{}}
+	w.clusters[c.id] = c
+	n.clusterID = c.id
+	return c
+}
+
+func (w *world) clusterOf(n *node) *cluster { return w.clusters[n.clusterID] }
+
+// members returns the nodes of n's cluster, sorted by name.
+func (w *world) members(c *cluster) []*node {
+	var out []*node
+	for name := range c.members {
+		if m, ok := w.nodes[name]; ok {
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// runningMembers are the members whose node runs.
+func (w *world) runningMembers(c *cluster) []*node {
+	var out []*node
+	for _, m := range w.members(c) {
+		if m.state == running {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// join moves n into target's cluster, as ekka/mria do: the joining node drops its own data and
+// takes the cluster's; its bootstrap keys are re-applied (a join restarts its apps).
+func (w *world) join(n *node, target *cluster) {
+	if old := w.clusters[n.clusterID]; old != nil && old.id != target.id {
+		delete(old.members, n.name)
+		if len(old.members) == 0 {
+			delete(w.clusters, old.id)
+		}
+	}
+	target.members[n.name] = true
+	n.clusterID = target.id
+	if n.role == "core" {
+		for _, k := range n.bootKeys {
+			target.upsertKey(k)
+		}
+	}
+}
+
+// leave makes n a standalone node again (force_leave of a running core).
+func (w *world) leave(n *node) {
+	if c := w.clusters[n.clusterID]; c != nil {
+		delete(c.members, n.name)
+	}
+	c := w.newCluster(n)
+	for _, k := range n.bootKeys {
+		c.upsertKey(k)
+	}
+}
+
+// upsertKey applies a bootstrap line: the record named after the key replaces any record holding
+// the same key, as emqx_mgmt_auth:do_force_create_app does.
+func (c *cluster) upsertKey(k apiKey) {
+	for name, r := range c.apiKeys {
+		if r.Key == k.Key {
+			delete(c.apiKeys, name)
+		}
+	}
+	c.apiKeys[k.Name] = k
+}
+
+// hasCompatibleCore reports whether c has a running core of the replicant's release
+// (emqx/emqx#12786: a replicant only connects to cores of the same version).
+func (w *world) hasCompatibleCore(c *cluster, version string) bool {
+	for _, m := range w.runningMembers(c) {
+		if m.role == "core" && m.version == version {
+			return true
+		}
+	}
+	return false
+}
