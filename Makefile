@@ -13,6 +13,16 @@ tool = $(shell $(TOOLS) path $(1))
 .PHONY: all
 all: build
 
+##@ Try it
+
+.PHONY: demo
+demo: ## Local cluster + EMQX simulator + operator, a 5-node EMQX cluster applied and shown Ready.
+	@hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Stop what make demo started.
+	@hack/demo.sh down
+
 ##@ Development
 
 .PHONY: tools
@@ -47,7 +57,7 @@ run: manifests ## Run the operator against the cluster in $KUBECONFIG.
 ##@ Tests
 
 .PHONY: test
-test: verify test-unit test-envtest ## The whole suite: static checks, unit, envtest, e2e.
+test: verify test-unit test-envtest test-e2e ## The whole suite: static checks, unit, envtest, e2e.
 	@echo "make test: all suites passed"
 
 .PHONY: verify
@@ -63,6 +73,40 @@ test-unit: ## Unit tests (no API server).
 .PHONY: test-envtest
 test-envtest: ## Controller tests against a real kube-apiserver + etcd built by hack/.
 	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" go test $(GO_TEST_FLAGS) ./controllers/...
+
+# e2e runs in a network namespace of its own when it can (root): pod IPs outside 127.0.0.0/8 keep
+# Services and EndpointSlices real. Without root it falls back to loopback pod IPs.
+E2E_NET_MODE ?= $(shell unshare --net true 2>/dev/null && echo netns || echo loopback)
+
+.PHONY: e2e-binaries
+e2e-binaries:
+	go build -o bin/manager .
+	go build -o bin/emqx-sim ./test/simulator/cmd/emqx-sim
+	go test -c -o bin/e2e.test ./test/e2e
+	$(TOOLS) build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl
+
+.PHONY: test-e2e
+test-e2e: e2e-binaries ## End-to-end tests on the local kwok cluster with the EMQX simulator.
+	@echo "e2e: network mode $(E2E_NET_MODE)"
+ifeq ($(E2E_NET_MODE),netns)
+	cd test/e2e && E2E_NET_MODE=netns ../../hack/in-netns.sh ../../bin/e2e.test -test.v -test.count=1 -test.timeout=20m
+else
+	cd test/e2e && E2E_NET_MODE=loopback ../../bin/e2e.test -test.v -test.count=1 -test.timeout=20m
+endif
+
+##@ Local cluster
+
+.PHONY: cluster-up
+cluster-up: ## Start the local kwok cluster (loopback pod IPs); prints its kubeconfig path.
+	@hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster.
+	@hack/cluster.sh down
+
+.PHONY: kubeconfig
+kubeconfig: ## Print the local cluster's kubeconfig path (use: export KUBECONFIG=$$(make -s kubeconfig)).
+	@hack/cluster.sh kubeconfig
 
 .PHONY: bench
 bench: ## Benchmarks: render (first and cached) and a no-op reconcile.

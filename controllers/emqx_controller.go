@@ -71,6 +71,8 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	log.FromContext(ctx).V(1).Info("reconciled", "outcome", out.kind.String(), "reason", out.reason,
+		"phase", next.Phase, "readyNodes", next.ReadyNodes, "requeueAfter", out.result().RequeueAfter)
 	return out.result(), nil
 }
 

@@ -33,6 +33,10 @@ const (
 	readyResync        = 30 * time.Second
 )
 
+func (k outcomeKind) String() string {
+	return [...]string{"done", "wait", "configError"}[k]
+}
+
 func doneOutcome() outcome { return outcome{kind: done, after: readyResync} }
 
 func waitOutcome(after time.Duration, reason string) outcome {

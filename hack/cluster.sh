@@ -48,6 +48,12 @@ write_config() {
     # for ever, flooding Events and burning CPU.
     controllers="*,-endpoints-controller,-endpointslice-controller,-endpointslice-mirroring-controller"
   fi
+  local apiserver_patch=""
+  if [[ $NET_MODE == netns ]]; then
+    # The namespace has no default route, from which kube-apiserver would pick the address it
+    # advertises; give it one of the namespace's local addresses instead.
+    apiserver_patch=$'- name: kube-apiserver\n  extraArgs:\n  - {key: advertise-address, value: "10.20.255.254"}'
+  fi
   mkdir -p "$CLUSTER_DIR"
   {
     cat <<YAML
@@ -69,6 +75,7 @@ componentsPatches:
   extraArgs:
   - {key: controllers, value: "$controllers"}
   - {key: pvclaimbinder-sync-period, value: "2s"}
+$apiserver_patch
 ---
 YAML
     cat "$ROOT/hack/kwok/stages.yaml"
@@ -134,7 +141,7 @@ up() {
   write_config
   log "starting cluster $CLUSTER_NAME ($NET_MODE pod IPs) in $KWOK_WORKDIR"
   if ! "$(tool kwokctl)" create cluster --name "$CLUSTER_NAME" --config "$CLUSTER_DIR/kwokctl.yaml" \
-      --kubeconfig "$KUBECONFIG_PATH" --wait 2m >"$CLUSTER_DIR/create.log" 2>&1; then
+      --kubeconfig "$KUBECONFIG_PATH" --wait 60s >"$CLUSTER_DIR/create.log" 2>&1; then
     cat "$CLUSTER_DIR/create.log" >&2
     die "kwokctl could not start the cluster (log above; component logs in $KWOK_WORKDIR/clusters/$CLUSTER_NAME/logs)"
   fi

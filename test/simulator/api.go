@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -73,7 +74,12 @@ func (s *Simulator) faulty(name, podUID string, next http.Handler) http.Handler 
 		} else {
 			next.ServeHTTP(rec, r)
 		}
-		s.record(Call{Time: time.Now(), Node: name, Method: r.Method, Path: r.URL.Path, Status: rec.status, Body: string(body)})
+		local := ""
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			local = a.String()
+		}
+		s.record(Call{Time: time.Now(), Node: name, Method: r.Method, Path: r.URL.Path, Status: rec.status,
+			Body: redactBody(r.URL.Path, body), Local: local, Remote: r.RemoteAddr})
 	})
 }
 
@@ -356,4 +362,12 @@ func (h *nodeAPI) postLicense(w http.ResponseWriter, r *http.Request) {
 	}
 	c.license = lic
 	writeJSON(w, http.StatusOK, lic)
+}
+
+// redactBody keeps call bodies for tests, except licence keys' text (long and uninteresting).
+func redactBody(path string, body []byte) string {
+	if len(body) > 4096 {
+		return string(body[:4096])
+	}
+	return string(body)
 }

@@ -71,7 +71,11 @@ type Call struct {
 	Method string    `json:"method"`
 	Path   string    `json:"path"`
 	Status int       `json:"status"`
-	Body   string    `json:"body,omitempty"`
+	// Local is the address the call arrived at (the pod IP and port the node listens on).
+	Local string `json:"local"`
+	// Remote is the caller's address.
+	Remote string `json:"remote"`
+	Body   string `json:"body,omitempty"`
 }
 
 // New returns a simulator for the cluster kc talks to.

@@ -1,0 +1,210 @@
+// Package harness runs the end-to-end environment: the local kwok cluster (hack/cluster.sh), the
+// EMQX simulator and the operator as separate processes (the way `make run` runs it), with helpers
+// later tests reuse: namespaces per test, waiting for conditions, reading Events, injecting faults
+// through the simulator, killing and restarting the operator.
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+)
+
+// Config says where things are; zero values are filled from the environment.
+type Config struct {
+	// RepoRoot is the checkout (default: found from the working directory).
+	RepoRoot string
+	// Bin holds manager and emqx-sim, built beforehand (default <repo>/bin).
+	Bin string
+	// ClusterName (default e2e) and NetMode (loopback or netns; default $E2E_NET_MODE or loopback).
+	ClusterName, NetMode string
+	// TimeScale for the simulator (default 0.1).
+	TimeScale float64
+}
+
+// Env is a running end-to-end environment.
+type Env struct {
+	cfg        Config
+	workDir    string
+	Kubeconfig string
+	Client     client.Client
+	Sim        *SimClient
+	operator   *process
+	simulator  *process
+	logDir     string
+}
+
+// Scheme has the built-in kinds and the operator's API.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(v2beta1.AddToScheme(s))
+	return s
+}
+
+// Start brings the environment up. Call Stop when done, also on failure.
+func Start(cfg Config) (*Env, error) {
+	if err := fill(&cfg); err != nil {
+		return nil, err
+	}
+	e := &Env{cfg: cfg, workDir: filepath.Join(cfg.RepoRoot, ".work", "e2e")}
+	e.logDir = filepath.Join(e.workDir, "logs")
+	_ = os.RemoveAll(e.logDir)
+
+	out, err := e.clusterScript("up")
+	if err != nil {
+		return e, fmt.Errorf("starting the local cluster: %w\n%s", err, out)
+	}
+	e.Kubeconfig = strings.TrimSpace(lastLine(out))
+	restCfg, err := clientcmd.BuildConfigFromFlags("", e.Kubeconfig)
+	if err != nil {
+		return e, err
+	}
+	restCfg.QPS, restCfg.Burst = 100, 200
+	if e.Client, err = client.New(restCfg, client.Options{Scheme: Scheme()}); err != nil {
+		return e, err
+	}
+	if err := e.kubectl("apply", "--server-side", "--force-conflicts", "-f", filepath.Join(cfg.RepoRoot, "config", "crd", "bases")); err != nil {
+		return e, fmt.Errorf("installing the CRDs: %w", err)
+	}
+	if err := e.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/emqxes.apps.emqx.io"); err != nil {
+		return e, err
+	}
+	if err := e.startSimulator(); err != nil {
+		return e, err
+	}
+	if err := e.StartOperator(); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+func fill(cfg *Config) error {
+	if cfg.RepoRoot == "" {
+		dir, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		for ; dir != "/"; dir = filepath.Dir(dir) {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				break
+			}
+		}
+		cfg.RepoRoot = dir
+	}
+	if cfg.Bin == "" {
+		cfg.Bin = filepath.Join(cfg.RepoRoot, "bin")
+	}
+	for _, b := range []string{"manager", "emqx-sim"} {
+		if _, err := os.Stat(filepath.Join(cfg.Bin, b)); err != nil {
+			return fmt.Errorf("%s/%s is missing: run the e2e tests with `make test-e2e`, which builds it", cfg.Bin, b)
+		}
+	}
+	if cfg.ClusterName == "" {
+		cfg.ClusterName = "e2e"
+	}
+	if cfg.NetMode == "" {
+		cfg.NetMode = os.Getenv("E2E_NET_MODE")
+	}
+	if cfg.NetMode == "" {
+		cfg.NetMode = "loopback"
+	}
+	if cfg.TimeScale == 0 {
+		cfg.TimeScale = 0.1
+	}
+	return nil
+}
+
+func (e *Env) clusterScript(verb string) (string, error) {
+	cmd := exec.Command(filepath.Join(e.cfg.RepoRoot, "hack", "cluster.sh"), verb)
+	cmd.Env = append(os.Environ(), "CLUSTER_NAME="+e.cfg.ClusterName, "WORK_DIR="+e.workDir, "NET_MODE="+e.cfg.NetMode)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (e *Env) kubectl(args ...string) error {
+	kubectl, err := exec.Command(filepath.Join(e.cfg.RepoRoot, "hack", "tools.sh"), "path", "kubectl").Output()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(strings.TrimSpace(string(kubectl)), append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func (e *Env) startSimulator() error {
+	addrFile := filepath.Join(e.workDir, "sim-control-address")
+	_ = os.Remove(addrFile)
+	var err error
+	e.simulator, err = startProcess("emqx-sim", e.logDir, nil, filepath.Join(e.cfg.Bin, "emqx-sim"),
+		"--kubeconfig", e.Kubeconfig, "--control", "127.0.0.1:0", "--control-address-file", addrFile,
+		"--time-scale", fmt.Sprint(e.cfg.TimeScale))
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			e.Sim = &SimClient{base: "http://" + strings.TrimSpace(string(b)), http: &http.Client{Timeout: 10 * time.Second}}
+			return nil
+		}
+		if !e.simulator.running() {
+			return fmt.Errorf("the simulator exited; see %s", e.simulator.logPath)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the simulator did not start in 30s; see %s", e.simulator.logPath)
+}
+
+// StartOperator runs the manager binary as `make run` does, against the local cluster.
+func (e *Env) StartOperator() error {
+	var err error
+	e.operator, err = startProcess("operator", e.logDir, []string{"KUBECONFIG=" + e.Kubeconfig},
+		filepath.Join(e.cfg.Bin, "manager"), "--leader-elect=false", "--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:0", "--zap-log-level=debug")
+	return err
+}
+
+// KillOperator kills the operator abruptly (SIGKILL), mid-whatever it was doing.
+func (e *Env) KillOperator() { e.operator.kill() }
+
+// OperatorLog is the operator's log so far.
+func (e *Env) OperatorLog() string {
+	b, _ := os.ReadFile(filepath.Join(e.logDir, "operator.log"))
+	return string(b)
+}
+
+// Stop tears everything down: operator, simulator, cluster.
+func (e *Env) Stop() {
+	e.operator.stop(10 * time.Second)
+	e.simulator.stop(10 * time.Second)
+	if out, err := e.clusterScript("down"); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping the local cluster: %v\n%s", err, out)
+	}
+}
+
+// LogDir holds the operator's and simulator's logs.
+func (e *Env) LogDir() string { return e.logDir }
+
+// Ctx is a context for one API call.
+func Ctx() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), 30*time.Second) }
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}

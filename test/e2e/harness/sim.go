@@ -1,0 +1,68 @@
+package harness
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/broker-ops/emqx-operator/test/simulator"
+)
+
+// SimClient talks to the simulator's control API.
+type SimClient struct {
+	base string
+	http *http.Client
+}
+
+// Nodes lists every simulated node.
+func (c *SimClient) Nodes() ([]simulator.NodeView, error) {
+	var out []simulator.NodeView
+	return out, c.do(http.MethodGet, "/sim/nodes", nil, &out)
+}
+
+// Calls lists the API calls the nodes answered.
+func (c *SimClient) Calls() ([]simulator.Call, error) {
+	var out []simulator.Call
+	return out, c.do(http.MethodGet, "/sim/calls", nil, &out)
+}
+
+// SetFaults switches a node's faults.
+func (c *SimClient) SetFaults(node string, f simulator.Faults) error {
+	return c.do(http.MethodPut, "/sim/nodes/"+url.PathEscape(node)+"/faults", f, nil)
+}
+
+// SetConnections sets how many MQTT clients a node holds.
+func (c *SimClient) SetConnections(node string, n int64) error {
+	return c.do(http.MethodPut, "/sim/nodes/"+url.PathEscape(node)+"/connections", map[string]int64{"connections": n}, nil)
+}
+
+func (c *SimClient) do(method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close() //nolint:errcheck
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, msg)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
