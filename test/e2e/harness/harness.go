@@ -202,7 +202,9 @@ func (e *Env) Stop() {
 func (e *Env) LogDir() string { return e.logDir }
 
 // Ctx is a context for one API call.
-func Ctx() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), 30*time.Second) }
+func Ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
 
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
