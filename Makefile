@@ -67,8 +67,8 @@ verify: ## go vet, gofmt, and generated files up to date.
 	hack/verify-generated.sh
 
 .PHONY: test-unit
-test-unit: ## Unit tests (no API server).
-	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /controllers -e /test/)
+test-unit: ## Unit tests and the simulator's conformance tests (no API server).
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /controllers -e /test/e2e)
 
 .PHONY: test-envtest
 test-envtest: ## Controller tests against a real kube-apiserver + etcd built by hack/.

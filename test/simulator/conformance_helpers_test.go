@@ -1,0 +1,223 @@
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+// testWorld runs a simulator against a fake clientset; nodes listen on 127.77.0.<n>:18083.
+type testWorld struct {
+	t   *testing.T
+	sim *Simulator
+	kc  *fake.Clientset
+	ctx context.Context
+}
+
+const testKey, testSecret = "operator", "operator-secret"
+
+func newTestWorld(t *testing.T) *testWorld {
+	t.Helper()
+	kc := fake.NewSimpleClientset()
+	ctx, cancel := context.WithCancel(context.Background())
+	sim := New(kc, Options{TimeScale: 0.01, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	done := make(chan struct{})
+	go func() { _ = sim.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	w := &testWorld{t: t, sim: sim, kc: kc, ctx: ctx}
+	w.secret("keys", map[string]string{"bootstrap_api_key": testKey + ":" + testSecret + ":administrator\n"})
+	w.secret("cookie", map[string]string{"cookie": "c00kie"})
+	return w
+}
+
+func (w *testWorld) secret(name string, data map[string]string) {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Data: map[string][]byte{}}
+	for k, v := range data {
+		s.Data[k] = []byte(v)
+	}
+	if _, err := w.kc.CoreV1().Secrets("ns").Create(w.ctx, s, metav1.CreateOptions{}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+type podOpts struct {
+	role, version, cookieSecret string
+}
+
+// pod creates a running pod for an EMQX node named emqx@<name>.emqx-headless.ns.svc.cluster.local.
+func (w *testWorld) pod(name string, ip int, o podOpts) string {
+	w.t.Helper()
+	if o.role == "" {
+		o.role = "core"
+	}
+	if o.version == "" {
+		o.version = "5.8.6"
+	}
+	if o.cookieSecret == "" {
+		o.cookieSecret = "cookie"
+	}
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name + fmt.Sprint(time.Now().UnixNano())),
+			Labels: map[string]string{LabelInstance: "c"}, Annotations: map[string]string{AnnotationImage: "known"}},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "emqx", Image: "emqx/emqx-enterprise:" + o.version,
+				Env: []corev1.EnvVar{
+					{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+					{Name: "EMQX_CLUSTER__DISCOVERY_STRATEGY", Value: "dns"},
+					{Name: "EMQX_CLUSTER__DNS__NAME", Value: "emqx-headless.ns.svc.cluster.local"},
+					{Name: "EMQX_HOST", Value: "$(POD_NAME).emqx-headless.ns.svc.cluster.local"},
+					{Name: "EMQX_NODE__ROLE", Value: o.role},
+					{Name: "EMQX_NODE__COOKIE", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+						LocalObjectReference: corev1.LocalObjectReference{Name: o.cookieSecret}, Key: "cookie"}}},
+					{Name: "EMQX_API_KEY__BOOTSTRAP_FILE", Value: `"/opt/emqx/etc/keys/bootstrap_api_key"`},
+				},
+				VolumeMounts: []corev1.VolumeMount{{Name: "keys", MountPath: "/opt/emqx/etc/keys"}},
+			}},
+			Volumes: []corev1.Volume{{Name: "keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "keys"}}}},
+		},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: fmt.Sprintf("127.77.0.%d", ip)},
+	}
+	if _, err := w.kc.CoreV1().Pods("ns").Create(w.ctx, p, metav1.CreateOptions{}); err != nil {
+		w.t.Fatal(err)
+	}
+	node := "emqx@" + name + ".emqx-headless.ns.svc.cluster.local"
+	w.waitFor(func() bool { return w.nodeState(node) == "running" }, "node "+node+" running")
+	return node
+}
+
+func (w *testWorld) deletePod(name string) {
+	if err := w.kc.CoreV1().Pods("ns").Delete(w.ctx, name, metav1.DeleteOptions{}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *testWorld) nodeState(name string) string {
+	for _, n := range w.sim.Nodes() {
+		if n.Name == name {
+			return n.State
+		}
+	}
+	return ""
+}
+
+func (w *testWorld) clusterOf(name string) int {
+	for _, n := range w.sim.Nodes() {
+		if n.Name == name {
+			return n.Cluster
+		}
+	}
+	return -1
+}
+
+func (w *testWorld) waitFor(cond func() bool, what string) {
+	w.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// answer is an HTTP response, decoded.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (a answer) json(t *testing.T) map[string]any {
+	t.Helper()
+	m := map[string]any{}
+	if err := json.Unmarshal(a.body, &m); err != nil {
+		t.Fatalf("not a JSON object: %s", a.body)
+	}
+	return m
+}
+
+func (a answer) list(t *testing.T) []map[string]any {
+	t.Helper()
+	var l []map[string]any
+	if err := json.Unmarshal(a.body, &l); err != nil {
+		t.Fatalf("not a JSON array: %s", a.body)
+	}
+	return l
+}
+
+// call makes a request to node ip with the operator's key (auth false: no header).
+func (w *testWorld) call(ip int, method, path, contentType, body string, auth bool) answer {
+	w.t.Helper()
+	req, err := http.NewRequest(method, fmt.Sprintf("http://127.77.0.%d:18083%s", ip, path), strings.NewReader(body))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	if auth {
+		req.SetBasicAuth(testKey, testSecret)
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close() //nolint:errcheck
+	b, _ := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, header: resp.Header, body: bytes.TrimSpace(b)}
+}
+
+func (w *testWorld) get(ip int, path string) answer { return w.call(ip, "GET", path, "", "", true) }
+func (w *testWorld) post(ip int, path, body string) answer {
+	return w.call(ip, "POST", path, "application/json", body, true)
+}
+
+// wantError checks an EMQX error envelope.
+func wantError(t *testing.T, a answer, status int, code, message string) {
+	t.Helper()
+	if a.status != status {
+		t.Fatalf("status %d, want %d (body %s)", a.status, status, a.body)
+	}
+	m := a.json(t)
+	if m["code"] != code || !strings.Contains(fmt.Sprint(m["message"]), message) {
+		t.Errorf("error %v, want code %s and a message containing %q", m, code, message)
+	}
+}
+
+func (w *testWorld) callWithKey(ip int, method, path, key, secret string) answer {
+	w.t.Helper()
+	req, _ := http.NewRequest(method, fmt.Sprintf("http://127.77.0.%d:18083%s", ip, path), nil)
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(key, secret)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close() //nolint:errcheck
+	b, _ := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, header: resp.Header, body: bytes.TrimSpace(b)}
+}
+
+func (w *testWorld) setConnections(node string, n int64) error {
+	w.sim.w.mu.Lock()
+	defer w.sim.w.mu.Unlock()
+	nd := w.sim.w.nodes[node]
+	if nd == nil {
+		return fmt.Errorf("no node %s", node)
+	}
+	nd.connections = n
+	return nil
+}
