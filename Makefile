@@ -93,6 +93,7 @@ ifeq ($(E2E_NET_MODE),netns)
 else
 	cd test/e2e && E2E_NET_MODE=loopback ../../bin/e2e.test -test.v -test.count=1 -test.timeout=20m
 endif
+	@hack/check-leftovers.sh
 
 ##@ Local cluster
 

@@ -12,8 +12,11 @@
 set -euo pipefail
 
 HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=tool-versions.env
-source "$HACK_DIR/tool-versions.env"
+# Pinned versions; a variable already set in the environment wins (to try another version).
+while IFS='=' read -r key value; do
+  [[ $key =~ ^[A-Z_]+$ ]] || continue
+  [[ -n ${!key:-} ]] || export "$key=$value"
+done <"$HACK_DIR/tool-versions.env"
 
 TOOLS_ROOT=${EMQXOP_TOOLS_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/emqx-operator/tools}
 ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl

@@ -80,7 +80,7 @@ func Start(cfg Config) (*Env, error) {
 	if err := e.kubectl("apply", "--server-side", "--force-conflicts", "-f", filepath.Join(cfg.RepoRoot, "config", "crd", "bases")); err != nil {
 		return e, fmt.Errorf("installing the CRDs: %w", err)
 	}
-	if err := e.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/emqxes.apps.emqx.io"); err != nil {
+	if err := e.waitForAPI(); err != nil {
 		return e, err
 	}
 	if err := e.startSimulator(); err != nil {
@@ -145,6 +145,23 @@ func (e *Env) kubectl(args ...string) error {
 		return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	return nil
+}
+
+// waitForAPI waits until the API server serves the EMQX kind (the CRD is established).
+func (e *Env) waitForAPI() error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := Ctx()
+		err := e.Client.List(ctx, &v2beta1.EMQXList{})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the EMQX kind is not served 60s after installing the CRD: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func (e *Env) startSimulator() error {
