@@ -100,7 +100,9 @@ func TestForceLeave(t *testing.T) { // §3 force_leave
 	b := w.pod("core-1", 2, podOpts{})
 	r := w.pod("repl-0", 3, podOpts{role: "replicant"})
 	w.waitFor(func() bool { return w.clusterOf(a) == w.clusterOf(b) && w.clusterOf(r) == w.clusterOf(a) }, "autocluster")
-	del := func(node string) answer { return w.call(1, "DELETE", "/api/v5/cluster/"+node+"/force_leave", "", "", true) }
+	del := func(node string) answer {
+		return w.call(1, "DELETE", "/api/v5/cluster/"+node+"/force_leave", "", "", true)
+	}
 
 	wantError(t, del(a), 400, "BAD_REQUEST", "Can't leave self")
 	wantError(t, del("emqx@unknown"), 400, "BAD_REQUEST", "node_not_in_cluster")
