@@ -65,6 +65,7 @@ verify: ## go vet, gofmt, and generated files up to date.
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	hack/verify-generated.sh
+	hack/verify-project.sh
 
 .PHONY: test-unit
 test-unit: ## Unit tests and the simulator's conformance tests (no API server).

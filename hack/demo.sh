@@ -77,7 +77,7 @@ up() {
   k() { "$KUBECTL" "$@"; }
   k apply --server-side --force-conflicts -f "$ROOT/config/crd/bases" >/dev/null
   for _ in $(seq 1 120); do k get emqx -A >/dev/null 2>&1 && break; sleep 0.5; done
-  k get emqx -A >/dev/null || die "the API server does not serve the EMQX kind after installing the CRD"
+  k get emqx -A >/dev/null 2>&1 || die "the API server does not serve the EMQX kind after installing the CRD"
 
   say "==> Starting the EMQX simulator and the operator (logs in $DEMO_DIR/logs)"
   setsid nohup "$ROOT/bin/emqx-sim" --kubeconfig "$KUBECONFIG" --time-scale 0.2 \

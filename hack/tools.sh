@@ -139,10 +139,10 @@ GO
     sdk_mod=$(go mod download -json "github.com/operator-framework/operator-sdk@$OPERATOR_SDK_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p') &&
     # operator-sdk's own replace lines do not apply to a dependent module: copy them.
     sed -n 's/^replace \(.*\) => \(.*\) \(v[^ ]*\)$/\1=\2@\3/p; /^replace (/,/^)/{s/^[[:space:]]*\([^ ]*\) => \([^ ]*\) \(v[^ ]*\)$/\1=\2@\3/p}' "$sdk_mod" |
-      grep -v ansible-operator-plugins | while read -r r; do go mod edit -replace "$r"; done
+      { grep -v ansible-operator-plugins || true; } | while read -r r; do go mod edit -replace "$r"; done
     go mod tidy -e >/dev/null 2>&1 || true
     CGO_ENABLED=0 go build -trimpath -tags containers_image_openpgp \
-      -ldflags "-X github.com/operator-framework/operator-sdk/internal/version.Version=$OPERATOR_SDK_VERSION" \
+      -ldflags "-X github.com/operator-framework/operator-sdk/internal/version.Version=$OPERATOR_SDK_VERSION -X github.com/operator-framework/operator-sdk/internal/version.GitVersion=$OPERATOR_SDK_VERSION -X github.com/operator-framework/operator-sdk/internal/version.ImageVersion=$OPERATOR_SDK_VERSION -X github.com/operator-framework/operator-sdk/internal/version.KubernetesVersion=$KUBERNETES_VERSION" \
       -o operator-sdk github.com/operator-framework/operator-sdk/cmd/operator-sdk)
   install_to operator-sdk "$dir/operator-sdk"
   rm -rf "$(dirname "$dir")"
@@ -161,7 +161,7 @@ GO
   (cd "$dir" &&
     go mod edit -require "github.com/operator-framework/operator-registry@$OPM_VERSION" &&
     reg_mod=$(go mod download -json "github.com/operator-framework/operator-registry@$OPM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p') &&
-    sed -n 's/^replace \(.*\) => \(.*\) \(v[^ ]*\)$/\1=\2@\3/p; /^replace (/,/^)/{s/^[[:space:]]*\([^ ]*\) => \([^ ]*\) \(v[^ ]*\)$/\1=\2@\3/p}' "$reg_mod" |
+    { sed -n 's/^replace \(.*\) => \(.*\) \(v[^ ]*\)$/\1=\2@\3/p; /^replace (/,/^)/{s/^[[:space:]]*\([^ ]*\) => \([^ ]*\) \(v[^ ]*\)$/\1=\2@\3/p}' "$reg_mod" || true; } |
       while read -r r; do go mod edit -replace "$r"; done
     go mod tidy -e >/dev/null 2>&1 || true
     CGO_ENABLED=1 go build -trimpath -tags json1,containers_image_openpgp \
