@@ -46,6 +46,7 @@ func runManager(args []string) int {
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader (a Lease), so only one replica acts")
 	leaseNamespace := fs.String("leader-election-namespace", "", "namespace of the leader Lease (default: the pod's namespace)")
 	watchesFile := fs.String("watches-file", "", "watches.yaml to use instead of the compiled-in one")
+	maxRollouts := fs.Int("max-concurrent-rollouts", 3, "how many clusters may scale in or roll at once across the operator (0: no limit)")
 	zapOpts := zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -102,6 +103,7 @@ func runManager(args []string) int {
 		Recorder:    mgr.GetEventRecorder("emqx-operator"),
 		Renderer:    renderer,
 		EMQXClients: emqxapi.DefaultFactory,
+		Rollouts:    &controllers.RolloutLimiter{Max: *maxRollouts},
 	}
 	maxConcurrent := emqxWatch.MaxConcurrentReconciles
 	if maxConcurrent <= 0 {

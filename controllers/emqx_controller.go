@@ -7,6 +7,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -21,6 +22,7 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/apply"
 	"github.com/broker-ops/emqx-operator/internal/desired"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/render"
 	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/validation"
@@ -36,6 +38,10 @@ type EMQXReconciler struct {
 	Recorder    events.EventRecorder
 	Renderer    *render.Renderer
 	EMQXClients emqxapi.Factory
+	// Rollouts limits how many clusters scale in or roll at once (nil: no limit).
+	Rollouts *RolloutLimiter
+
+	evacuations evacuationClock
 }
 
 // +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxes,verbs=get;list;watch;update;patch
@@ -53,10 +59,12 @@ type EMQXReconciler struct {
 func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	current := &v2beta1.EMQX{}
 	if err := r.Client.Get(ctx, req.NamespacedName, current); err != nil {
+		r.Rollouts.Release(req.String())
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !current.DeletionTimestamp.IsZero() {
 		// Owner references hand the children to the garbage collector; PVCs stay (retention policy).
+		r.Rollouts.Release(req.String())
 		return ctrl.Result{}, nil
 	}
 	e := current.DeepCopy()
@@ -100,18 +108,30 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		return r.rejectSpec(e, p, prob), nil
 	}
 
-	if p.observed, err = r.observe(ctx, e, operatorKey); err != nil {
+	var evacs []emqxapi.Evacuation
+	if p.observed, evacs, err = r.observe(ctx, e, operatorKey); err != nil {
 		return outcome{}, err
 	}
 	if p.observed.NodesErr != nil && !errors.Is(p.observed.NodesErr, emqxapi.ErrNoEndpoint) {
 		logger.Info("EMQX API not answering", "error", p.observed.NodesErr.Error(), "unreachable", p.observed.Unreachable)
 	}
 
+	// Pause holds every change back; the cluster is still observed and reported.
+	if e.Annotations[v2beta1.PauseAnnotation] == "true" {
+		p.problems.Paused = true
+		return waitOutcome(readyResync, "Paused"), nil
+	}
+
+	plan := lifecycle.Decide(r.lifecycleState(e, p.observed, evacs))
+	p.problems.ProgressRole, p.problems.ProgressReason, p.problems.ProgressMessage = plan.Role, plan.Reason, plan.Message
+	p.problems.Busy = plan.Busy
 	objs, err := desired.Objects(r.Renderer, e, desired.Inputs{
 		// Once replicants exist they stay managed, even while a core restarts.
 		ReplicantsAllowed: p.observed.ReplicantSet != nil || p.observed.CoresReady(e),
 		OperatorKey:       operatorKey,
 		UserKeys:          userKeys,
+		CoreReplicas:      &plan.CoreReplicas,
+		ReplicantReplicas: &plan.ReplicantReplicas,
 	})
 	if err != nil {
 		return outcome{}, err
@@ -134,8 +154,22 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		return waitOutcome(convergingInterval, reason), nil
 	}
 
-	if step, err := r.rolloutStep(ctx, e, p.observed); err != nil || step != "" {
-		return waitOutcome(convergingInterval, step), err
+	key := client.ObjectKeyFromObject(e).String()
+	if !plan.Busy {
+		r.Rollouts.Release(key)
+	}
+	if plan.Step.Disruptive && !r.Rollouts.TryAcquire(key) {
+		// Another cluster holds the last rollout slot: this one waits its turn.
+		p.problems.ProgressReason = "WaitingForRolloutSlot"
+		p.problems.ProgressMessage = fmt.Sprintf("%d clusters are already rolling (--max-concurrent-rollouts); waiting for a slot", r.Rollouts.Max)
+		return waitOutcome(convergingInterval, "WaitingForRolloutSlot"), nil
+	}
+	if err := r.execute(ctx, e, plan, operatorKey, p.observed); err != nil {
+		r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, "StepFailed", "Lifecycle", "%s", err.Error())
+		return outcome{}, err
+	}
+	if plan.Step.Kind != lifecycle.None || plan.Busy || plan.Reason != "" {
+		return waitOutcome(convergingInterval, plan.Reason), nil
 	}
 	if !p.observed.CoresReady(e) || !p.observed.RoleJoined(e, v2beta1.RoleReplicant, e.ReplicantReplicas()) ||
 		p.observed.ReplicantSet == nil && e.ReplicantReplicas() > 0 {

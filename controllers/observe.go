@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,30 +17,40 @@ import (
 )
 
 // observe gathers the cluster's workloads and pods from the cache and the node list from EMQX.
-func (r *EMQXReconciler) observe(ctx context.Context, e *v2beta1.EMQX, key credentials.APIKey) (*status.Observed, error) {
+func (r *EMQXReconciler) observe(ctx context.Context, e *v2beta1.EMQX, key credentials.APIKey) (*status.Observed, []emqxapi.Evacuation, error) {
 	o := &status.Observed{}
 	var err error
 	if o.CoreSet, err = r.statefulSet(ctx, e.Namespace, e.CoreWorkloadName()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.ReplicantSet, err = r.statefulSet(ctx, e.Namespace, e.ReplicantWorkloadName()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pods := &corev1.PodList{}
 	if err := r.Client.List(ctx, pods, client.InNamespace(e.Namespace), client.MatchingLabels(e.SelectorLabels())); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	o.Pods = pods.Items
 	sort.Slice(o.Pods, func(i, j int) bool { return o.Pods[i].Name < o.Pods[j].Name })
 
-	ans, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, emqxapi.Credentials{Key: key.Key, Secret: key.Secret},
-		coreEndpoints(o.Pods), func(ctx context.Context, c *emqxapi.Client) ([]emqxapi.Node, error) { return c.Nodes(ctx) })
+	creds := emqxapi.Credentials{Key: key.Key, Secret: key.Secret}
+	ans, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, coreEndpoints(o.Pods),
+		func(ctx context.Context, c *emqxapi.Client) ([]emqxapi.Node, error) { return c.Nodes(ctx) })
 	o.Nodes, o.NodesErr = ans.Value, err
 	for pod := range ans.Failed {
 		o.Unreachable = append(o.Unreachable, pod)
 	}
 	sort.Strings(o.Unreachable)
-	return o, nil
+	if err != nil {
+		return o, nil, nil
+	}
+	// Evacuations matter only while nodes are leaving or being replaced, or when one was left
+	// behind; asking costs one call to the node that just answered.
+	evacs, err := r.EMQXClients(ans.Endpoint.BaseURL, creds).Evacuations(ctx)
+	if err != nil && !emqxapi.IsNotFound(err) {
+		o.NodesErr = fmt.Errorf("reading evacuations: %w", err)
+	}
+	return o, evacs, nil
 }
 
 func (r *EMQXReconciler) statefulSet(ctx context.Context, ns, name string) (*appsv1.StatefulSet, error) {

@@ -19,12 +19,18 @@ const (
 	// PodsAdmitted is false when the API server refuses the pods of a workload
 	// (Pod Security, a ResourceQuota, an invalid field).
 	PodsAdmitted = "PodsAdmitted"
-	Ready        = "Ready"
+	// Paused is true while the pause annotation holds every change back.
+	Paused = "Paused"
+	Ready  = "Ready"
 )
+
+// PauseAnnotation, set to "true" on an EMQX resource, stops every change to the cluster (applies,
+// scaling, rollouts) until it is removed; status keeps being reported.
+const PauseAnnotation = "apps.emqx.io/paused"
 
 // ConditionTypes lists every condition type in display order.
 var ConditionTypes = []string{Initialized, ConfigValid, PodsAdmitted, CoreNodesProgressing, CoreNodesReady,
-	ReplicantNodesProgressing, ReplicantNodesReady, Available, Ready}
+	ReplicantNodesProgressing, ReplicantNodesReady, Available, Paused, Ready}
 
 // EMQXStatus is the observed state of an EMQX cluster.
 type EMQXStatus struct {

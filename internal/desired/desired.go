@@ -22,11 +22,15 @@ type Inputs struct {
 	OperatorKey credentials.APIKey
 	// UserKeys are the spec's bootstrap API keys, with secretRefs resolved.
 	UserKeys []credentials.APIKey
+	// CoreReplicas and ReplicantReplicas override the spec's counts (see values.Inputs).
+	CoreReplicas, ReplicantReplicas *int32
 }
 
 // Objects returns the objects of a defaulted cluster in apply order, each owned by the cluster.
 func Objects(r *render.Renderer, e *v2beta1.EMQX, in Inputs) ([]client.Object, error) {
-	objs, err := r.Render(values.FromEMQX(e, values.Inputs{ReplicantsAllowed: in.ReplicantsAllowed}), e.Namespace)
+	objs, err := r.Render(values.FromEMQX(e, values.Inputs{
+		ReplicantsAllowed: in.ReplicantsAllowed, CoreReplicas: in.CoreReplicas, ReplicantReplicas: in.ReplicantReplicas,
+	}), e.Namespace)
 	if err != nil {
 		return nil, err
 	}

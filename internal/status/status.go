@@ -23,6 +23,12 @@ type Problems struct {
 	// Applied is false when applying the desired objects failed.
 	ApplyError string
 	Applied    bool
+	// Progress is what the lifecycle layer is doing or waiting for (scale-in, rolling update).
+	ProgressRole, ProgressReason, ProgressMessage string
+	// Busy: a scale-in or rolling update is under way.
+	Busy bool
+	// Paused: the pause annotation holds every change back.
+	Paused bool
 }
 
 // Compute returns the new status. prev is the current status (for condition transition times).
@@ -73,6 +79,9 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 	replJoined := replWant == 0 || (o.ReplicantSet != nil && o.RoleJoined(e, v2beta1.RoleReplicant, replWant))
 
 	coreProg, coreMsg := progress(e, o, v2beta1.RoleCore, o.CoreSet, coreWant)
+	if p.ProgressReason != "" && p.ProgressRole != v2beta1.RoleReplicant {
+		coreProg, coreMsg = p.ProgressReason, p.ProgressMessage
+	}
 	set(v2beta1.CoreNodesProgressing, coreProg != "", orDone(coreProg), coreMsg)
 	set(v2beta1.CoreNodesReady, coresJoined, readyReason(coresJoined), joinedMessage(e, o, v2beta1.RoleCore, coreWant))
 
@@ -85,6 +94,9 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 		set(v2beta1.ReplicantNodesReady, false, "WaitingForCores", "replicants start once every core node has joined")
 	default:
 		replProg, replMsg := progress(e, o, v2beta1.RoleReplicant, o.ReplicantSet, replWant)
+		if p.ProgressReason != "" && p.ProgressRole == v2beta1.RoleReplicant {
+			replProg, replMsg = p.ProgressReason, p.ProgressMessage
+		}
 		set(v2beta1.ReplicantNodesProgressing, replProg != "", orDone(replProg), replMsg)
 		set(v2beta1.ReplicantNodesReady, replJoined, readyReason(replJoined), joinedMessage(e, o, v2beta1.RoleReplicant, replWant))
 	}
@@ -102,7 +114,13 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 	}
 	set(v2beta1.Available, available, map[bool]string{true: "NodesRunning", false: "NoNodeRunning"}[available], availMsg)
 
-	ready := p.ConfigReason == "" && p.Applied && p.AdmissionReason == "" && coresJoined && replJoined &&
+	if p.Paused {
+		set(v2beta1.Paused, true, "PauseAnnotation", "the "+v2beta1.PauseAnnotation+" annotation holds every change back; remove it to resume")
+	} else {
+		set(v2beta1.Paused, false, "NotPaused", "changes are applied")
+	}
+
+	ready := p.ConfigReason == "" && p.Applied && p.AdmissionReason == "" && !p.Busy && !p.Paused && coresJoined && replJoined &&
 		len(s.CoreNodes)+len(s.ReplicantNodes) == int(coreWant+replWant) && allRunning(s)
 	readyMsg := "every node has joined the cluster and is running"
 	readyReasonStr := "ClusterReady"
@@ -111,8 +129,12 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 		readyReasonStr, readyMsg = p.ConfigReason, p.ConfigMessage
 	case p.AdmissionReason != "":
 		readyReasonStr, readyMsg = p.AdmissionReason, p.AdmissionMessage
+	case p.Paused:
+		readyReasonStr, readyMsg = "Paused", "changes are held back by the "+v2beta1.PauseAnnotation+" annotation"
 	case !p.Applied && p.ApplyError != "":
 		readyReasonStr, readyMsg = "ApplyFailed", p.ApplyError
+	case p.Busy && coresJoined && replJoined:
+		readyReasonStr, readyMsg = p.ProgressReason, p.ProgressMessage
 	case !ready:
 		readyReasonStr = "NodesNotReady"
 		readyMsg = fmt.Sprintf("%d of %d nodes running in the cluster", running, coreWant+replWant)
@@ -271,6 +293,8 @@ func sortConditions(c []metav1.Condition) {
 
 func phase(s v2beta1.EMQXStatus, p Problems) string {
 	switch {
+	case p.Paused:
+		return "Paused"
 	case p.ConfigReason != "":
 		return "ConfigError"
 	case p.AdmissionReason != "":

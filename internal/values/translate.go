@@ -16,6 +16,9 @@ type Inputs struct {
 	// ReplicantsAllowed is false until the core nodes are ready: replicants need a core to
 	// join, and a replicant that starts first only logs errors and fails its probes.
 	ReplicantsAllowed bool
+	// CoreReplicas and ReplicantReplicas, when set, replace the spec's counts: during a scale-in
+	// the lifecycle layer lowers a StatefulSet one node at a time, after that node is evacuated.
+	CoreReplicas, ReplicantReplicas *int32
 }
 
 // FromEMQX translates a defaulted EMQX resource into chart values.
@@ -43,12 +46,16 @@ func FromEMQX(e *v2beta1.EMQX, in Inputs) Values {
 		},
 		Config: ConfigFile{EMQXConf: conf, Checksum: hex.EncodeToString(sum[:8])},
 		Roles: Roles{
-			Core: coreRole(e),
+			Core: coreRole(e, in.CoreReplicas),
 		},
 		Services: services(e),
 	}
 	if e.Spec.ReplicantTemplate != nil && in.ReplicantsAllowed {
-		v.Roles.Replicant = role(e, v2beta1.RoleReplicant, e.ReplicantWorkloadName(), e.ReplicantReplicas(),
+		replicas := e.ReplicantReplicas()
+		if in.ReplicantReplicas != nil {
+			replicas = *in.ReplicantReplicas
+		}
+		v.Roles.Replicant = role(e, v2beta1.RoleReplicant, e.ReplicantWorkloadName(), replicas,
 			&e.Spec.ReplicantTemplate.Spec, e.Spec.ReplicantTemplate.ObjectMeta.Labels, e.Spec.ReplicantTemplate.ObjectMeta.Annotations)
 	}
 	return v
@@ -61,9 +68,13 @@ func pullPolicy(e *v2beta1.EMQX) corev1.PullPolicy {
 	return corev1.PullIfNotPresent
 }
 
-func coreRole(e *v2beta1.EMQX) Role {
+func coreRole(e *v2beta1.EMQX, override *int32) Role {
 	t := &e.Spec.CoreTemplate
-	r := role(e, v2beta1.RoleCore, e.CoreWorkloadName(), e.CoreReplicas(), &t.Spec.ReplicantTemplateSpec,
+	replicas := e.CoreReplicas()
+	if override != nil {
+		replicas = *override
+	}
+	r := role(e, v2beta1.RoleCore, e.CoreWorkloadName(), replicas, &t.Spec.ReplicantTemplateSpec,
 		t.ObjectMeta.Labels, t.ObjectMeta.Annotations)
 	if len(t.Spec.VolumeClaimTemplates.AccessModes) > 0 || len(t.Spec.VolumeClaimTemplates.Resources.Requests) > 0 {
 		pvc := t.Spec.VolumeClaimTemplates.DeepCopy()

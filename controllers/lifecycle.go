@@ -1,0 +1,195 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/credentials"
+	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
+	"github.com/broker-ops/emqx-operator/internal/status"
+)
+
+// lifecycleState assembles the planner's input from one reconcile's observations.
+func (r *EMQXReconciler) lifecycleState(e *v2beta1.EMQX, o *status.Observed, evacs []emqxapi.Evacuation) lifecycle.State {
+	s := lifecycle.State{
+		Cluster:           e,
+		Core:              lifecycle.Role{Name: v2beta1.RoleCore, Set: o.CoreSet, Want: e.CoreReplicas(), Pods: o.PodsOfRole(v2beta1.RoleCore)},
+		Replicant:         lifecycle.Role{Name: v2beta1.RoleReplicant, Set: o.ReplicantSet, Want: e.ReplicantReplicas(), Pods: o.PodsOfRole(v2beta1.RoleReplicant)},
+		Nodes:             o.Nodes,
+		NodesKnown:        o.NodesErr == nil,
+		Evacuations:       map[string]emqxapi.Evacuation{},
+		EvacuationStarted: r.evacuations.snapshot(),
+		Now:               time.Now(),
+	}
+	for _, ev := range evacs {
+		s.Evacuations[ev.Node] = ev
+	}
+	return s
+}
+
+// execute carries out one planned step and reports it with an Event. Answers that mean the step
+// already happened (already started, not in the cluster any more, …) count as success: a step may
+// be repeated after an operator restart.
+func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan lifecycle.Plan, key credentials.APIKey, o *status.Observed) error {
+	st := plan.Step
+	creds := emqxapi.Credentials{Key: key.Key, Secret: key.Secret}
+	call := func(fn func(context.Context, *emqxapi.Client) (struct{}, error)) error {
+		_, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, apiEndpoints(o, st.Node), fn)
+		return err
+	}
+	var err error
+	switch st.Kind {
+	case lifecycle.None:
+		return nil
+	case lifecycle.ForceLeave:
+		err = call(func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
+			err := c.ForceLeave(ctx, st.Node)
+			if emqxapi.IsBadRequest(err, "node_not_in_cluster") {
+				err = nil
+			}
+			return struct{}{}, err
+		})
+	case lifecycle.StopEvacuation:
+		err = call(func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
+			err := c.StopEvacuation(ctx, st.Node)
+			if emqxapi.IsBadRequest(err, "not_started") {
+				err = nil
+			}
+			return struct{}{}, err
+		})
+		if err == nil {
+			r.evacuations.forget(st.Node)
+		}
+	case lifecycle.Invite:
+		err = call(func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
+			err := c.Invite(ctx, st.Node)
+			if emqxapi.IsBadRequest(err, "already_in_cluster") {
+				err = nil
+			}
+			return struct{}{}, err
+		})
+	case lifecycle.StartEvacuation:
+		err = call(func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
+			err := c.StartEvacuation(ctx, st.Node, st.Evacuation)
+			if emqxapi.IsBadRequest(err, "already_started") {
+				err = nil
+			}
+			return struct{}{}, err
+		})
+		if err == nil {
+			r.evacuations.started(st.Node)
+		}
+	case lifecycle.ReplacePod:
+		err = r.Client.Delete(ctx, st.Pod, client.Preconditions{UID: &st.Pod.UID})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			err = nil
+		}
+		r.evacuations.forget(lifecycle.NodeName(e, st.Pod.Name))
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", st.Kind, target(st), err)
+	}
+	r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, string(st.Kind), "Lifecycle", "%s", plan.Message)
+	return nil
+}
+
+func target(st lifecycle.Step) string {
+	if st.Pod != nil {
+		return "pod " + st.Pod.Name
+	}
+	return st.Node
+}
+
+// apiEndpoints are the ready cores to ask, the node a step is about last (it may be leaving).
+func apiEndpoints(o *status.Observed, about string) []emqxapi.Endpoint {
+	eps := coreEndpoints(o.Pods)
+	var first, last []emqxapi.Endpoint
+	for _, ep := range eps {
+		if about != "" && len(about) > len(ep.Pod) && about[len("emqx@"):len("emqx@")+len(ep.Pod)] == ep.Pod {
+			last = append(last, ep)
+		} else {
+			first = append(first, ep)
+		}
+	}
+	return append(first, last...)
+}
+
+// evacuationClock remembers when the operator started each evacuation, to bound the wait. It is
+// memory only: after an operator restart the wait starts again, which only lengthens a bound.
+type evacuationClock struct {
+	mu    sync.Mutex
+	start map[string]time.Time
+}
+
+func (c *evacuationClock) started(node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.start == nil {
+		c.start = map[string]time.Time{}
+	}
+	if _, ok := c.start[node]; !ok {
+		c.start[node] = time.Now()
+	}
+}
+
+func (c *evacuationClock) forget(node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.start, node)
+}
+
+func (c *evacuationClock) snapshot() map[string]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]time.Time, len(c.start))
+	for k, v := range c.start {
+		out[k] = v
+	}
+	return out
+}
+
+// RolloutLimiter caps how many clusters scale in or roll at once across the operator, so a
+// fleet-wide image bump does not restart every cluster together. Max <= 0 means no limit.
+type RolloutLimiter struct {
+	Max     int
+	mu      sync.Mutex
+	holders map[string]bool
+}
+
+// TryAcquire takes (or keeps) a slot for a cluster.
+func (l *RolloutLimiter) TryAcquire(key string) bool {
+	if l == nil || l.Max <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.holders == nil {
+		l.holders = map[string]bool{}
+	}
+	if l.holders[key] {
+		return true
+	}
+	if len(l.holders) >= l.Max {
+		return false
+	}
+	l.holders[key] = true
+	return true
+}
+
+// Release frees a cluster's slot once its rollout is over.
+func (l *RolloutLimiter) Release(key string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.holders, key)
+}

@@ -1,0 +1,130 @@
+package lifecycle
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+)
+
+func isOutdated(role *Role, p *corev1.Pod) bool {
+	rev := role.updateRevision()
+	return rev != "" && p.Labels[appsv1.ControllerRevisionHashLabelKey] != rev
+}
+
+func outdatedPods(role *Role) []*corev1.Pod {
+	var out []*corev1.Pod
+	for i := range role.Pods {
+		if isOutdated(role, &role.Pods[i]) && role.Pods[i].DeletionTimestamp == nil {
+			out = append(out, &role.Pods[i])
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return Ordinal(out[i].Name) > Ordinal(out[j].Name) })
+	return out
+}
+
+func outdatedAny(s State) bool {
+	return len(outdatedPods(&s.Core)) > 0 || len(outdatedPods(&s.Replicant)) > 0
+}
+
+// rollOut replaces outdated pods one at a time on the same StatefulSet and PVCs. Order: one core
+// first, then every replicant, then the remaining cores, highest ordinal first — a replicant only
+// joins cores of its own EMQX release, so a new-version core must exist before any replicant is
+// replaced, and an old core must stay while old replicants remain.
+func rollOut(s *State, p *Plan) bool {
+	coreOut, replOut := outdatedPods(&s.Core), outdatedPods(&s.Replicant)
+	if len(coreOut)+len(replOut) == 0 {
+		return false
+	}
+	p.Busy = true
+
+	// An outdated pod that is already down costs nothing to replace: do it first. This is also how
+	// a rollout stuck on a bad revision resumes once the spec is fixed.
+	for _, role := range []*Role{&s.Core, &s.Replicant} {
+		for _, pod := range outdatedPods(role) {
+			if ready, _ := PodReady(pod); !ready {
+				p.Step = Step{Kind: ReplacePod, Pod: pod, Disruptive: true}
+				p.Reason, p.Role, p.Message = "RollingUpdate", role.Name, fmt.Sprintf("replacing %s, which is down, with the new revision", pod.Name)
+				return true
+			}
+		}
+	}
+	// Gate: never take a second node down. Every wanted pod must exist, be Ready for
+	// initialDelaySeconds and run as a node of the cluster before the next one is replaced.
+	if reason, msg := unhealthy(s); reason != "" {
+		p.Reason, p.Message = reason, msg
+		return true
+	}
+
+	target, role := coreOut, &s.Core
+	switch {
+	case len(coreOut) > 0 && len(coreOut) == len(s.Core.Pods):
+		// no core runs the new revision yet: one core goes first
+	case len(replOut) > 0:
+		target, role = replOut, &s.Replicant
+	}
+	pod := target[0]
+	p.Role = role.Name
+	node := NodeName(s.Cluster, pod.Name)
+	drained, step, why := drain(s, role, node, pod.Name)
+	if !drained {
+		p.Step, p.Reason, p.Message = step, "RollingUpdate", fmt.Sprintf("%d %s pods to update: %s", len(target), role.Name, why)
+		return true
+	}
+	p.Step = Step{Kind: ReplacePod, Pod: pod, Disruptive: true}
+	p.Reason, p.Message = "RollingUpdate", fmt.Sprintf("replacing %s with the new revision (%s)", pod.Name, why)
+	return true
+}
+
+// unhealthy says why the cluster is not in a state where another node may go ("" when it is).
+func unhealthy(s *State) (string, string) {
+	delay := time.Duration(s.Cluster.Spec.UpdateStrategy.InitialDelaySeconds) * time.Second
+	for _, role := range []*Role{&s.Core, &s.Replicant} {
+		if role.Set == nil {
+			if role.Want > 0 {
+				return "WaitingForHealthyCluster", fmt.Sprintf("the %s StatefulSet does not exist yet", role.Name)
+			}
+			continue
+		}
+		if int32(len(role.Pods)) != role.Want || role.current() != role.Want {
+			return "WaitingForHealthyCluster", fmt.Sprintf("%d of %d %s pods exist", len(role.Pods), role.Want, role.Name)
+		}
+		for i := range role.Pods {
+			pod := &role.Pods[i]
+			ready, since := PodReady(pod)
+			if !ready {
+				if !isOutdated(role, pod) {
+					return "RolloutBlocked", fmt.Sprintf("pod %s of the new revision is not ready%s; the rollout waits with one node down — fix the spec to resume", pod.Name, waitingReason(pod))
+				}
+				return "WaitingForHealthyCluster", fmt.Sprintf("pod %s is not ready", pod.Name)
+			}
+			if node := NodeName(s.Cluster, pod.Name); !s.running(node) {
+				return "WaitingForHealthyCluster", fmt.Sprintf("node %s has not joined the cluster yet", node)
+			}
+			if s.Now.Sub(since) < delay {
+				return "WaitingForHealthyCluster", fmt.Sprintf("pod %s has been ready for less than %s", pod.Name, delay)
+			}
+		}
+	}
+	return "", ""
+}
+
+// waitingReason quotes why a pod's containers do not run (ImagePullBackOff, CrashLoopBackOff …).
+func waitingReason(p *corev1.Pod) string {
+	for _, c := range p.Status.ContainerStatuses {
+		if w := c.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" {
+			msg := ": " + w.Reason
+			if w.Message != "" {
+				msg += " (" + w.Message + ")"
+			}
+			return msg
+		}
+	}
+	return ""
+}
+
+var _ = v2beta1.RoleCore

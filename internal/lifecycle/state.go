@@ -1,0 +1,142 @@
+// Package lifecycle decides the next day-2 step for a cluster — join, scale-in, rolling update —
+// as a pure function of what the operator observed. The controller executes the step it returns
+// and comes back: one step per reconcile, so an operator killed at any point resumes from what
+// the cluster shows, never from memory it lost.
+package lifecycle
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+)
+
+// Role is one workload as observed.
+type Role struct {
+	Name string // core | replicant
+	Set  *appsv1.StatefulSet
+	Want int32
+	Pods []corev1.Pod // this role's pods, any order
+}
+
+// State is everything a decision depends on.
+type State struct {
+	Cluster   *v2beta1.EMQX
+	Core      Role
+	Replicant Role
+	// Nodes is GET /api/v5/nodes; NodesKnown is false when no node answered.
+	Nodes      []emqxapi.Node
+	NodesKnown bool
+	// Evacuations are the cluster's running evacuations, by node.
+	Evacuations map[string]emqxapi.Evacuation
+	// EvacuationStarted is when the operator started each evacuation it is waiting for.
+	EvacuationStarted map[string]time.Time
+	Now               time.Time
+}
+
+// Tunables (durations in wall time).
+const (
+	// JoinTimeout: a pod Ready this long whose node is not in the cluster is invited.
+	JoinTimeout = 30 * time.Second
+	// evacuationMargin is added to the time an evacuation should take before the operator stops
+	// waiting for it: the wait is bounded, a stuck evacuation must not block a scale-in for ever.
+	evacuationMargin = 60 * time.Second
+	// WaitHealthCheck is how long an evacuating node keeps accepting clients while load balancers
+	// notice it is leaving (availability_check answers 503 from the start).
+	WaitHealthCheck = 10
+)
+
+func (r Role) current() int32 {
+	if r.Set == nil {
+		return r.Want
+	}
+	return ptr.Deref(r.Set.Spec.Replicas, r.Want)
+}
+
+func (r Role) pod(name string) *corev1.Pod {
+	for i := range r.Pods {
+		if r.Pods[i].Name == name {
+			return &r.Pods[i]
+		}
+	}
+	return nil
+}
+
+// updateRevision is the StatefulSet's target revision, once its controller has seen the latest spec.
+func (r Role) updateRevision() string {
+	if r.Set == nil || r.Set.Status.ObservedGeneration < r.Set.Generation {
+		return ""
+	}
+	return r.Set.Status.UpdateRevision
+}
+
+// Ordinal is a StatefulSet pod's ordinal, -1 if the name has none.
+func Ordinal(pod string) int {
+	n, err := strconv.Atoi(pod[strings.LastIndex(pod, "-")+1:])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// NodeName is the EMQX node name of a pod of cluster e.
+func NodeName(e *v2beta1.EMQX, pod string) string {
+	return "emqx@" + pod + "." + e.DNSName()
+}
+
+// PodOfNode is the pod name of an EMQX node of cluster e ("" if it is not one of its pods).
+func PodOfNode(e *v2beta1.EMQX, node string) string {
+	_, host, ok := strings.Cut(node, "@")
+	if !ok {
+		return ""
+	}
+	pod, rest, ok := strings.Cut(host, ".")
+	if !ok || rest != e.DNSName() {
+		return ""
+	}
+	return pod
+}
+
+// PodReady reports the pod's Ready condition and since when it holds.
+func PodReady(p *corev1.Pod) (bool, time.Time) {
+	if p == nil || p.DeletionTimestamp != nil {
+		return false, time.Time{}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue, c.LastTransitionTime.Time
+		}
+	}
+	return false, time.Time{}
+}
+
+func (s *State) node(name string) (emqxapi.Node, bool) {
+	for _, n := range s.Nodes {
+		if n.Node == name {
+			return n, true
+		}
+	}
+	return emqxapi.Node{}, false
+}
+
+func (s *State) running(name string) bool {
+	n, ok := s.node(name)
+	return ok && n.NodeStatus == "running"
+}
+
+// supportsEvacuation: node evacuation exists in Enterprise builds (all of 5.9+ and 6.x); the
+// open-source 5.8 builds answer 404.
+func (s *State) supportsEvacuation() bool {
+	for _, n := range s.Nodes {
+		if n.Edition == "Opensource" {
+			return false
+		}
+	}
+	return true
+}
