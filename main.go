@@ -21,6 +21,7 @@ import (
 	"github.com/broker-ops/emqx-operator/controllers"
 	"github.com/broker-ops/emqx-operator/internal/cli"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/render"
 	"github.com/broker-ops/emqx-operator/internal/watches"
 )
@@ -46,6 +47,7 @@ func runManager(args []string) int {
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader (a Lease), so only one replica acts")
 	leaseNamespace := fs.String("leader-election-namespace", "", "namespace of the leader Lease (default: the pod's namespace)")
 	watchesFile := fs.String("watches-file", "", "watches.yaml to use instead of the compiled-in one")
+	joinTimeout := fs.Duration("join-timeout", lifecycle.DefaultJoinTimeout, "how long a Ready EMQX node may stay out of its cluster before the operator invites it")
 	maxRollouts := fs.Int("max-concurrent-rollouts", 3, "how many clusters may scale in or roll at once across the operator (0: no limit)")
 	zapOpts := zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(fs)
@@ -104,6 +106,7 @@ func runManager(args []string) int {
 		Renderer:    renderer,
 		EMQXClients: emqxapi.DefaultFactory,
 		Rollouts:    &controllers.RolloutLimiter{Max: *maxRollouts},
+		JoinTimeout: *joinTimeout,
 	}
 	maxConcurrent := emqxWatch.MaxConcurrentReconciles
 	if maxConcurrent <= 0 {

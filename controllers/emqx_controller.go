@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -40,6 +41,8 @@ type EMQXReconciler struct {
 	EMQXClients emqxapi.Factory
 	// Rollouts limits how many clusters scale in or roll at once (nil: no limit).
 	Rollouts *RolloutLimiter
+	// JoinTimeout is how long a Ready node may stay out of the cluster before it is invited.
+	JoinTimeout time.Duration
 
 	evacuations evacuationClock
 }

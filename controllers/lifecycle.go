@@ -28,6 +28,7 @@ func (r *EMQXReconciler) lifecycleState(e *v2beta1.EMQX, o *status.Observed, eva
 		Evacuations:       map[string]emqxapi.Evacuation{},
 		EvacuationStarted: r.evacuations.snapshot(),
 		Now:               time.Now(),
+		JoinTimeout:       r.JoinTimeout,
 	}
 	for _, ev := range evacs {
 		s.Evacuations[ev.Node] = ev

@@ -114,16 +114,20 @@ func stopStrayEvacuations(s *State, p *Plan) bool {
 }
 
 func inviteStragglers(s *State, p *Plan) bool {
+	timeout := s.JoinTimeout
+	if timeout <= 0 {
+		timeout = DefaultJoinTimeout
+	}
 	for _, role := range []*Role{&s.Core, &s.Replicant} {
 		for i := range role.Pods {
 			pod := &role.Pods[i]
 			ready, since := PodReady(pod)
 			node := NodeName(s.Cluster, pod.Name)
-			if !ready || s.running(node) || s.Now.Sub(since) < JoinTimeout || !anyRunningCore(s) {
+			if !ready || s.running(node) || s.Now.Sub(since) < timeout || !anyRunningCore(s) {
 				continue
 			}
 			p.Step = Step{Kind: Invite, Node: node}
-			p.Reason, p.Role, p.Message = "InvitingNode", role.Name, fmt.Sprintf("node %s is Ready but has not joined in %s: inviting it", node, JoinTimeout)
+			p.Reason, p.Role, p.Message = "InvitingNode", role.Name, fmt.Sprintf("node %s is Ready but has not joined in %s: inviting it", node, timeout)
 			return true
 		}
 	}

@@ -38,12 +38,15 @@ type State struct {
 	// EvacuationStarted is when the operator started each evacuation it is waiting for.
 	EvacuationStarted map[string]time.Time
 	Now               time.Time
+	// JoinTimeout: a pod Ready this long whose node has not joined is invited (default DefaultJoinTimeout).
+	JoinTimeout time.Duration
 }
 
 // Tunables (durations in wall time).
 const (
-	// JoinTimeout: a pod Ready this long whose node is not in the cluster is invited.
-	JoinTimeout = 30 * time.Second
+	// DefaultJoinTimeout: DNS discovery retries every 5 s, so a node Ready this long without having
+	// joined is not going to join by itself.
+	DefaultJoinTimeout = 30 * time.Second
 	// evacuationMargin is added to the time an evacuation should take before the operator stops
 	// waiting for it: the wait is bounded, a stuck evacuation must not block a scale-in for ever.
 	evacuationMargin = 60 * time.Second

@@ -94,12 +94,14 @@ func (s *Simulator) Nodes() []NodeView {
 }
 
 // SetFaults switches a node's faults; an unhealthy node's pod turns unready through its annotation.
+// Faults for a node that does not exist yet apply when it starts.
 func (s *Simulator) SetFaults(name string, f Faults) error {
 	s.w.mu.Lock()
 	n := s.w.nodes[name]
 	if n == nil {
+		s.w.pendingFaults[name] = f
 		s.w.mu.Unlock()
-		return errNoNode(name)
+		return nil
 	}
 	n.faults = f
 	pod, state := n.podKey, n.state

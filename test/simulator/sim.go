@@ -192,6 +192,10 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 		}
 		n.faults = old.faults // faults stick to the node name across restarts
 	}
+	if f, ok := s.w.pendingFaults[n.name]; ok {
+		n.faults = f
+		delete(s.w.pendingFaults, n.name)
+	}
 	s.w.nodes[n.name] = n
 	s.w.mu.Unlock()
 	s.log.Info("node booting", "node", n.name, "pod", n.podKey, "version", n.version, "role", n.role)

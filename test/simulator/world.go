@@ -13,7 +13,9 @@ type world struct {
 	nodes    map[string]*node    // by node name (running or stopped)
 	clusters map[int]*cluster    // by id
 	persist  map[string]*persist // what survives a restart on the same data volume, by node name
-	nextID   int
+	// pendingFaults are faults set for a node that has not started yet.
+	pendingFaults map[string]Faults
+	nextID        int
 }
 
 // cluster is one EMQX cluster: its members (by node name) and its replicated tables.
@@ -69,7 +71,7 @@ const (
 )
 
 func newWorld() *world {
-	return &world{nodes: map[string]*node{}, clusters: map[int]*cluster{}, persist: map[string]*persist{}}
+	return &world{nodes: map[string]*node{}, clusters: map[int]*cluster{}, persist: map[string]*persist{}, pendingFaults: map[string]Faults{}}
 }
 
 // newCluster makes a one-node cluster for n.

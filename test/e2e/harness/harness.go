@@ -188,12 +188,21 @@ func (e *Env) startSimulator() error {
 	return fmt.Errorf("the simulator did not start in 30s; see %s", e.simulator.logPath)
 }
 
+// OperatorArgs are extra flags every operator start gets (set before Start).
+var OperatorArgs = []string{
+	// The simulator runs ten times faster than EMQX; the operator's own wait scales with it.
+	"--join-timeout=3s",
+	// One cluster rolls at a time, as a fleet operator would configure it (TestThrottle relies on it).
+	"--max-concurrent-rollouts=1",
+}
+
 // StartOperator runs the manager binary as `make run` does, against the local cluster.
 func (e *Env) StartOperator() error {
 	var err error
+	args := append([]string{"--leader-elect=false", "--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:0", "--zap-log-level=debug"}, OperatorArgs...)
 	e.operator, err = startProcess("operator", e.logDir, []string{"KUBECONFIG=" + e.Kubeconfig},
-		filepath.Join(e.cfg.Bin, "manager"), "--leader-elect=false", "--metrics-bind-address=0",
-		"--health-probe-bind-address=127.0.0.1:0", "--zap-log-level=debug")
+		filepath.Join(e.cfg.Bin, "manager"), args...)
 	return err
 }
 
