@@ -1,0 +1,237 @@
+package lifecycle
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// fixture builds a converged cluster: every pod Ready (long ago), every node running.
+type fixture struct {
+	e     *v2beta1.EMQX
+	state State
+}
+
+func newFixture(cores, replicants int32) *fixture {
+	e := &v2beta1.EMQX{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns"}}
+	e.Spec.CoreTemplate.Spec.Replicas = ptr.To(cores)
+	if replicants > 0 {
+		e.Spec.ReplicantTemplate = &v2beta1.ReplicantTemplate{}
+		e.Spec.ReplicantTemplate.Spec.Replicas = ptr.To(replicants)
+	}
+	e.Default()
+	f := &fixture{e: e, state: State{Cluster: e, NodesKnown: true, Now: now, Evacuations: map[string]emqxapi.Evacuation{}}}
+	f.state.Core = f.role(v2beta1.RoleCore, cores)
+	f.state.Replicant = f.role(v2beta1.RoleReplicant, replicants)
+	return f
+}
+
+func (f *fixture) role(name string, n int32) Role {
+	set := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "c-" + name, Generation: 1},
+		Spec:   appsv1.StatefulSetSpec{Replicas: ptr.To(n)},
+		Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, UpdateRevision: "r1"}}
+	r := Role{Name: name, Set: set, Want: n}
+	for i := int32(0); i < n; i++ {
+		r.Pods = append(r.Pods, f.pod(set.Name, i, "r1"))
+		f.state.Nodes = append(f.state.Nodes, emqxapi.Node{Node: NodeName(f.e, fmt.Sprintf("%s-%d", set.Name, i)),
+			NodeStatus: "running", Role: name, Edition: "Enterprise", Connections: 10})
+	}
+	return r
+}
+
+func (f *fixture) pod(set string, i int32, rev string) corev1.Pod {
+	return corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", set, i), UID: "u",
+			Labels: map[string]string{appsv1.ControllerRevisionHashLabelKey: rev}},
+		Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue,
+			LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))}}},
+	}
+}
+
+func TestConvergedClusterHasNothingToDo(t *testing.T) {
+	p := Decide(newFixture(3, 2).state)
+	if p.Step.Kind != None || p.Busy || p.Reason != "" || p.CoreReplicas != 3 || p.ReplicantReplicas != 2 {
+		t.Errorf("plan = %+v", p)
+	}
+}
+
+func TestScaleInEvacuatesHighestOrdinalFirst(t *testing.T) {
+	f := newFixture(5, 0)
+	f.state.Core.Want = 3
+	p := Decide(f.state)
+	leaving := NodeName(f.e, "c-core-4")
+	if p.Step.Kind != StartEvacuation || p.Step.Node != leaving || p.CoreReplicas != 5 {
+		t.Fatalf("plan = %+v, want evacuation of %s with 5 replicas kept", p, leaving)
+	}
+	for _, to := range p.Step.Evacuation.MigrateTo {
+		if to == NodeName(f.e, "c-core-3") || to == leaving {
+			t.Errorf("clients migrated to %s, which is leaving too", to)
+		}
+	}
+	// Evacuating: keep waiting while clients remain.
+	f.state.Evacuations[leaving] = evac(leaving, "evicting_conns", 10, 4)
+	f.state.EvacuationStarted = map[string]time.Time{leaving: now.Add(-time.Second)}
+	if p := Decide(f.state); p.Step.Kind != None || p.CoreReplicas != 5 || p.Reason != "ScalingIn" {
+		t.Errorf("while evacuating: %+v", p)
+	}
+	// Drained: drop one replica.
+	f.state.Evacuations[leaving] = evac(leaving, "waiting_takeover", 10, 0)
+	if p := Decide(f.state); p.CoreReplicas != 4 {
+		t.Errorf("after the drain: %+v, want 4 replicas", p)
+	}
+	// The wait is bounded.
+	f.state.Evacuations[leaving] = evac(leaving, "evicting_conns", 10, 4)
+	f.state.EvacuationStarted[leaving] = now.Add(-time.Hour)
+	if p := Decide(f.state); p.CoreReplicas != 4 {
+		t.Errorf("stuck evacuation: %+v, want the scale-in to go on", p)
+	}
+}
+
+func evac(node, state string, initial, current int64) emqxapi.Evacuation {
+	ev := emqxapi.Evacuation{Node: node, State: state}
+	ev.Stats.InitialConnected, ev.Stats.CurrentConnected = initial, current
+	return ev
+}
+
+func TestReplicantsScaleInBeforeCores(t *testing.T) {
+	f := newFixture(3, 3)
+	f.state.Core.Want, f.state.Replicant.Want = 2, 1
+	p := Decide(f.state)
+	if p.Step.Node != NodeName(f.e, "c-replicant-2") {
+		t.Errorf("first departing node %s", p.Step.Node)
+	}
+}
+
+func TestForceLeaveOnlyDepartedCores(t *testing.T) {
+	f := newFixture(3, 0)
+	f.state.Core.Set.Spec.Replicas = ptr.To[int32](2)
+	f.state.Core.Want = 2
+	f.state.Core.Pods = f.state.Core.Pods[:2]
+	gone := NodeName(f.e, "c-core-2")
+	f.state.Nodes[2] = emqxapi.Node{Node: gone, NodeStatus: "stopped", Role: "core"}
+	if p := Decide(f.state); p.Step.Kind != ForceLeave || p.Step.Node != gone {
+		t.Errorf("plan = %+v, want force_leave of %s", p, gone)
+	}
+	// A stopped core whose ordinal is inside the StatefulSet is restarting: leave it alone.
+	f = newFixture(3, 0)
+	f.state.Core.Pods = f.state.Core.Pods[:2]
+	f.state.Nodes[2] = emqxapi.Node{Node: NodeName(f.e, "c-core-2"), NodeStatus: "stopped", Role: "core"}
+	if p := Decide(f.state); p.Step.Kind == ForceLeave {
+		t.Errorf("force_leave of a restarting core: %+v", p)
+	}
+}
+
+func TestStrayEvacuationIsStopped(t *testing.T) {
+	f := newFixture(3, 0)
+	node := NodeName(f.e, "c-core-1")
+	f.state.Evacuations[node] = evac(node, "evicting_conns", 0, 0)
+	if p := Decide(f.state); p.Step.Kind != StopEvacuation || p.Step.Node != node {
+		t.Errorf("plan = %+v", p)
+	}
+}
+
+func TestStragglerIsInvitedAfterTheTimeout(t *testing.T) {
+	f := newFixture(3, 0)
+	late := NodeName(f.e, "c-core-2")
+	f.state.Nodes = f.state.Nodes[:2]
+	f.state.Core.Pods[2].Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-time.Second))
+	if p := Decide(f.state); p.Step.Kind == Invite {
+		t.Errorf("invited before the join timeout: %+v", p)
+	}
+	f.state.Core.Pods[2].Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-time.Minute))
+	if p := Decide(f.state); p.Step.Kind != Invite || p.Step.Node != late {
+		t.Errorf("plan = %+v, want an invite of %s", p, late)
+	}
+}
+
+func TestRolloutOrderOneCoreThenReplicantsThenCores(t *testing.T) {
+	f := newFixture(3, 2)
+	outdate(&f.state.Core)
+	outdate(&f.state.Replicant)
+	var order []string
+	for i := 0; i < 5; i++ {
+		p := Decide(f.state)
+		if p.Step.Kind == StartEvacuation {
+			f.state.Evacuations[p.Step.Node] = evac(p.Step.Node, "waiting_takeover", 10, 0)
+			p = Decide(f.state)
+		}
+		if p.Step.Kind != ReplacePod {
+			t.Fatalf("step %d: %+v", i, p)
+		}
+		order = append(order, p.Step.Pod.Name)
+		f.replaced(p.Step.Pod.Name)
+	}
+	want := "[c-core-2 c-replicant-1 c-replicant-0 c-core-1 c-core-0]"
+	if fmt.Sprint(order) != want {
+		t.Errorf("rollout order %v, want %s", order, want)
+	}
+	if p := Decide(f.state); p.Busy || p.Step.Kind != None {
+		t.Errorf("after the rollout: %+v", p)
+	}
+}
+
+func outdate(r *Role) { r.Set.Status.UpdateRevision = "r2" }
+
+// replaced plays the StatefulSet controller and the new node: the pod comes back on the new
+// revision, Ready and joined, and its evacuation is gone.
+func (f *fixture) replaced(pod string) {
+	for _, r := range []*Role{&f.state.Core, &f.state.Replicant} {
+		for i := range r.Pods {
+			if r.Pods[i].Name == pod {
+				r.Pods[i].Labels[appsv1.ControllerRevisionHashLabelKey] = r.Set.Status.UpdateRevision
+			}
+		}
+	}
+	delete(f.state.Evacuations, NodeName(f.e, pod))
+}
+
+func TestRolloutNeverTakesASecondNodeDown(t *testing.T) {
+	f := newFixture(3, 0)
+	outdate(&f.state.Core)
+	f.replaced("c-core-2")
+	// The replaced pod does not come up (bad image): nothing else is touched, and the reason says why.
+	f.state.Core.Pods[2].Status.Conditions[0].Status = corev1.ConditionFalse
+	f.state.Core.Pods[2].Status.ContainerStatuses = []corev1.ContainerStatus{{State: corev1.ContainerState{
+		Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}}
+	p := Decide(f.state)
+	if p.Step.Kind != None || p.Reason != "RolloutBlocked" {
+		t.Fatalf("plan = %+v, want blocked", p)
+	}
+	// The spec is fixed (new revision r3): the down pod is outdated now and is replaced first.
+	f.state.Core.Set.Status.UpdateRevision = "r3"
+	if p := Decide(f.state); p.Step.Kind != ReplacePod || p.Step.Pod.Name != "c-core-2" {
+		t.Errorf("after the fix: %+v, want c-core-2 replaced", p)
+	}
+}
+
+func TestNothingRiskyWhileEMQXIsUnreachable(t *testing.T) {
+	f := newFixture(3, 0)
+	f.state.Core.Want = 2
+	outdate(&f.state.Core)
+	f.state.NodesKnown, f.state.Nodes = false, nil
+	p := Decide(f.state)
+	if p.Step.Kind != None || p.CoreReplicas != 3 || p.Reason != "EMQXUnreachable" {
+		t.Errorf("plan = %+v", p)
+	}
+}
+
+func TestOpenSourceEditionScalesInWithoutEvacuation(t *testing.T) {
+	f := newFixture(3, 0)
+	for i := range f.state.Nodes {
+		f.state.Nodes[i].Edition = "Opensource"
+	}
+	f.state.Core.Want = 2
+	if p := Decide(f.state); p.Step.Kind != None || p.CoreReplicas != 2 {
+		t.Errorf("plan = %+v", p)
+	}
+}
