@@ -125,6 +125,10 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		return waitOutcome(readyResync, "Paused"), nil
 	}
 
+	conf, err := r.planConfig(ctx, e, p.observed, p)
+	if err != nil {
+		return outcome{}, err
+	}
 	plan := lifecycle.Decide(r.lifecycleState(e, p.observed, evacs))
 	p.problems.ProgressRole, p.problems.ProgressReason, p.problems.ProgressMessage = plan.Role, plan.Reason, plan.Message
 	p.problems.Busy = plan.Busy
@@ -135,6 +139,7 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		UserKeys:          userKeys,
 		CoreReplicas:      &plan.CoreReplicas,
 		ReplicantReplicas: &plan.ReplicantReplicas,
+		EMQXConf:          conf.Hold,
 	})
 	if err != nil {
 		return outcome{}, err
@@ -155,6 +160,23 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		p.problems.AdmissionReason, p.problems.AdmissionMessage = reason, msg
 		r.warnOnce(e, v2beta1.PodsAdmitted, reason, msg)
 		return waitOutcome(convergingInterval, reason), nil
+	}
+
+	if conf.Pending {
+		prob := &validation.Problem{Reason: reasonConfigRejected}
+		if !conf.Rejected {
+			if prob, err = r.applyConfig(ctx, e, conf, operatorKey, p.observed); err != nil {
+				return outcome{}, err
+			}
+		} else if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.ConfigValid); c != nil {
+			prob.Message = c.Message
+		}
+		if prob != nil {
+			return r.rejectSpec(e, p, prob), nil
+		}
+		// Accepted: the next pass writes it to the ConfigMap (and rolls pods if restart-only keys changed).
+		p.problems.AppliedConfigRevision = conf.Revision
+		return waitOutcome(200*time.Millisecond, "ConfigApplied"), nil
 	}
 
 	key := client.ObjectKeyFromObject(e).String()

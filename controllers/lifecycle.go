@@ -194,3 +194,5 @@ func (l *RolloutLimiter) Release(key string) {
 	defer l.mu.Unlock()
 	delete(l.holders, key)
 }
+
+func asAPIError(err error, target **emqxapi.Error) bool { return errorsAs(err, target) }

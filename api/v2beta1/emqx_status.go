@@ -69,6 +69,10 @@ type EMQXStatus struct {
 	// ReplicantNodesStatus counts the replicant workload's pods.
 	// +optional
 	ReplicantNodesStatus EMQXNodesStatus `json:"replicantNodesStatus,omitempty"`
+	// AppliedConfigRevision is the revision of spec.config.data the running cluster has accepted
+	// (a hash of the text); the ConfigMap nodes read at start-up holds that revision.
+	// +optional
+	AppliedConfigRevision string `json:"appliedConfigRevision,omitempty"`
 	// ReplicantNodesSelector is the label selector of the replicant pods (for the scale subresource).
 	// +optional
 	ReplicantNodesSelector string `json:"replicantNodesSelector,omitempty"`

@@ -24,12 +24,15 @@ type Inputs struct {
 	UserKeys []credentials.APIKey
 	// CoreReplicas and ReplicantReplicas override the spec's counts (see values.Inputs).
 	CoreReplicas, ReplicantReplicas *int32
+	// EMQXConf overrides the ConfigMap's emqx.conf (see values.Inputs).
+	EMQXConf *string
 }
 
 // Objects returns the objects of a defaulted cluster in apply order, each owned by the cluster.
 func Objects(r *render.Renderer, e *v2beta1.EMQX, in Inputs) ([]client.Object, error) {
 	objs, err := r.Render(values.FromEMQX(e, values.Inputs{
 		ReplicantsAllowed: in.ReplicantsAllowed, CoreReplicas: in.CoreReplicas, ReplicantReplicas: in.ReplicantReplicas,
+		EMQXConf: in.EMQXConf,
 	}), e.Namespace)
 	if err != nil {
 		return nil, err

@@ -29,13 +29,16 @@ type Problems struct {
 	Busy bool
 	// Paused: the pause annotation holds every change back.
 	Paused bool
+	// AppliedConfigRevision is the config revision the running cluster has accepted.
+	AppliedConfigRevision string
 }
 
 // Compute returns the new status. prev is the current status (for condition transition times).
 func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) v2beta1.EMQXStatus {
 	s := v2beta1.EMQXStatus{
-		ObservedGeneration: e.Generation,
-		Conditions:         slices.Clone(prev.Conditions),
+		ObservedGeneration:    e.Generation,
+		Conditions:            slices.Clone(prev.Conditions),
+		AppliedConfigRevision: p.AppliedConfigRevision,
 	}
 	set := func(t string, ok bool, reason, msg string) {
 		st := metav1.ConditionFalse

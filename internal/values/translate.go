@@ -1,14 +1,13 @@
 package values
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/emqxconf"
 )
 
 // Inputs are what the translator needs besides the resource itself.
@@ -19,12 +18,18 @@ type Inputs struct {
 	// CoreReplicas and ReplicantReplicas, when set, replace the spec's counts: during a scale-in
 	// the lifecycle layer lowers a StatefulSet one node at a time, after that node is evacuated.
 	CoreReplicas, ReplicantReplicas *int32
+	// EMQXConf, when set, is the emqx.conf to write instead of the spec's: a changed config is held
+	// back until the running cluster has accepted it, so a node that restarts never reads a
+	// config EMQX rejected.
+	EMQXConf *string
 }
 
 // FromEMQX translates a defaulted EMQX resource into chart values.
 func FromEMQX(e *v2beta1.EMQX, in Inputs) Values {
 	conf := EMQXConf(e)
-	sum := sha256.Sum256([]byte(conf))
+	if in.EMQXConf != nil {
+		conf = *in.EMQXConf
+	}
 	v := Values{
 		Cluster: Cluster{
 			Name:            e.Name,
@@ -44,7 +49,7 @@ func FromEMQX(e *v2beta1.EMQX, in Inputs) Values {
 			BootstrapAPIKeys: e.BootstrapSecretName(),
 			Dashboard:        e.DashboardSecretName(),
 		},
-		Config: ConfigFile{EMQXConf: conf, Checksum: hex.EncodeToString(sum[:8])},
+		Config: ConfigFile{EMQXConf: conf, Checksum: restartChecksum(conf)},
 		Roles: Roles{
 			Core: coreRole(e, in.CoreReplicas),
 		},
@@ -59,6 +64,17 @@ func FromEMQX(e *v2beta1.EMQX, in Inputs) Values {
 			&e.Spec.ReplicantTemplate.Spec, e.Spec.ReplicantTemplate.ObjectMeta.Labels, e.Spec.ReplicantTemplate.ObjectMeta.Annotations)
 	}
 	return v
+}
+
+// restartChecksum goes on the pod template: it changes only with the keys EMQX reads at start-up,
+// so runtime-changeable keys are applied through the API without restarting pods.
+func restartChecksum(conf string) string {
+	sum, err := emqxconf.RestartChecksum(conf)
+	if err != nil {
+		// Unparsable text never gets here (validated first); hash it whole to stay deterministic.
+		return emqxconf.Revision(conf)
+	}
+	return sum
 }
 
 func pullPolicy(e *v2beta1.EMQX) corev1.PullPolicy {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -115,6 +116,10 @@ func (h *nodeAPI) putConfigs(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": map[string]any{"type": "parse_error", "reason": err.Error()}})
 		return
 	}
+	if bad := schemaError(parsed); bad != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": bad})
+		return
+	}
 	var ro []string
 	for _, root := range readOnlyRoots {
 		if parsed != nil && parsed.Get(root) != nil && !(root == "cluster" && onlyClusterLinks(parsed)) {
@@ -133,6 +138,35 @@ func (h *nodeAPI) putConfigs(w http.ResponseWriter, r *http.Request) {
 		c.config = strings.TrimSpace(c.config + "\n" + text)
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// logLevels are the values of log.*.level (emqx_conf_schema).
+var logLevels = map[string]bool{"debug": true, "info": true, "notice": true, "warning": true, "error": true,
+	"critical": true, "alert": true, "emergency": true, "all": true, "none": true}
+
+// schemaError checks the few keys the simulator knows the schema of, answering as EMQX's
+// validation does: {"log": {"kind": "validation_error", "path": ..., "reason": ..., "value": ...}}.
+func schemaError(c *hocon.Config) map[string]any {
+	if c == nil {
+		return nil
+	}
+	for _, path := range []string{"log.console.level", "log.file.default.level"} {
+		if v := c.Get(path); v != nil {
+			level := strings.Trim(v.String(), `"`)
+			if !logLevels[level] {
+				return map[string]any{"log": map[string]any{"kind": "validation_error", "path": path,
+					"reason": "unable_to_convert_to_enum_symbol", "value": level}}
+			}
+		}
+	}
+	if v := c.Get("listeners.tcp.default.max_connections"); v != nil {
+		s := strings.Trim(v.String(), `"`)
+		if _, err := strconv.Atoi(s); err != nil && s != "infinity" {
+			return map[string]any{"listeners": map[string]any{"kind": "validation_error",
+				"path": "listeners.tcp.default.max_connections", "reason": "not_an_integer", "value": s}}
+		}
+	}
+	return nil
 }
 
 func onlyClusterLinks(c *hocon.Config) bool {

@@ -273,6 +273,13 @@ func TestConfigs(t *testing.T) { // §5
 	if m := put("a = {", "").json(t); m["errors"] == nil || m["code"] != nil {
 		t.Errorf("parse error = %v, want {errors: ...} without code", m)
 	}
+	bad := put("log.console.level = erro1r", "").json(t)
+	if e, ok := bad["errors"].(map[string]any)["log"].(map[string]any); !ok || e["kind"] != "validation_error" || e["value"] != "erro1r" {
+		t.Errorf("schema violation = %v", bad)
+	}
+	if got := put("node.cookie = x\nlog.console.level = info", "?ignore_readonly=true"); got.status != 200 {
+		t.Errorf("ignore_readonly = %d %s", got.status, got.body)
+	}
 	if got := w.call(1, "GET", "/api/v5/configs", "", "", true); !strings.Contains(string(got.body), "log.console.level = debug") {
 		t.Errorf("GET /configs = %s", got.body)
 	}

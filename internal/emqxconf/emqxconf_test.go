@@ -1,0 +1,36 @@
+package emqxconf
+
+import "testing"
+
+func TestRestartChecksum(t *testing.T) {
+	sum := func(s string) string {
+		t.Helper()
+		c, err := RestartChecksum(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	base := "log.console.level = info\nnode.process_limit = 2097152\n"
+	cases := []struct {
+		name, other string
+		same        bool
+	}{
+		{"runtime key changed", "log.console.level = debug\nnode.process_limit = 2097152\n", true},
+		{"runtime key added", base + "listeners.tcp.default.max_connections = 1024000\n", true},
+		{"same keys, other layout", "node { process_limit = 2097152 }\nlog.console.level = info\n", true},
+		{"cluster.links is runtime", base + "cluster.links = []\n", true},
+		{"node key changed", "log.console.level = info\nnode.process_limit = 1048576\n", false},
+		{"rpc key added", base + "rpc.port_discovery = manual\n", false},
+		{"dashboard bind changed", base + "dashboard.listeners.http.bind = 18084\n", false},
+		{"cluster key added", base + "cluster.autoclean = 5m\n", false},
+	}
+	for _, c := range cases {
+		if got := sum(c.other) == sum(base); got != c.same {
+			t.Errorf("%s: same checksum = %v, want %v", c.name, got, c.same)
+		}
+	}
+	if sum("") != sum("  ") {
+		t.Error("empty configs differ")
+	}
+}
