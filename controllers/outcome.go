@@ -30,7 +30,7 @@ const (
 // joining or stopping: the operator looks again on these periods instead.
 const (
 	convergingInterval = 3 * time.Second
-	readyResync        = 30 * time.Second
+	readyResync        = 15 * time.Second
 )
 
 func (k outcomeKind) String() string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -142,7 +143,10 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 		readyReasonStr = "NodesNotReady"
 		readyMsg = fmt.Sprintf("%d of %d nodes running in the cluster", running, coreWant+replWant)
 		if down := stoppedNodes(s); len(down) > 0 {
-			readyMsg += "; stopped: " + fmt.Sprint(down)
+			readyMsg += "; stopped: " + strings.Join(down, ", ")
+		}
+		if missing := missingNodes(e, o); len(missing) > 0 {
+			readyMsg += "; not in the cluster: " + strings.Join(missing, ", ")
 		}
 	}
 	set(v2beta1.Ready, ready, readyReasonStr, readyMsg)
@@ -243,6 +247,28 @@ func nodeLists(e *v2beta1.EMQX, o *Observed) (core, repl []v2beta1.EMQXNode) {
 	sort.Slice(core, func(i, j int) bool { return core[i].Node < core[j].Node })
 	sort.Slice(repl, func(i, j int) bool { return repl[i].Node < repl[j].Node })
 	return core, repl
+}
+
+// missingNodes are nodes of existing pods that EMQX does not list as running (down, hung, or
+// not joined).
+func missingNodes(e *v2beta1.EMQX, o *Observed) []string {
+	if o.NodesErr != nil {
+		return nil
+	}
+	running := map[string]bool{}
+	for _, n := range o.Nodes {
+		if n.NodeStatus == "running" {
+			running[n.Node] = true
+		}
+	}
+	var out []string
+	for _, p := range o.Pods {
+		if name := NodeName(e, p.Name); !running[name] {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func allRunning(s v2beta1.EMQXStatus) bool {

@@ -268,3 +268,36 @@ func TestOperatorKilledMidRolloutResumes(t *testing.T) {
 		t.Errorf("%d pods replaced for 5 nodes", n)
 	}
 }
+
+// TestStatusSurvivesTheNodeTheOperatorAsks: the core the operator asks first stops answering (a
+// hung node, still Ready to Kubernetes); status keeps updating from the other cores within 30 s.
+func TestStatusSurvivesTheNodeTheOperatorAsks(t *testing.T) {
+	ns := env.NewNamespace(t)
+	create(t, fastRollouts(coreReplicantCluster(ns, "blind", 3, 0)))
+	env.WaitForCondition(t, ns, "blind", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	first := nodeOf(ns, "blind", "blind-core-0")
+	if err := env.Sim.SetFaults(first, simulator.Faults{Unresponsive: true}); err != nil {
+		t.Fatal(err)
+	}
+	other := nodeOf(ns, "blind", "blind-core-2")
+	if err := env.Sim.SetConnections(other, 4321); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	harness.Eventually(t, 30*time.Second, "status shows the new connection count", func() error {
+		for _, n := range env.GetEMQX(t, ns, "blind").Status.CoreNodes {
+			if n.Node == other && n.Connections == 4321 {
+				return nil
+			}
+		}
+		return fmt.Errorf("not yet")
+	})
+	t.Logf("status updated %s after the node stopped answering", time.Since(start).Round(time.Second))
+	harness.Eventually(t, 30*time.Second, "status names the node that is down", func() error {
+		c := meta.FindStatusCondition(env.GetEMQX(t, ns, "blind").Status.Conditions, v2beta1.Ready)
+		if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, first) {
+			return fmt.Errorf("Ready = %+v", c)
+		}
+		return nil
+	})
+}
