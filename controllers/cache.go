@@ -25,6 +25,8 @@ func CacheOptions(namespaces []string) cache.Options {
 			&corev1.Secret{}:                ours,
 			&corev1.ServiceAccount{}:        ours,
 			&policyv1.PodDisruptionBudget{}: ours,
+			// Core PVCs carry the operator's labels through the volumeClaimTemplates.
+			&corev1.PersistentVolumeClaim{}: ours,
 		},
 	}
 	if len(namespaces) > 0 {

@@ -53,6 +53,8 @@ type EMQXReconciler struct {
 // +kubebuilder:rbac:groups="",resources=services;configmaps;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
@@ -160,6 +162,13 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		p.problems.AdmissionReason, p.problems.AdmissionMessage = reason, msg
 		r.warnOnce(e, v2beta1.PodsAdmitted, reason, msg)
 		return waitOutcome(convergingInterval, reason), nil
+	}
+
+	if why, err := r.expandVolumes(ctx, e); err != nil {
+		return outcome{}, err
+	} else if why != "" && plan.Reason == "" {
+		plan.Reason, plan.Role, plan.Message = "VolumeNotExpanded", v2beta1.RoleCore, why
+		p.problems.ProgressRole, p.problems.ProgressReason, p.problems.ProgressMessage = plan.Role, plan.Reason, plan.Message
 	}
 
 	if conf.Pending {

@@ -9,9 +9,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -41,6 +43,9 @@ type Applier struct {
 type Change struct {
 	Object  client.Object
 	Created bool
+	// Replaced: the object was deleted (orphaning its dependents) and created again, because a
+	// field it needed to change is immutable.
+	Replaced bool
 }
 
 // Apply applies every object in order and returns what changed. It stops at the first error:
@@ -55,8 +60,11 @@ func (a *Applier) Apply(ctx context.Context, owner client.Object, objs []client.
 		if c != nil {
 			changes = append(changes, *c)
 			verb, reason := "updated", "Updated"
-			if c.Created {
+			switch {
+			case c.Created:
 				verb, reason = "created", "Created"
+			case c.Replaced:
+				verb, reason = "replaced to change an immutable field (its pods and PVCs were kept)", "Replaced"
 			}
 			a.Recorder.Eventf(owner, obj, corev1.EventTypeNormal, reason, "Apply", "%s %s %s", render.KindOf(obj), obj.GetName(), verb)
 		}
@@ -106,14 +114,44 @@ func (a *Applier) applyOne(ctx context.Context, desired client.Object) (*Change,
 	if live != nil {
 		before = live.GetResourceVersion()
 	}
-	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
-		client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+	err = a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership)
+	if err != nil && live != nil && immutableFieldChange(err) {
+		return a.replace(ctx, live, u)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if u.GetResourceVersion() == before {
 		return nil, nil
 	}
 	return &Change{Object: desired, Created: live == nil}, nil
+}
+
+// immutableFieldChange: the API server refuses to change a field it treats as immutable (a
+// StatefulSet's volumeClaimTemplates, serviceName, podManagementPolicy).
+func immutableFieldChange(err error) bool {
+	if !apierrors.IsInvalid(err) {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "field is immutable") || strings.Contains(msg, "updates to statefulset spec for fields other than")
+}
+
+// replace deletes an object that cannot be updated in place and creates it anew. Its dependents
+// are orphaned, not deleted: a StatefulSet's pods keep running and its PVCs keep their data, and
+// the new StatefulSet (same selector) adopts them.
+func (a *Applier) replace(ctx context.Context, live client.Object, u *unstructured.Unstructured) (*Change, error) {
+	uid := live.GetUID()
+	if err := a.Client.Delete(ctx, live, client.PropagationPolicy(metav1.DeletePropagationOrphan),
+		client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("replacing %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership)
+	if err != nil {
+		// The old object may still be finishing its deletion; the next reconcile creates it.
+		return nil, fmt.Errorf("re-creating %s %s after orphaning its pods: %w", u.GetKind(), u.GetName(), err)
+	}
+	return &Change{Object: live, Replaced: true}, nil
 }
 
 // UpToDate reports whether live already holds desired: the applied hash matches (so nothing was

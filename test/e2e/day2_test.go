@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/test/e2e/harness"
@@ -300,4 +303,48 @@ func TestStatusSurvivesTheNodeTheOperatorAsks(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestVolumeGrowsWithoutWedging: a larger volume size cannot be set on a StatefulSet in place;
+// the operator replaces the StatefulSet object without touching its pods and expands the PVCs.
+func TestVolumeGrowsWithoutWedging(t *testing.T) {
+	ns := env.NewNamespace(t)
+	create(t, fastRollouts(coreReplicantCluster(ns, "grow", 2, 0)))
+	env.WaitForCondition(t, ns, "grow", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	setUID, podsBefore, pvcsBefore := statefulSet(t, ns, "grow-core").UID, podUIDs(t, ns), pvcUIDs(t, ns)
+
+	update(t, ns, "grow", func(e *v2beta1.EMQX) {
+		e.Spec.CoreTemplate.Spec.VolumeClaimTemplates.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
+	})
+	harness.Eventually(t, 60*time.Second, "PVCs expanded and the StatefulSet replaced", func() error {
+		s := statefulSet(t, ns, "grow-core")
+		if s.UID == setUID {
+			return fmt.Errorf("StatefulSet not replaced")
+		}
+		if got := s.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != "2Gi" {
+			return fmt.Errorf("template size %s", got.String())
+		}
+		ctx, cancel := harness.Ctx()
+		defer cancel()
+		list := &corev1.PersistentVolumeClaimList{}
+		if err := env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, pvc := range list.Items {
+			if c := pvc.Status.Capacity[corev1.ResourceStorage]; c.String() != "2Gi" {
+				return fmt.Errorf("PVC %s capacity %s", pvc.Name, c.String())
+			}
+		}
+		return nil
+	})
+	env.WaitForCondition(t, ns, "grow", v2beta1.Ready, metav1.ConditionTrue, 60*time.Second)
+	if now := podUIDs(t, ns); now != podsBefore {
+		t.Errorf("pods restarted:\n%s\n%s", podsBefore, now)
+	}
+	if now := pvcUIDs(t, ns); fmt.Sprint(now) != fmt.Sprint(pvcsBefore) {
+		t.Errorf("PVCs replaced: %v -> %v", pvcsBefore, now)
+	}
+	if n := len(eventsWithReason(t, ns, "Replaced")); n != 1 {
+		t.Errorf("%d Replaced events", n)
+	}
 }

@@ -15,6 +15,10 @@ const Provisioner = "sim.emqx.io/local"
 // class, as a CSI provisioner would; the PV controller then binds the claim.
 func (s *Simulator) provision(ctx context.Context, o any) {
 	pvc, ok := o.(*corev1.PersistentVolumeClaim)
+	if ok && pvc.Status.Phase == corev1.ClaimBound {
+		s.resize(ctx, pvc)
+		return
+	}
 	if !ok || pvc.Status.Phase != corev1.ClaimPending || pvc.Spec.VolumeName != "" ||
 		pvc.Annotations["volume.kubernetes.io/storage-provisioner"] != Provisioner {
 		return
@@ -47,4 +51,31 @@ func storageClass(pvc *corev1.PersistentVolumeClaim) string {
 		return ""
 	}
 	return *pvc.Spec.StorageClassName
+}
+
+// resize completes an expansion as a CSI resizer would: the PV grows, then the claim's capacity.
+func (s *Simulator) resize(ctx context.Context, pvc *corev1.PersistentVolumeClaim) {
+	want := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	have := pvc.Status.Capacity[corev1.ResourceStorage]
+	if want.Cmp(have) <= 0 || pvc.Spec.VolumeName == "" {
+		return
+	}
+	pv, err := s.kc.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		s.log.Warn("resizing a volume", "claim", pvc.Namespace+"/"+pvc.Name, "error", err)
+		return
+	}
+	pv.Spec.Capacity[corev1.ResourceStorage] = want
+	if _, err := s.kc.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{}); err != nil {
+		s.log.Warn("resizing a volume", "volume", pv.Name, "error", err)
+		return
+	}
+	pvc = pvc.DeepCopy()
+	if pvc.Status.Capacity == nil {
+		pvc.Status.Capacity = corev1.ResourceList{}
+	}
+	pvc.Status.Capacity[corev1.ResourceStorage] = want
+	if _, err := s.kc.CoreV1().PersistentVolumeClaims(pvc.Namespace).UpdateStatus(ctx, pvc, metav1.UpdateOptions{}); err != nil {
+		s.log.Warn("resizing a claim", "claim", pvc.Namespace+"/"+pvc.Name, "error", err)
+	}
 }
