@@ -50,4 +50,3 @@ func (r *EMQXReconciler) expandVolumes(ctx context.Context, e *v2beta1.EMQX) (st
 	}
 	return "", nil
 }
-
