@@ -102,8 +102,9 @@ func stopStrayEvacuations(s *State, p *Plan) bool {
 			continue
 		}
 		po := role.pod(pod)
-		// Departing (scale-in) or outdated (being replaced) nodes keep their evacuation.
-		if int32(Ordinal(pod)) >= role.Want || po == nil || isOutdated(role, po) {
+		// Departing (scale-in), outdated (being replaced) and terminating (drained, deleted by hand:
+		// their preStop hook evacuates them) nodes keep their evacuation.
+		if int32(Ordinal(pod)) >= role.Want || po == nil || isOutdated(role, po) || po.DeletionTimestamp != nil {
 			continue
 		}
 		p.Step = Step{Kind: StopEvacuation, Node: node}

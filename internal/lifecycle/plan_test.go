@@ -138,6 +138,11 @@ func TestStrayEvacuationIsStopped(t *testing.T) {
 	if p := Decide(f.state); p.Step.Kind != StopEvacuation || p.Step.Node != node {
 		t.Errorf("plan = %+v", p)
 	}
+	// A pod being deleted (a drain) is evacuating on purpose.
+	f.state.Core.Pods[1].DeletionTimestamp = &metav1.Time{Time: now}
+	if p := Decide(f.state); p.Step.Kind == StopEvacuation {
+		t.Errorf("stopped the evacuation of a terminating pod: %+v", p)
+	}
 }
 
 func TestStragglerIsInvitedAfterTheTimeout(t *testing.T) {

@@ -1,6 +1,7 @@
 package values
 
 import (
+	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,7 +28,8 @@ func podValues(e *v2beta1.EMQX, role string, s *v2beta1.ReplicantTemplateSpec) *
 		InitContainers:            s.InitContainers,
 		// Service links would put one env var per Service of the namespace into EMQX's environment,
 		// where EMQX reads every EMQX_* variable as configuration.
-		EnableServiceLinks: ptr.To(false),
+		EnableServiceLinks:            ptr.To(false),
+		TerminationGracePeriodSeconds: terminationGracePeriod(e),
 	}
 	if p.Affinity == nil {
 		p.Affinity = spreadOverNodes(e, role)
@@ -80,7 +82,38 @@ func restrictedContainer(in *corev1.SecurityContext) *corev1.SecurityContext {
 	return sc
 }
 
+// DrainAllowance is how long a preStop evacuation may spend moving clients, beyond the waits the
+// evacuation strategy sets.
+const DrainAllowance = 120
+
+// terminationGracePeriod follows the evacuation settings, so the kubelet never cuts an evacuation
+// short with SIGKILL: the health-check wait, the takeover wait, the drain allowance, a margin.
+func terminationGracePeriod(e *v2beta1.EMQX) *int64 {
+	ev := e.Spec.UpdateStrategy.EvacuationStrategy
+	return ptr.To(int64(EvacuationHealthCheckWait + int(ev.WaitTakeover) + DrainAllowance + 30))
+}
+
+// EvacuationHealthCheckWait is how long an evacuating node keeps accepting clients while load
+// balancers notice it is leaving.
+const EvacuationHealthCheckWait = 10
+
+// preStopEvacuation evacuates the local node before its container stops, whoever stops it (a
+// node drain, a manual deletion, the operator): start an evacuation with the cluster's rates, then
+// wait until its clients are gone (the node reaches waiting_takeover or later). The kubelet bounds
+// it with the termination grace period.
+func preStopEvacuation(e *v2beta1.EMQX) *corev1.Lifecycle {
+	ev := e.Spec.UpdateStrategy.EvacuationStrategy
+	script := fmt.Sprintf(`/opt/emqx/bin/emqx ctl rebalance start --evacuation --wait-health-check %d --conn-evict-rate %d --sess-evict-rate %d --wait-takeover %d || true
+while ! /opt/emqx/bin/emqx ctl rebalance node-status | grep -qE 'waiting_takeover|evicting_sessions|prohibiting|disabled'; do sleep 1; done`,
+		EvacuationHealthCheckWait, ev.ConnEvictRate, ev.SessEvictRate, ev.WaitTakeover)
+	return &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", script}}}}
+}
+
 func containerValues(e *v2beta1.EMQX, role string, s *v2beta1.ReplicantTemplateSpec) *Container {
+	lifecycle := s.Lifecycle
+	if lifecycle == nil {
+		lifecycle = preStopEvacuation(e)
+	}
 	return &Container{
 		Command:         s.Command,
 		Args:            s.Args,
@@ -92,7 +125,7 @@ func containerValues(e *v2beta1.EMQX, role string, s *v2beta1.ReplicantTemplateS
 		LivenessProbe:   s.LivenessProbe,
 		ReadinessProbe:  s.ReadinessProbe,
 		StartupProbe:    s.StartupProbe,
-		Lifecycle:       s.Lifecycle,
+		Lifecycle:       lifecycle,
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -346,5 +348,135 @@ func TestVolumeGrowsWithoutWedging(t *testing.T) {
 	}
 	if n := len(eventsWithReason(t, ns, "Replaced")); n != 1 {
 		t.Errorf("%d Replaced events", n)
+	}
+}
+
+// TestNodeDrainEvacuatesFirstAndPDBHoldsTheSecond: a core evicted through the Eviction API (what
+// `kubectl drain` does) evacuates its clients before it stops (preStop), the PodDisruptionBudget
+// refuses a second eviction meanwhile, and the restarted core stops being evacuated.
+func TestNodeDrainEvacuatesFirstAndPDBHoldsTheSecond(t *testing.T) {
+	ns := env.NewNamespace(t)
+	create(t, fastRollouts(coreReplicantCluster(ns, "drain", 3, 0)))
+	env.WaitForCondition(t, ns, "drain", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	total := connect(t, ns, 300)
+	harness.Eventually(t, 30*time.Second, "PDB allows one disruption", func() error {
+		ctx, cancel := harness.Ctx()
+		defer cancel()
+		pdb := &policyv1.PodDisruptionBudget{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "drain-core"}, pdb); err != nil {
+			return err
+		}
+		if pdb.Status.DisruptionsAllowed != 1 {
+			return fmt.Errorf("disruptionsAllowed %d", pdb.Status.DisruptionsAllowed)
+		}
+		return nil
+	})
+	evict := func(pod string) error {
+		ctx, cancel := harness.Ctx()
+		defer cancel()
+		p := env.Pod(t, ns, pod)
+		return env.Client.SubResource("eviction").Create(ctx, p, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: ns}})
+	}
+	oldUID := env.Pod(t, ns, "drain-core-1").UID
+	if err := evict("drain-core-1"); err != nil {
+		t.Fatalf("first eviction: %v", err)
+	}
+	if err := evict("drain-core-2"); err == nil || !apierrors.IsTooManyRequests(err) {
+		t.Errorf("second eviction: %v, want 429 from the PodDisruptionBudget", err)
+	}
+	harness.Eventually(t, 60*time.Second, "evicted core replaced and the cluster Ready", func() error {
+		if env.Pod(t, ns, "drain-core-1").UID == oldUID {
+			return fmt.Errorf("not replaced yet")
+		}
+		e := env.GetEMQX(t, ns, "drain")
+		if !meta.IsStatusConditionTrue(e.Status.Conditions, v2beta1.Ready) {
+			return fmt.Errorf("not Ready")
+		}
+		return nil
+	})
+	var kept int64
+	for _, n := range simNodes(t, ns) {
+		if n.state == "running" {
+			kept += n.conns
+		}
+	}
+	if kept != total {
+		t.Errorf("%d of %d clients kept: the evicted node was not evacuated first", kept, total)
+	}
+	calls, err := env.Sim.Calls()
+	if err != nil {
+		t.Fatal(err)
+	}
+	evacuated := false
+	for _, c := range calls {
+		if c.Method == "EXEC" && c.Path == "preStop" && c.Node == nodeOf(ns, "drain", "drain-core-1") {
+			evacuated = true
+		}
+	}
+	if !evacuated {
+		t.Error("the evicted pod's preStop evacuation did not run")
+	}
+	// The evacuation persisted on the core's volume; the operator ends it once the node is back.
+	harness.Eventually(t, 30*time.Second, "restarted core accepts clients again", func() error {
+		nodes, err := env.Sim.Nodes()
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Name == nodeOf(ns, "drain", "drain-core-1") && n.Evacuation != "" {
+				return fmt.Errorf("still evacuating (%s)", n.Evacuation)
+			}
+		}
+		return nil
+	})
+}
+
+// TestOperatorKilledMidScaleInResumes: killed after an evacuation starts and after a force_leave,
+// the operator resumes from what the cluster shows; the staying pods are untouched, no client is
+// lost, no stopped node lingers.
+func TestOperatorKilledMidScaleInResumes(t *testing.T) {
+	ns := env.NewNamespace(t)
+	create(t, fastRollouts(coreReplicantCluster(ns, "shrink", 5, 0)))
+	env.WaitForCondition(t, ns, "shrink", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	total := connect(t, ns, 100)
+	staying := map[string]string{}
+	for _, p := range pods(t, ns) {
+		if p.Name == "shrink-core-0" || p.Name == "shrink-core-1" {
+			staying[p.Name] = string(p.UID)
+		}
+	}
+	update(t, ns, "shrink", func(e *v2beta1.EMQX) { e.Spec.CoreTemplate.Spec.Replicas = ptr.To[int32](2) })
+	for _, reason := range []string{"StartEvacuation", "ForceLeave"} {
+		harness.Eventually(t, 60*time.Second, reason, func() error {
+			if len(eventsWithReason(t, ns, reason)) == 0 {
+				return fmt.Errorf("no %s yet", reason)
+			}
+			return nil
+		})
+		env.KillOperator()
+		if err := env.StartOperator(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := env.WaitForCondition(t, ns, "shrink", v2beta1.Ready, metav1.ConditionTrue, 120*time.Second)
+	if len(got.Status.CoreNodes) != 2 {
+		t.Errorf("%d core nodes after scaling to 2: %+v", len(got.Status.CoreNodes), got.Status.CoreNodes)
+	}
+	for _, p := range pods(t, ns) {
+		if uid, ok := staying[p.Name]; ok && uid != string(p.UID) {
+			t.Errorf("staying pod %s was replaced", p.Name)
+		}
+	}
+	var kept int64
+	for _, n := range simNodes(t, ns) {
+		if n.state == "running" {
+			kept += n.conns
+		}
+	}
+	if kept != total {
+		t.Errorf("%d of %d clients kept", kept, total)
+	}
+	if n := len(pvcUIDs(t, ns)); n != 5 {
+		t.Errorf("%d PVCs, want all 5 retained", n)
 	}
 }

@@ -62,6 +62,9 @@ type Simulator struct {
 
 	callsMu sync.Mutex
 	calls   []Call
+
+	stoppingMu sync.Mutex
+	stopping   map[string]bool // pods whose graceful stop is under way, by UID
 }
 
 // Call records one API call a node answered (tests read them from the control API).
@@ -81,7 +84,7 @@ type Call struct {
 // New returns a simulator for the cluster kc talks to.
 func New(kc kubernetes.Interface, opts Options) *Simulator {
 	opts.defaults()
-	return &Simulator{opts: opts, kc: kc, w: newWorld(), log: opts.Log, servers: map[string]*http.Server{}}
+	return &Simulator{opts: opts, kc: kc, w: newWorld(), log: opts.Log, servers: map[string]*http.Server{}, stopping: map[string]bool{}}
 }
 
 // scaled converts an EMQX duration into wall time.
@@ -283,8 +286,20 @@ func (s *Simulator) stopPod(ctx context.Context, p *corev1.Pod) {
 	if p.Annotations[AnnotationStopped] == "true" {
 		return
 	}
-	s.stopNode(string(p.UID))
-	s.annotate(ctx, p, AnnotationStopped, "true")
+	s.stoppingMu.Lock()
+	if s.stopping[string(p.UID)] {
+		s.stoppingMu.Unlock()
+		return
+	}
+	s.stopping[string(p.UID)] = true
+	s.stoppingMu.Unlock()
+	go func() {
+		if opts, script, ok := preStopEvacuation(p); ok {
+			s.runPreStop(ctx, p, opts, script)
+		}
+		s.stopNode(string(p.UID))
+		s.annotate(ctx, p, AnnotationStopped, "true")
+	}()
 }
 
 func (s *Simulator) onPodGone(o any) {
