@@ -189,7 +189,11 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	}
 
 	key := client.ObjectKeyFromObject(e).String()
-	if !plan.Busy {
+	// The slot is held until the cluster has converged again, not merely until no pod is outdated:
+	// between deleting a pod and its replacement rejoining there is briefly nothing left to replace.
+	converged := p.observed.CoresReady(e) && (e.ReplicantReplicas() == 0 ||
+		p.observed.ReplicantSet != nil && p.observed.RoleJoined(e, v2beta1.RoleReplicant, e.ReplicantReplicas()))
+	if !plan.Busy && converged {
 		r.Rollouts.Release(key)
 	}
 	if plan.Step.Disruptive && !r.Rollouts.TryAcquire(key) {
