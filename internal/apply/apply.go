@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -146,12 +147,24 @@ func (a *Applier) replace(ctx context.Context, live client.Object, u *unstructur
 		client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("replacing %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
-	err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership)
-	if err != nil {
-		// The old object may still be finishing its deletion; the next reconcile creates it.
-		return nil, fmt.Errorf("re-creating %s %s after orphaning its pods: %w", u.GetKind(), u.GetName(), err)
+	// The garbage collector first orphans the dependents, then removes the object: wait for that
+	// (seconds), so the new object is created in this pass and reported as one replacement.
+	var err error
+	for wait := 100 * time.Millisecond; wait < 10*time.Second; wait *= 2 {
+		fresh := u.DeepCopy()
+		unstructured.RemoveNestedField(fresh.Object, "metadata", "resourceVersion")
+		err = a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(fresh), client.FieldOwner(FieldOwner), client.ForceOwnership)
+		if err == nil {
+			return &Change{Object: live, Replaced: true}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
 	}
-	return &Change{Object: live, Replaced: true}, nil
+	// Still there: the next reconcile creates it.
+	return nil, fmt.Errorf("re-creating %s %s after orphaning its pods: %w", u.GetKind(), u.GetName(), err)
 }
 
 // UpToDate reports whether live already holds desired: the applied hash matches (so nothing was
