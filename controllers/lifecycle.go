@@ -42,8 +42,16 @@ func (r *EMQXReconciler) lifecycleState(e *v2beta1.EMQX, o *status.Observed, eva
 func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan lifecycle.Plan, key credentials.APIKey, o *status.Observed) error {
 	st := plan.Step
 	creds := emqxapi.Credentials{Key: key.Key, Secret: key.Secret}
-	call := func(fn func(context.Context, *emqxapi.Client) (struct{}, error)) error {
-		_, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, apiEndpoints(o, st.Node), fn)
+	// call asks EMQX; an answer saying the step already happened counts as done.
+	call := func(done string, fn func(context.Context, *emqxapi.Client) error) error {
+		_, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, apiEndpoints(o, st.Node),
+			func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
+				err := fn(ctx, c)
+				if emqxapi.IsBadRequest(err, done) {
+					err = nil
+				}
+				return struct{}{}, err
+			})
 		return err
 	}
 	var err error
@@ -51,39 +59,17 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 	case lifecycle.None:
 		return nil
 	case lifecycle.ForceLeave:
-		err = call(func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
-			err := c.ForceLeave(ctx, st.Node)
-			if emqxapi.IsBadRequest(err, "node_not_in_cluster") {
-				err = nil
-			}
-			return struct{}{}, err
-		})
+		err = call("node_not_in_cluster", func(ctx context.Context, c *emqxapi.Client) error { return c.ForceLeave(ctx, st.Node) })
 	case lifecycle.StopEvacuation:
-		err = call(func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
-			err := c.StopEvacuation(ctx, st.Node)
-			if emqxapi.IsBadRequest(err, "not_started") {
-				err = nil
-			}
-			return struct{}{}, err
-		})
+		err = call("not_started", func(ctx context.Context, c *emqxapi.Client) error { return c.StopEvacuation(ctx, st.Node) })
 		if err == nil {
 			r.evacuations.forget(st.Node)
 		}
 	case lifecycle.Invite:
-		err = call(func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
-			err := c.Invite(ctx, st.Node)
-			if emqxapi.IsBadRequest(err, "already_in_cluster") {
-				err = nil
-			}
-			return struct{}{}, err
-		})
+		err = call("already_in_cluster", func(ctx context.Context, c *emqxapi.Client) error { return c.Invite(ctx, st.Node) })
 	case lifecycle.StartEvacuation:
-		err = call(func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
-			err := c.StartEvacuation(ctx, st.Node, st.Evacuation)
-			if emqxapi.IsBadRequest(err, "already_started") {
-				err = nil
-			}
-			return struct{}{}, err
+		err = call("already_started", func(ctx context.Context, c *emqxapi.Client) error {
+			return c.StartEvacuation(ctx, st.Node, st.Evacuation)
 		})
 		if err == nil {
 			r.evacuations.started(st.Node)

@@ -1,5 +1,7 @@
 package v2beta1
 
+import "strings"
+
 // Names of the objects the operator makes for a cluster. They follow the v2beta1 API's
 // (`<name>-headless`, `<name>-dashboard`, `<name>-listeners`, pods `<name>-core-…`), so
 // dashboards, scripts and DNS names users already rely on keep working.
@@ -26,6 +28,23 @@ func (e *EMQX) ServiceAccount() string {
 // DNSName is the headless Service's FQDN, which DNS SRV discovery resolves.
 func (e *EMQX) DNSName() string {
 	return e.HeadlessServiceName() + "." + e.Namespace + ".svc." + e.Spec.ClusterDomain
+}
+
+// NodeName is the EMQX node name of one of the cluster's pods: emqx@<pod>.<headless FQDN>, the SRV
+// target DNS discovery finds.
+func (e *EMQX) NodeName(pod string) string { return "emqx@" + pod + "." + e.DNSName() }
+
+// PodOfNode is the pod of an EMQX node of this cluster ("" when the node is not one of its pods).
+func (e *EMQX) PodOfNode(node string) string {
+	_, host, ok := strings.Cut(node, "@")
+	if !ok {
+		return ""
+	}
+	pod, rest, ok := strings.Cut(host, ".")
+	if !ok || rest != e.DNSName() {
+		return ""
+	}
+	return pod
 }
 
 // Label keys. Selectors use only these, never user labels, so they never change.

@@ -27,7 +27,7 @@ func Revision(text string) string {
 // RestartChecksum hashes only the restart-only part of a config, canonically: it changes exactly
 // when nodes must restart to see the new config.
 func RestartChecksum(text string) (string, error) {
-	conf, err := parse(text)
+	conf, err := Parse(text)
 	if err != nil {
 		return "", err
 	}
@@ -87,7 +87,9 @@ func canonical(b *strings.Builder, v hocon.Value) {
 	}
 }
 
-func parse(text string) (conf *hocon.Config, err error) {
+// Parse parses HOCON text (nil for empty text), turning the parser's panics on some malformed
+// input into errors.
+func Parse(text string) (conf *hocon.Config, err error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, nil
 	}

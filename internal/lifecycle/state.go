@@ -89,22 +89,10 @@ func Ordinal(pod string) int {
 }
 
 // NodeName is the EMQX node name of a pod of cluster e.
-func NodeName(e *v2beta1.EMQX, pod string) string {
-	return "emqx@" + pod + "." + e.DNSName()
-}
+func NodeName(e *v2beta1.EMQX, pod string) string { return e.NodeName(pod) }
 
 // PodOfNode is the pod name of an EMQX node of cluster e ("" if it is not one of its pods).
-func PodOfNode(e *v2beta1.EMQX, node string) string {
-	_, host, ok := strings.Cut(node, "@")
-	if !ok {
-		return ""
-	}
-	pod, rest, ok := strings.Cut(host, ".")
-	if !ok || rest != e.DNSName() {
-		return ""
-	}
-	return pod
-}
+func PodOfNode(e *v2beta1.EMQX, node string) string { return e.PodOfNode(node) }
 
 // PodReady reports the pod's Ready condition and since when it holds.
 func PodReady(p *corev1.Pod) (bool, time.Time) {

@@ -3,8 +3,6 @@
 package status
 
 import (
-	"strings"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -25,22 +23,10 @@ type Observed struct {
 }
 
 // PodForNode maps an EMQX node name (emqx@<pod>.<headless FQDN>) to its pod's name.
-func PodForNode(e *v2beta1.EMQX, node string) string {
-	_, host, ok := strings.Cut(node, "@")
-	if !ok {
-		return ""
-	}
-	pod, rest, ok := strings.Cut(host, ".")
-	if !ok || rest != e.DNSName() {
-		return ""
-	}
-	return pod
-}
+func PodForNode(e *v2beta1.EMQX, node string) string { return e.PodOfNode(node) }
 
 // NodeName is the EMQX node name of a pod.
-func NodeName(e *v2beta1.EMQX, pod string) string {
-	return "emqx@" + pod + "." + e.DNSName()
-}
+func NodeName(e *v2beta1.EMQX, pod string) string { return e.NodeName(pod) }
 
 // IsPodReady reports the pod's Ready condition.
 func IsPodReady(p *corev1.Pod) bool {

@@ -7,9 +7,8 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/gurkankaymak/hocon"
-
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/emqxconf"
 )
 
 // Problem is a spec error the user must fix; retrying cannot help.
@@ -37,7 +36,7 @@ func Config(e *v2beta1.EMQX) *Problem {
 	if data == "" {
 		return nil
 	}
-	conf, err := parseHOCON(data)
+	conf, err := emqxconf.Parse(data)
 	if err != nil {
 		return &Problem{Reason: ReasonInvalidConfig, Message: fmt.Sprintf("spec.config.data is not valid HOCON: %v", err)}
 	}
@@ -48,16 +47,6 @@ func Config(e *v2beta1.EMQX) *Problem {
 		}
 	}
 	return nil
-}
-
-// parseHOCON parses text, turning the parser's panics on some malformed input into errors.
-func parseHOCON(data string) (conf *hocon.Config, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	return hocon.ParseString(data)
 }
 
 var bootstrapKeyPattern = regexp.MustCompile(`^[a-zA-Z\d\-_]+$`)

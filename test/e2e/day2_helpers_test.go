@@ -168,3 +168,15 @@ func (s *unavailableSampler) finish() (int, string, int) {
 	<-s.done
 	return s.max, s.worst, s.samples
 }
+
+// connectedClients sums the clients of a namespace's running nodes.
+func connectedClients(t *testing.T, ns string) int64 {
+	t.Helper()
+	var total int64
+	for _, n := range simNodes(t, ns) {
+		if n.state == "running" {
+			total += n.conns
+		}
+	}
+	return total
+}

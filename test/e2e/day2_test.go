@@ -79,12 +79,7 @@ func TestScaleInEvacuatesThenForceLeaves(t *testing.T) {
 	if len(got.Status.CoreNodes) != 3 {
 		t.Errorf("%d core nodes in status, want 3 (departed nodes force-left)", len(got.Status.CoreNodes))
 	}
-	var kept int64
-	for _, n := range simNodes(t, ns) {
-		if n.state == "running" {
-			kept += n.conns
-		}
-	}
+	kept := connectedClients(t, ns)
 	if kept != total {
 		t.Errorf("%d of %d clients still connected after the scale-in: evacuation lost clients", kept, total)
 	}
@@ -394,12 +389,7 @@ func TestNodeDrainEvacuatesFirstAndPDBHoldsTheSecond(t *testing.T) {
 		}
 		return nil
 	})
-	var kept int64
-	for _, n := range simNodes(t, ns) {
-		if n.state == "running" {
-			kept += n.conns
-		}
-	}
+	kept := connectedClients(t, ns)
 	if kept != total {
 		t.Errorf("%d of %d clients kept: the evicted node was not evacuated first", kept, total)
 	}
@@ -467,12 +457,7 @@ func TestOperatorKilledMidScaleInResumes(t *testing.T) {
 			t.Errorf("staying pod %s was replaced", p.Name)
 		}
 	}
-	var kept int64
-	for _, n := range simNodes(t, ns) {
-		if n.state == "running" {
-			kept += n.conns
-		}
-	}
+	kept := connectedClients(t, ns)
 	if kept != total {
 		t.Errorf("%d of %d clients kept", kept, total)
 	}

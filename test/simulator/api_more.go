@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gurkankaymak/hocon"
+
+	"github.com/broker-ops/emqx-operator/internal/emqxconf"
 )
 
 func (h *nodeAPI) evacuationStart(w http.ResponseWriter, r *http.Request) {
@@ -179,17 +181,7 @@ func onlyClusterLinks(c *hocon.Config) bool {
 	return true
 }
 
-func parseHOCON(text string) (conf *hocon.Config, err error) {
-	if strings.TrimSpace(text) == "" {
-		return nil, nil
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	return hocon.ParseString(text)
-}
+func parseHOCON(text string) (*hocon.Config, error) { return emqxconf.Parse(text) }
 
 func (h *nodeAPI) listeners(w http.ResponseWriter, _ *http.Request) {
 	_, c, unlock := h.lock()

@@ -160,6 +160,16 @@ func (a answer) list(t *testing.T) []map[string]any {
 // call makes a request to node ip with the operator's key (auth false: no header).
 func (w *testWorld) call(ip int, method, path, contentType, body string, auth bool) answer {
 	w.t.Helper()
+	key, secret := "", ""
+	if auth {
+		key, secret = testKey, testSecret
+	}
+	return w.do(ip, method, path, contentType, body, key, secret)
+}
+
+// do makes one request; an empty key sends no Authorization header.
+func (w *testWorld) do(ip int, method, path, contentType, body, key, secret string) answer {
+	w.t.Helper()
 	req, err := http.NewRequest(method, fmt.Sprintf("http://127.77.0.%d:18083%s", ip, path), strings.NewReader(body))
 	if err != nil {
 		w.t.Fatal(err)
@@ -168,8 +178,8 @@ func (w *testWorld) call(ip int, method, path, contentType, body string, auth bo
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
-	if auth {
-		req.SetBasicAuth(testKey, testSecret)
+	if key != "" {
+		req.SetBasicAuth(key, secret)
 	}
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
@@ -199,16 +209,7 @@ func wantError(t *testing.T, a answer, status int, code, message string) {
 
 func (w *testWorld) callWithKey(ip int, method, path, key, secret string) answer {
 	w.t.Helper()
-	req, _ := http.NewRequest(method, fmt.Sprintf("http://127.77.0.%d:18083%s", ip, path), nil)
-	req.Header.Set("Accept", "application/json")
-	req.SetBasicAuth(key, secret)
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer resp.Body.Close() //nolint:errcheck
-	b, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, header: resp.Header, body: bytes.TrimSpace(b)}
+	return w.do(ip, method, path, "", "", key, secret)
 }
 
 func (w *testWorld) setConnections(node string, n int64) error {
