@@ -380,7 +380,7 @@ func TestNodeDrainEvacuatesFirstAndPDBHoldsTheSecond(t *testing.T) {
 		t.Errorf("second eviction: %v, want 429 from the PodDisruptionBudget", err)
 	}
 	harness.Eventually(t, 60*time.Second, "evicted core replaced and the cluster Ready", func() error {
-		if env.Pod(t, ns, "drain-core-1").UID == oldUID {
+		if p := env.FindPod(t, ns, "drain-core-1"); p == nil || p.UID == oldUID {
 			return fmt.Errorf("not replaced yet")
 		}
 		e := env.GetEMQX(t, ns, "drain")

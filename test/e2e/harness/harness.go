@@ -19,6 +19,8 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 )
@@ -60,6 +62,8 @@ func Start(cfg Config) (*Env, error) {
 	if err := fill(&cfg); err != nil {
 		return nil, err
 	}
+	// The test's own client logs API warnings through controller-runtime's logger.
+	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
 	e := &Env{cfg: cfg, workDir: filepath.Join(cfg.RepoRoot, ".work", "e2e")}
 	e.logDir = filepath.Join(e.workDir, "logs")
 	_ = os.RemoveAll(e.logDir)

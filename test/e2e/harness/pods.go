@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +34,23 @@ func (e *Env) Pod(t testing.TB, ns, name string) *corev1.Pod {
 	defer cancel()
 	p := &corev1.Pod{}
 	if err := e.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// FindPod reads a pod, or returns nil when it does not exist (for waits that span a pod's
+// deletion and its replacement).
+func (e *Env) FindPod(t testing.TB, ns, name string) *corev1.Pod {
+	t.Helper()
+	ctx, cancel := Ctx()
+	defer cancel()
+	p := &corev1.Pod{}
+	err := e.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	return p
