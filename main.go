@@ -88,6 +88,7 @@ func runManager(args []string) int {
 		LeaderElectionNamespace:       *leaseNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         controllers.CacheOptions(namespaces),
+		Client:                        controllers.ClientOptions(),
 	})
 	if err != nil {
 		setupLog.Error(err, "creating the manager")

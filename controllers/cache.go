@@ -16,13 +16,16 @@ import (
 // limits it further (WATCH_NAMESPACE); empty means all namespaces.
 func CacheOptions(namespaces []string) cache.Options {
 	ours := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{v2beta1.LabelManagedBy: v2beta1.ManagedByValue})}
+	// Secrets: the operator's own and the users' Secrets a cluster references, both labelled
+	// watched — never every Secret of the cluster.
+	watched := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{v2beta1.LabelWatched: "true"})}
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.StatefulSet{}:           ours,
 			&corev1.Pod{}:                   ours,
 			&corev1.Service{}:               ours,
 			&corev1.ConfigMap{}:             ours,
-			&corev1.Secret{}:                ours,
+			&corev1.Secret{}:                watched,
 			&corev1.ServiceAccount{}:        ours,
 			&policyv1.PodDisruptionBudget{}: ours,
 			// Core PVCs carry the operator's labels through the volumeClaimTemplates.
@@ -36,4 +39,12 @@ func CacheOptions(namespaces []string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// ClientOptions makes the manager's client read unstructured objects from the cache too: the
+// operator applies cert-manager Certificates (for which it has no Go types) as unstructured, and
+// its no-op check must not cost an uncached read every pass. The informer starts on first use,
+// so clusters without cert-manager never watch Certificates.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{Unstructured: true}}
 }

@@ -30,11 +30,20 @@ func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (
 		err := r.Client.Get(ctx, client.ObjectKeyFromObject(s), live)
 		if apierrors.IsNotFound(err) {
 			s.OwnerReferences = append(s.OwnerReferences, owner)
-			if err := r.Client.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
+			err = r.Client.Create(ctx, s)
+			switch {
+			case err == nil:
+				r.Recorder.Eventf(e, s, corev1.EventTypeNormal, "Created", "Generate", "Secret %s created", s.Name)
+				live = s
+			case apierrors.IsAlreadyExists(err):
+				// It exists but the cache does not show it yet (or lost its label): use what is
+				// there, never the value just generated.
+				if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), live); err != nil {
+					return operatorKey, err
+				}
+			default:
 				return operatorKey, fmt.Errorf("creating Secret %s: %w", s.Name, err)
 			}
-			r.Recorder.Eventf(e, s, corev1.EventTypeNormal, "Created", "Generate", "Secret %s created", s.Name)
-			live = s
 		} else if err != nil {
 			return operatorKey, err
 		}
@@ -48,8 +57,8 @@ func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (
 	return operatorKey, nil
 }
 
-// userKeys resolves spec.bootstrapAPIKeys. Secrets the user references are read with the API
-// reader, not the cache: the operator caches only its own Secrets, never every Secret.
+// userKeys resolves spec.bootstrapAPIKeys. Referenced Secrets are labelled watched, so the cache
+// holds them (and only them) and a change to one triggers a reconcile.
 func (r *EMQXReconciler) userKeys(ctx context.Context, e *v2beta1.EMQX) ([]credentials.APIKey, *validation.Problem, error) {
 	var out []credentials.APIKey
 	for i, k := range e.Spec.BootstrapAPIKeys {
@@ -74,19 +83,5 @@ func (r *EMQXReconciler) userKeys(ctx context.Context, e *v2beta1.EMQX) ([]crede
 }
 
 func (r *EMQXReconciler) secretValue(ctx context.Context, ns string, ref v2beta1.KeyRef, field string) (string, *validation.Problem, error) {
-	s := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.SecretName}, s)
-	if apierrors.IsNotFound(err) {
-		return "", &validation.Problem{Reason: validation.ReasonBootstrapKeyNotFound,
-			Message: fmt.Sprintf("%s: Secret %s not found in namespace %s", field, ref.SecretName, ns)}, nil
-	}
-	if err != nil {
-		return "", nil, err
-	}
-	v, ok := s.Data[ref.SecretKey]
-	if !ok {
-		return "", &validation.Problem{Reason: validation.ReasonBootstrapKeyNotFound,
-			Message: fmt.Sprintf("%s: Secret %s has no key %q", field, ref.SecretName, ref.SecretKey)}, nil
-	}
-	return string(v), nil, nil
+	return r.userSecretValue(ctx, ns, ref, field)
 }

@@ -58,6 +58,7 @@ type EMQXReconciler struct {
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile brings one EMQX cluster one step closer to its spec.
@@ -127,6 +128,31 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		return waitOutcome(readyResync, "Paused"), nil
 	}
 
+	lic, prob, err := r.planLicense(ctx, e, p.observed)
+	if err != nil {
+		return outcome{}, err
+	}
+	if prob != nil {
+		return r.rejectSpec(e, p, prob), nil
+	}
+	if lic.Apply {
+		if err := r.applyLicense(ctx, e, &lic, operatorKey, p.observed, p); err != nil {
+			return outcome{}, err
+		}
+	}
+
+	tlsPlan, prob, err := r.planTLS(ctx, e, p)
+	if err != nil {
+		return outcome{}, err
+	}
+	if prob != nil {
+		return r.rejectSpec(e, p, prob), nil
+	}
+	if tlsPlan.Wait {
+		// No certificate to mount yet (cert-manager has not issued it): pods would not start.
+		return waitOutcome(missingDependencyRetry, reasonWaitingForCertificate), nil
+	}
+
 	conf, err := r.planConfig(ctx, e, p.observed, p)
 	if err != nil {
 		return outcome{}, err
@@ -142,6 +168,8 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		CoreReplicas:      &plan.CoreReplicas,
 		ReplicantReplicas: &plan.ReplicantReplicas,
 		EMQXConf:          conf.Hold,
+		LicenseKey:        lic.Write,
+		TLS:               tlsPlan.Files,
 	})
 	if err != nil {
 		return outcome{}, err
@@ -153,6 +181,8 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		return outcome{}, err
 	}
 	p.problems.Applied = true
+	r.observeLicense(ctx, e, operatorKey, p.observed, lic, p)
+	r.observeTLS(ctx, e, p.observed, tlsPlan, p)
 
 	reason, msg, err := r.admissionProblem(ctx, p.observed.CoreSet, p.observed.ReplicantSet)
 	if err != nil {
@@ -213,13 +243,22 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		p.observed.ReplicantSet == nil && e.ReplicantReplicas() > 0 {
 		return waitOutcome(convergingInterval, "NodesJoining"), nil
 	}
+	if p.problems.TLSRotating {
+		// No watch reports a node re-reading its certificate files: look again soon.
+		return waitOutcome(convergingInterval, reasonCertificateRotating), nil
+	}
 	return doneOutcome(), nil
 }
 
-// rejectSpec records a spec error: a false condition, one Warning Event, nothing applied.
+// rejectSpec records a spec error: a false condition, one Warning Event, nothing applied. A
+// problem outside the spec (a Secret not created yet) is looked at again; the rest wait for the
+// next spec change, which the watch delivers.
 func (r *EMQXReconciler) rejectSpec(e *v2beta1.EMQX, p *pass, prob *validation.Problem) outcome {
 	p.problems.ConfigReason, p.problems.ConfigMessage = prob.Reason, prob.Message
 	r.warnOnce(e, v2beta1.ConfigValid, prob.Reason, prob.Message)
+	if prob.Retry {
+		return waitOutcome(missingDependencyRetry, prob.Reason)
+	}
 	return configErrorOutcome(prob.Reason)
 }
 

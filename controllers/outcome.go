@@ -31,6 +31,9 @@ const (
 const (
 	convergingInterval = 3 * time.Second
 	readyResync        = 15 * time.Second
+	// missingDependencyRetry: a referenced Secret that does not exist is not labelled, so not
+	// watched, yet; its creation is noticed by looking again.
+	missingDependencyRetry = 10 * time.Second
 )
 
 func (k outcomeKind) String() string {

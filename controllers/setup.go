@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -33,6 +34,8 @@ func (r *EMQXReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) e
 		Owns(&policyv1.PodDisruptionBudget{}).
 		// Pods are owned by the StatefulSets, not by the EMQX resource: map them by label.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
+		// Users' Secrets a cluster references (labelled watched; the cache holds no other Secret).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToClusters)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
 }
@@ -43,4 +46,39 @@ func podToCluster(_ context.Context, o client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// secretToClusters maps a user's Secret to the clusters of its namespace that reference it.
+func (r *EMQXReconciler) secretToClusters(ctx context.Context, o client.Object) []reconcile.Request {
+	if o.GetLabels()[v2beta1.LabelManagedBy] == v2beta1.ManagedByValue {
+		return nil // the operator's own Secrets are handled by Owns
+	}
+	list := &v2beta1.EMQXList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
+		// The cache's List fails only when the informer is gone; the periodic resync still reaches the clusters.
+		log.FromContext(ctx).Error(err, "mapping a Secret to the clusters that reference it", "secret", o.GetName())
+		return nil
+	}
+	var out []reconcile.Request
+	for _, e := range list.Items {
+		if references(&e, o.GetName()) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&e)})
+		}
+	}
+	return out
+}
+
+func references(e *v2beta1.EMQX, secret string) bool {
+	if e.Spec.License != nil && e.Spec.License.SecretRef.SecretName == secret {
+		return true
+	}
+	if e.Spec.TLS != nil && e.TLSSourceSecretName() == secret {
+		return true
+	}
+	for _, k := range e.Spec.BootstrapAPIKeys {
+		if k.SecretRef != nil && (k.SecretRef.Key.SecretName == secret || k.SecretRef.Secret.SecretName == secret) {
+			return true
+		}
+	}
+	return false
 }

@@ -73,6 +73,7 @@ func run(m *testing.M) int {
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   CacheOptions(nil),
+		Client:  ClientOptions(),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/tlscert/tlscerttest"
 )
 
 // TestInvalidResourcesAreRejectedByTheAPIServer applies manifests a user could write by mistake;
@@ -42,6 +43,10 @@ func TestInvalidResourcesAreRejectedByTheAPIServer(t *testing.T) {
 		{"bad cluster domain", `{image: emqx/emqx:5.8.6, clusterDomain: "Cluster_Local"}`, "spec.clusterDomain"},
 		{"negative revision history", `{image: emqx/emqx:5.8.6, revisionHistoryLimit: -1}`, "spec.revisionHistoryLimit"},
 		{"zero evacuation rate", `{image: emqx/emqx:5.8.6, updateStrategy: {evacuationStrategy: {connEvictRate: 0}}}`, "connEvictRate"},
+		{"tls from a Secret and cert-manager", `{image: emqx/emqx:5.8.6, tls: {secretName: s, certManager: {issuerRef: {name: ca}}}}`, "tls needs exactly one of secretName"},
+		{"tls from nowhere", `{image: emqx/emqx:5.8.6, tls: {dashboard: true}}`, "tls needs exactly one of secretName"},
+		{"cert-manager without an issuer name", `{image: emqx/emqx:5.8.6, tls: {certManager: {issuerRef: {kind: Issuer}}}}`, "spec.tls.certManager.issuerRef.name"},
+		{"negative licence warning days", `{image: emqx/emqx:5.8.6, license: {secretRef: {secretName: l, secretKey: k}, expiryWarningDays: -1}}`, "spec.license.expiryWarningDays"},
 	}
 	if len(cases) < 10 {
 		t.Fatal("keep at least 10 invalid cases")
@@ -134,11 +139,15 @@ func TestMissingBootstrapKeySecretIsReported(t *testing.T) {
 	r, _ := newReconciler()
 	reconcileOnce(t, r, ns, e.Name)
 	c := meta.FindStatusCondition(getEMQX(t, ns, e.Name).Status.Conditions, v2beta1.ConfigValid)
-	if c == nil || c.Reason != "BootstrapAPIKeyNotFound" || !strings.Contains(c.Message, "Secret missing not found") {
+	if c == nil || c.Reason != "SecretNotFound" || !strings.Contains(c.Message, "Secret missing not found") {
 		t.Errorf("ConfigValid = %+v", c)
 	}
 	if err := directAPI.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: e.CoreWorkloadName()}, &appsv1.StatefulSet{}); !apierrors.IsNotFound(err) {
 		t.Errorf("StatefulSet applied with a missing key Secret (err=%v)", err)
+	}
+
+	if res := reconcileOnce(t, r, ns, e.Name); res.RequeueAfter == 0 {
+		t.Error("a missing Secret is not looked at again: its creation would go unnoticed (it is not watched until labelled)")
 	}
 
 	// The user's Secret, once created, is read (without the cache) and its key loaded.
@@ -184,4 +193,72 @@ func TestRefusedPodsAreReported(t *testing.T) {
 		t.Errorf("phase = %s", st.Phase)
 	}
 	waitForEvent(t, ns, "PodsForbidden", "restricted")
+}
+
+// TestInvalidCertificateIsRefusedAndNothingApplied: a new cluster whose TLS Secret is not a valid
+// pair (a key of another certificate) gets a clear condition and nothing applied; a valid pair
+// then rolls it out, labelled so the operator watches it.
+func TestInvalidCertificateIsRefusedAndNothingApplied(t *testing.T) {
+	ns := newNamespace(t, nil)
+	e := newEMQX(ns, "badtls", 1, 0)
+	e.Spec.TLS = &v2beta1.TLS{SecretName: "mqtt-tls"}
+	names := []string{"badtls-listeners", "badtls-listeners." + ns, "badtls-listeners." + ns + ".svc", "badtls-listeners." + ns + ".svc.cluster.local"}
+	crt, _ := tlscerttest.Valid(names...)
+	_, otherKey := tlscerttest.Valid(names...)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mqtt-tls"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{"tls.crt": crt, "tls.key": otherKey}})
+	create(t, e)
+	r, _ := newReconciler()
+	reconcileOnce(t, r, ns, e.Name)
+	c := meta.FindStatusCondition(getEMQX(t, ns, e.Name).Status.Conditions, v2beta1.ConfigValid)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "CertificateInvalid" || !strings.Contains(c.Message, "not a certificate and its key") {
+		t.Errorf("ConfigValid = %+v", c)
+	}
+	if err := directAPI.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: e.CoreWorkloadName()}, &appsv1.StatefulSet{}); !apierrors.IsNotFound(err) {
+		t.Errorf("StatefulSet applied with an invalid certificate (err=%v)", err)
+	}
+	waitForEvent(t, ns, "CertificateInvalid", "not a certificate and its key")
+
+	// A certificate that does not cover the Service's names is refused too.
+	narrow, narrowKey := tlscerttest.Valid("elsewhere.example.com")
+	user := &corev1.Secret{}
+	get(t, ns, "mqtt-tls", user)
+	if user.Labels[v2beta1.LabelWatched] != "true" {
+		t.Error("the user's Secret was not labelled for the operator's watch")
+	}
+	user.Data = map[string][]byte{"tls.crt": narrow, "tls.key": narrowKey}
+	if err := directAPI.Update(context.Background(), user); err != nil {
+		t.Fatal(err)
+	}
+	waitForCache(t, user)
+	reconcileOnce(t, r, ns, e.Name)
+	c = meta.FindStatusCondition(getEMQX(t, ns, e.Name).Status.Conditions, v2beta1.ConfigValid)
+	if c == nil || !strings.Contains(c.Message, "does not cover badtls-listeners") {
+		t.Errorf("ConfigValid = %+v", c)
+	}
+
+	good, goodKey := tlscerttest.Valid(names...)
+	get(t, ns, "mqtt-tls", user)
+	user.Data = map[string][]byte{"tls.crt": good, "tls.key": goodKey}
+	if err := directAPI.Update(context.Background(), user); err != nil {
+		t.Fatal(err)
+	}
+	waitForCache(t, user)
+	reconcileOnce(t, r, ns, e.Name)
+	owned := &corev1.Secret{}
+	get(t, ns, e.TLSSecretName(), owned)
+	if string(owned.Data["tls.crt"]) != string(good) || string(owned.Data["tls.key"]) != string(goodKey) {
+		t.Error("the operator's TLS Secret does not hold the validated pair")
+	}
+	sts := &appsv1.StatefulSet{}
+	get(t, ns, e.CoreWorkloadName(), sts)
+	mounted := false
+	for _, v := range sts.Spec.Template.Spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == e.TLSSecretName() {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Error("the pods do not mount the operator's TLS Secret")
+	}
 }

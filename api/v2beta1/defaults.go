@@ -49,6 +49,9 @@ func (e *EMQX) Default() {
 		}
 		defaultPodSpec(&s.ReplicantTemplate.Spec)
 	}
+	if s.License != nil && s.License.ExpiryWarningDays == 0 {
+		s.License.ExpiryWarningDays = 30
+	}
 	if s.DashboardServiceTemplate == nil {
 		s.DashboardServiceTemplate = &ServiceTemplate{Enabled: ptr.To(true)}
 	}

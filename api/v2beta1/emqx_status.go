@@ -19,6 +19,13 @@ const (
 	// PodsAdmitted is false when the API server refuses the pods of a workload
 	// (Pod Security, a ResourceQuota, an invalid field).
 	PodsAdmitted = "PodsAdmitted"
+	// LicenseValid is false when EMQX rejected the licence key given in spec.license (the running
+	// licence stays) or the licence has expired; its reason is ExpiringSoon within the warning days.
+	LicenseValid = "LicenseValid"
+	// TLSCertificateReady is true when every node serves the certificate from spec.tls; false while
+	// a rotation is on its way to the nodes, or when the given certificate does not validate (the
+	// one in use stays).
+	TLSCertificateReady = "TLSCertificateReady"
 	// Paused is true while the pause annotation holds every change back.
 	Paused = "Paused"
 	Ready  = "Ready"
@@ -30,7 +37,7 @@ const PauseAnnotation = "apps.emqx.io/paused"
 
 // ConditionTypes lists every condition type in display order.
 var ConditionTypes = []string{Initialized, ConfigValid, PodsAdmitted, CoreNodesProgressing, CoreNodesReady,
-	ReplicantNodesProgressing, ReplicantNodesReady, Available, Paused, Ready}
+	ReplicantNodesProgressing, ReplicantNodesReady, Available, LicenseValid, TLSCertificateReady, Paused, Ready}
 
 // EMQXStatus is the observed state of an EMQX cluster.
 type EMQXStatus struct {
@@ -73,9 +80,40 @@ type EMQXStatus struct {
 	// (a hash of the text); the ConfigMap nodes read at start-up holds that revision.
 	// +optional
 	AppliedConfigRevision string `json:"appliedConfigRevision,omitempty"`
+	// License is the licence the cluster runs, as EMQX reports it.
+	// +optional
+	License *LicenseStatus `json:"license,omitempty"`
+	// TLS is the listeners' certificate in use and how many nodes serve it.
+	// +optional
+	TLS *TLSStatus `json:"tls,omitempty"`
 	// ReplicantNodesSelector is the label selector of the replicant pods (for the scale subresource).
 	// +optional
 	ReplicantNodesSelector string `json:"replicantNodesSelector,omitempty"`
+}
+
+// LicenseStatus is GET /api/v5/license.
+type LicenseStatus struct {
+	Type        string `json:"type,omitempty"`
+	Customer    string `json:"customer,omitempty"`
+	MaxSessions int64  `json:"maxSessions,omitempty"`
+	ExpiryAt    string `json:"expiryAt,omitempty"`
+	Expired     bool   `json:"expired,omitempty"`
+	// Revision is a hash of the key the operator last applied from spec.license.
+	Revision string `json:"revision,omitempty"`
+}
+
+// TLSStatus describes the certificate the operator rolled out to the nodes.
+type TLSStatus struct {
+	// Fingerprint is the SHA-256 of the certificate in use (the version nodes should serve).
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// SerialNumber of the certificate in use, in hex.
+	SerialNumber string `json:"serialNumber,omitempty"`
+	// NotAfter is when the certificate in use expires.
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+	// DNSNames the certificate covers.
+	DNSNames []string `json:"dnsNames,omitempty"`
+	// NodesServing: nodes whose TLS listeners were seen serving this certificate, of the nodes running.
+	NodesServing string `json:"nodesServing,omitempty"`
 }
 
 // EMQXNode is one node as `GET /api/v5/nodes` reports it.

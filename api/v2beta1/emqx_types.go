@@ -100,10 +100,83 @@ type EMQXSpec struct {
 	// +optional
 	DashboardServiceTemplate *ServiceTemplate `json:"dashboardServiceTemplate,omitempty"`
 
+	// License is the EMQX licence, read from a Secret. A new key is applied to the running cluster
+	// at once (no restart) after EMQX accepted it; a key EMQX rejects is never rolled out. Without
+	// this field a licence in config.data (license { key = ... }) keeps working.
+	// +optional
+	License *License `json:"license,omitempty"`
+
+	// TLS serves the MQTT-over-TLS (8883) and WebSocket-over-TLS (8084) listeners, and optionally
+	// the dashboard (HTTPS on 18084), with a certificate from a kubernetes.io/tls Secret or from a
+	// cert-manager Certificate the operator creates. A rotated certificate is served without
+	// restarting any pod; one that does not validate is never rolled out.
+	// +optional
+	TLS *TLS `json:"tls,omitempty"`
+
 	// ListenersServiceTemplate is the Service in front of the MQTT listeners.
 	// +kubebuilder:default={enabled: true}
 	// +optional
 	ListenersServiceTemplate *ServiceTemplate `json:"listenersServiceTemplate,omitempty"`
+}
+
+// License points at the licence key and says when to warn before it expires.
+type License struct {
+	// SecretRef names the Secret key holding the licence key.
+	SecretRef KeyRef `json:"secretRef"`
+	// ExpiryWarningDays: a Warning Event and condition when the licence expires within this many days.
+	// +kubebuilder:default=30
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ExpiryWarningDays int32 `json:"expiryWarningDays,omitempty"`
+}
+
+// TLS says where the listeners' certificate comes from.
+// +kubebuilder:validation:XValidation:rule="has(self.secretName) != has(self.certManager)",message="tls needs exactly one of secretName (a kubernetes.io/tls Secret you manage) or certManager (a Certificate the operator creates)"
+type TLS struct {
+	// SecretName is a kubernetes.io/tls Secret in the cluster's namespace (tls.crt, tls.key and
+	// optionally ca.crt). The operator validates every change before the nodes see it.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+	// CertManager asks cert-manager for the certificate: the operator creates and owns a
+	// cert-manager.io/v1 Certificate and serves the Secret cert-manager issues.
+	// +optional
+	CertManager *CertManagerCertificate `json:"certManager,omitempty"`
+	// DNSNames the certificate must cover. Default: the listeners Service's names
+	// (<service>, <service>.<namespace>, <service>.<namespace>.svc and its cluster-domain form).
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	DNSNames []string `json:"dnsNames,omitempty"`
+	// Dashboard also serves the dashboard and REST API over HTTPS on port 18084 (HTTP on 18083 stays,
+	// for the operator and probes).
+	// +optional
+	Dashboard bool `json:"dashboard,omitempty"`
+}
+
+// CertManagerCertificate is what the operator puts into the cert-manager Certificate it creates.
+type CertManagerCertificate struct {
+	// IssuerRef is the cert-manager Issuer or ClusterIssuer that signs the certificate.
+	IssuerRef IssuerRef `json:"issuerRef"`
+	// Duration of the certificate (cert-manager's default when unset).
+	// +optional
+	Duration *metav1.Duration `json:"duration,omitempty"`
+	// RenewBefore: how long before expiry cert-manager renews it (cert-manager's default when unset).
+	// +optional
+	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
+}
+
+// IssuerRef names a cert-manager issuer.
+type IssuerRef struct {
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Kind is Issuer (default) or ClusterIssuer.
+	// +kubebuilder:default=Issuer
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// Group is the issuer's API group (default cert-manager.io).
+	// +kubebuilder:default="cert-manager.io"
+	// +optional
+	Group string `json:"group,omitempty"`
 }
 
 // BootstrapAPIKey is an API key loaded from EMQX's bootstrap file: given inline or from Secrets.

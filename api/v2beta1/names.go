@@ -16,6 +16,37 @@ func (e *EMQX) CookieSecretName() string      { return e.Name + "-node-cookie" }
 func (e *EMQX) DashboardSecretName() string   { return e.Name + "-dashboard-credentials" }
 func (e *EMQX) OperatorKeySecretName() string { return e.Name + "-operator-api-key" }
 func (e *EMQX) BootstrapSecretName() string   { return e.Name + "-bootstrap-api-keys" }
+func (e *EMQX) LicenseSecretName() string     { return e.Name + "-license" }
+
+// TLSSecretName is the Secret the pods mount the listeners' certificate from: the operator copies
+// only validated certificates into it, under a stable name, so a rotation needs no restart.
+func (e *EMQX) TLSSecretName() string { return e.Name + "-tls" }
+
+// CertificateName is the cert-manager Certificate the operator creates for spec.tls.certManager.
+func (e *EMQX) CertificateName() string { return e.Name + "-tls" }
+
+// TLSSourceSecretName is the Secret the listeners' certificate is read from: the user's, or the
+// one cert-manager issues into.
+func (e *EMQX) TLSSourceSecretName() string {
+	if e.Spec.TLS == nil {
+		return ""
+	}
+	if e.Spec.TLS.SecretName != "" {
+		return e.Spec.TLS.SecretName
+	}
+	return e.Name + "-tls-issued"
+}
+
+// TLSDNSNames are the names the listeners' certificate must cover: spec.tls.dnsNames, or the
+// listeners Service's names.
+func (e *EMQX) TLSDNSNames() []string {
+	if e.Spec.TLS != nil && len(e.Spec.TLS.DNSNames) > 0 {
+		return e.Spec.TLS.DNSNames
+	}
+	svc := e.ListenersServiceName()
+	return []string{svc, svc + "." + e.Namespace, svc + "." + e.Namespace + ".svc",
+		svc + "." + e.Namespace + ".svc." + e.Spec.ClusterDomain}
+}
 
 // ServiceAccount is the ServiceAccount the pods run as: the user's, or one the operator makes.
 func (e *EMQX) ServiceAccount() string {
@@ -52,6 +83,9 @@ const (
 	LabelInstance  = "apps.emqx.io/instance"
 	LabelManagedBy = "apps.emqx.io/managed-by"
 	LabelDBRole    = "apps.emqx.io/db-role"
+	// LabelWatched marks the Secrets the operator caches and watches: its own, and users' Secrets
+	// a cluster references (the operator adds the label), never every Secret of the cluster.
+	LabelWatched   = "apps.emqx.io/watched"
 	ManagedByValue = "emqx-operator"
 	RoleCore       = "core"
 	RoleReplicant  = "replicant"

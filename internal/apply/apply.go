@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -89,11 +90,10 @@ func (a *Applier) applyOne(ctx context.Context, desired client.Object) (*Change,
 	annotations[AnnotationAppliedHash] = hash
 	desired.SetAnnotations(annotations)
 
-	liveObj, err := a.Scheme.New(gvk)
+	live, err := a.emptyLike(desired, gvk)
 	if err != nil {
 		return nil, err
 	}
-	live := liveObj.(client.Object)
 	err = a.Client.Get(ctx, client.ObjectKeyFromObject(desired), live)
 	switch {
 	case apierrors.IsNotFound(err):
@@ -126,6 +126,21 @@ func (a *Applier) applyOne(ctx context.Context, desired client.Object) (*Change,
 		return nil, nil
 	}
 	return &Change{Object: desired, Created: live == nil}, nil
+}
+
+// emptyLike is an empty object of desired's kind to read the live one into: typed through the
+// scheme, or unstructured for kinds the operator has no Go types for (cert-manager's Certificate).
+func (a *Applier) emptyLike(desired client.Object, gvk schema.GroupVersionKind) (client.Object, error) {
+	if _, ok := desired.(*unstructured.Unstructured); ok {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		return u, nil
+	}
+	obj, err := a.Scheme.New(gvk)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(client.Object), nil
 }
 
 // immutableFieldChange: the API server refuses to change a field it treats as immutable (a

@@ -135,6 +135,10 @@ func objectsFor(r *render.Renderer, e *v2beta1.EMQX) ([]client.Object, error) {
 		ReplicantsAllowed: true,
 		OperatorKey:       credentials.APIKey{Key: credentials.OperatorKeyName(e), Secret: Redacted},
 		UserKeys:          user,
+		LicenseKey:        Redacted,
+		// Offline there is no Secret to read: the certificate shows where it goes, not what it is.
+		TLS: &desired.TLSFiles{Cert: []byte("<from Secret " + e.TLSSourceSecretName() + ">"), Key: []byte(Redacted),
+			CA: []byte("<from Secret " + e.TLSSourceSecretName() + ">")},
 	})
 	if err != nil {
 		return nil, err

@@ -76,9 +76,22 @@ func BootstrapFile(e *v2beta1.EMQX, operator APIKey, user []APIKey) *corev1.Secr
 	return secret(e, e.BootstrapSecretName(), map[string]string{values.BootstrapFileKey: b.String()})
 }
 
+// License builds the Secret pods mount the licence from; it holds only keys EMQX accepted.
+func License(e *v2beta1.EMQX, key string) *corev1.Secret {
+	return secret(e, e.LicenseSecretName(), map[string]string{values.LicenseKey: key})
+}
+
+// TLS builds the Secret pods mount the listeners' certificate from; it holds only certificates
+// the operator validated (internal/tlscert).
+func TLS(e *v2beta1.EMQX, cert, key, ca []byte) *corev1.Secret {
+	return secret(e, e.TLSSecretName(), map[string]string{
+		values.TLSCertFileKey: string(cert), values.TLSKeyFileKey: string(key), values.TLSCAFileKey: string(ca)})
+}
+
 func secret(e *v2beta1.EMQX, name string, data map[string]string) *corev1.Secret {
 	labels := e.SelectorLabels()
 	labels[LabelGenerated] = "true"
+	labels[v2beta1.LabelWatched] = "true"
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.Namespace, Labels: labels},

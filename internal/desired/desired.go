@@ -26,6 +26,15 @@ type Inputs struct {
 	CoreReplicas, ReplicantReplicas *int32
 	// EMQXConf overrides the ConfigMap's emqx.conf (see values.Inputs).
 	EMQXConf *string
+	// LicenseKey is the licence pods mount ("" without spec.license): only a key EMQX accepted.
+	LicenseKey string
+	// TLS is the certificate pods mount (nil without spec.tls): only a pair that validated.
+	TLS *TLSFiles
+}
+
+// TLSFiles are the PEM files of the operator's TLS Secret.
+type TLSFiles struct {
+	Cert, Key, CA []byte
 }
 
 // Objects returns the objects of a defaulted cluster in apply order, each owned by the cluster.
@@ -38,6 +47,18 @@ func Objects(r *render.Renderer, e *v2beta1.EMQX, in Inputs) ([]client.Object, e
 		return nil, err
 	}
 	objs = append(objs, credentials.BootstrapFile(e, in.OperatorKey, in.UserKeys))
+	if e.Spec.License != nil {
+		objs = append(objs, credentials.License(e, in.LicenseKey))
+	}
+	if e.Spec.TLS != nil {
+		if in.TLS == nil {
+			return nil, fmt.Errorf("spec.tls is set but no validated certificate was given")
+		}
+		objs = append(objs, credentials.TLS(e, in.TLS.Cert, in.TLS.Key, in.TLS.CA))
+	}
+	if c := Certificate(e); c != nil {
+		objs = append(objs, c)
+	}
 	owner := OwnerReference(e)
 	for _, o := range objs {
 		o.SetNamespace(e.Namespace)

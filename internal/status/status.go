@@ -32,6 +32,21 @@ type Problems struct {
 	Paused bool
 	// AppliedConfigRevision is the config revision the running cluster has accepted.
 	AppliedConfigRevision string
+	// License is the running licence; LicenseReason/Message a licence problem (LicenseValid=False)
+	// and LicenseOKReason a notice on a valid licence (ExpiringSoon).
+	License                                        *v2beta1.LicenseStatus
+	LicenseReason, LicenseOKReason, LicenseMessage string
+	// LicenseObserved: this pass looked at the licence; otherwise the previous status stands
+	// (a pass that stops early must not flip what an earlier one saw).
+	LicenseObserved bool
+
+	// TLS is the certificate in use and how many nodes serve it. TLSOK: every node serves it;
+	// TLSReason/TLSMessage otherwise say why not (rotating, refused source, waiting for
+	// cert-manager). TLSRotating asks for a quick look again. Without TLSReason and TLSOK this
+	// pass did not look, and the previous status stands.
+	TLS                   *v2beta1.TLSStatus
+	TLSOK, TLSRotating    bool
+	TLSReason, TLSMessage string
 }
 
 // Compute returns the new status. prev is the current status (for condition transition times).
@@ -118,6 +133,9 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 	}
 	set(v2beta1.Available, available, map[bool]string{true: "NodesRunning", false: "NoNodeRunning"}[available], availMsg)
 
+	licenseCondition(e, &s, prev, p, set)
+	tlsCondition(e, &s, prev, p, set)
+
 	if p.Paused {
 		set(v2beta1.Paused, true, "PauseAnnotation", "the "+v2beta1.PauseAnnotation+" annotation holds every change back; remove it to resume")
 	} else {
@@ -156,6 +174,43 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 	s.EMQXVersion = lowestVersion(o)
 	s.Phase = phase(s, p)
 	return s
+}
+
+// licenseCondition: LicenseValid from spec.license; the running licence in status (also without
+// spec.license, as EMQX reports it).
+func licenseCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, p Problems, set func(string, bool, string, string)) {
+	s.License = prev.License
+	if p.License != nil {
+		s.License = p.License
+	}
+	switch {
+	case e.Spec.License == nil:
+		meta.RemoveStatusCondition(&s.Conditions, v2beta1.LicenseValid)
+	case p.LicenseReason != "":
+		set(v2beta1.LicenseValid, false, p.LicenseReason, p.LicenseMessage)
+	case p.LicenseOKReason != "":
+		set(v2beta1.LicenseValid, true, p.LicenseOKReason, p.LicenseMessage)
+	case p.LicenseObserved:
+		set(v2beta1.LicenseValid, true, "Valid", "the licence from spec.license is in use")
+	}
+}
+
+// tlsCondition: TLSCertificateReady and status.tls from spec.tls.
+func tlsCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, p Problems, set func(string, bool, string, string)) {
+	if e.Spec.TLS == nil {
+		meta.RemoveStatusCondition(&s.Conditions, v2beta1.TLSCertificateReady)
+		return
+	}
+	s.TLS = prev.TLS
+	if p.TLS != nil {
+		s.TLS = p.TLS
+	}
+	switch {
+	case p.TLSReason != "":
+		set(v2beta1.TLSCertificateReady, p.TLSOK, p.TLSReason, p.TLSMessage)
+	case meta.FindStatusCondition(s.Conditions, v2beta1.TLSCertificateReady) == nil:
+		set(v2beta1.TLSCertificateReady, false, "Pending", "no certificate has been rolled out yet")
+	}
 }
 
 func orDone(reason string) string {

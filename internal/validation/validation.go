@@ -11,19 +11,23 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/emqxconf"
 )
 
-// Problem is a spec error the user must fix; retrying cannot help.
+// Problem is a spec error the user must fix. Most cannot go away without a spec change; a
+// missing dependency (a Secret not created yet) can, so it is retried (Retry).
 type Problem struct {
 	Reason  string
 	Message string
+	// Retry: the problem lies outside the spec and may resolve itself (a referenced Secret that
+	// does not exist yet, and so is not watched yet); look again later.
+	Retry bool
 }
 
 func (p *Problem) Error() string { return p.Reason + ": " + p.Message }
 
 // Reasons.
 const (
-	ReasonInvalidConfig        = "InvalidConfig"
-	ReasonBootstrapKeyNotFound = "BootstrapAPIKeyNotFound"
-	ReasonInvalidBootstrapKey  = "InvalidBootstrapAPIKey"
+	ReasonInvalidConfig       = "InvalidConfig"
+	ReasonInvalidBootstrapKey = "InvalidBootstrapAPIKey"
+	ReasonSecretNotFound      = "SecretNotFound"
 )
 
 // readOnlyRoots are configuration roots EMQX reads from its environment in this operator's pods;

@@ -14,7 +14,11 @@ import (
 // Paths inside the EMQX container.
 const (
 	BootstrapAPIKeysFile = "/opt/emqx/etc/bootstrap-api-keys/bootstrap_api_key"
-	DashboardPort        = 18083
+	// LicenseDir holds the licence key the operator validated (Secret <name>-license). EMQX reads a
+	// file:// licence at start-up and re-reads it every couple of minutes.
+	LicenseDir    = "/opt/emqx/etc/license"
+	LicenseFile   = LicenseDir + "/" + LicenseKey
+	DashboardPort = 18083
 )
 
 func podValues(e *v2beta1.EMQX, role string, s *v2beta1.ReplicantTemplateSpec) *Pod {
@@ -117,7 +121,7 @@ func containerValues(e *v2beta1.EMQX, role string, s *v2beta1.ReplicantTemplateS
 	return &Container{
 		Command:         s.Command,
 		Args:            s.Args,
-		Ports:           containerPorts(s.Ports),
+		Ports:           containerPorts(e, s.Ports),
 		Env:             env(e, role, s.Env),
 		EnvFrom:         s.EnvFrom,
 		Resources:       s.Resources,
@@ -129,7 +133,7 @@ func containerValues(e *v2beta1.EMQX, role string, s *v2beta1.ReplicantTemplateS
 	}
 }
 
-func containerPorts(user []corev1.ContainerPort) []corev1.ContainerPort {
+func containerPorts(e *v2beta1.EMQX, user []corev1.ContainerPort) []corev1.ContainerPort {
 	ports := []corev1.ContainerPort{
 		{Name: "dashboard", ContainerPort: DashboardPort, Protocol: corev1.ProtocolTCP},
 		{Name: "ekka", ContainerPort: 4370, Protocol: corev1.ProtocolTCP},
@@ -138,6 +142,9 @@ func containerPorts(user []corev1.ContainerPort) []corev1.ContainerPort {
 		{Name: "mqtts", ContainerPort: 8883, Protocol: corev1.ProtocolTCP},
 		{Name: "ws", ContainerPort: 8083, Protocol: corev1.ProtocolTCP},
 		{Name: "wss", ContainerPort: 8084, Protocol: corev1.ProtocolTCP},
+	}
+	if e.Spec.TLS != nil && e.Spec.TLS.Dashboard {
+		ports = append(ports, corev1.ContainerPort{Name: "dashboard-https", ContainerPort: DashboardHTTPSPort, Protocol: corev1.ProtocolTCP})
 	}
 	for _, u := range user {
 		if u.Protocol == "" {
@@ -159,6 +166,21 @@ func containerPorts(user []corev1.ContainerPort) []corev1.ContainerPort {
 // operator's own API key, and overriding them would break clustering or lock the operator out.
 var operatorOwnedEnv = map[string]bool{"EMQX_NODE__ROLE": true, "EMQX_API_KEY__BOOTSTRAP_FILE": true}
 
+// licenseVolume mounts the operator's licence Secret when spec.license is set.
+func licenseVolume(e *v2beta1.EMQX) ([]corev1.Volume, []corev1.VolumeMount) {
+	if e.Spec.License == nil {
+		return nil, nil
+	}
+	return secretVolume("license", e.LicenseSecretName(), LicenseDir)
+}
+
+// secretVolume mounts one of the operator's Secrets read-only, readable by the EMQX user only.
+func secretVolume(name, secret, dir string) ([]corev1.Volume, []corev1.VolumeMount) {
+	return []corev1.Volume{{Name: name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: secret, DefaultMode: ptr.To[int32](0o440)}}}},
+		[]corev1.VolumeMount{{Name: name, MountPath: dir, ReadOnly: true}}
+}
+
 func env(e *v2beta1.EMQX, role string, user []corev1.EnvVar) []corev1.EnvVar {
 	secretEnv := func(name, secret, key string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
@@ -179,6 +201,10 @@ func env(e *v2beta1.EMQX, role string, user []corev1.EnvVar) []corev1.EnvVar {
 		{Name: "EMQX_DASHBOARD__DEFAULT_USERNAME", Value: "admin"},
 		secretEnv("EMQX_DASHBOARD__DEFAULT_PASSWORD", e.DashboardSecretName(), DashboardPasswordKey),
 	}
+	if e.Spec.License != nil {
+		base = append(base, corev1.EnvVar{Name: "EMQX_LICENSE__KEY", Value: `"file://` + LicenseFile + `"`})
+	}
+	base = append(base, tlsEnv(e)...)
 	userNames := map[string]bool{}
 	for _, u := range user {
 		if !operatorOwnedEnv[u.Name] {
@@ -207,4 +233,5 @@ const (
 	OperatorKeyKey       = "key"
 	OperatorSecretKey    = "secret"
 	BootstrapFileKey     = "bootstrap_api_key"
+	LicenseKey           = "license.key"
 )

@@ -21,7 +21,7 @@ var DefaultListenerPorts = []corev1.ServicePort{
 func services(e *v2beta1.EMQX) []Service {
 	var out []Service
 	if e.Spec.DashboardServiceTemplate.IsEnabled() {
-		ports := []corev1.ServicePort{{Name: "dashboard", Port: DashboardPort, TargetPort: intstr.FromInt32(DashboardPort), Protocol: corev1.ProtocolTCP}}
+		ports := dashboardPorts(e)
 		// The dashboard and REST API run on every node; cores are always there.
 		out = append(out, service(e.DashboardServiceName(), e.Spec.DashboardServiceTemplate, ports,
 			e.RoleSelectorLabels(v2beta1.RoleCore)))

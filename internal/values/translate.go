@@ -117,6 +117,9 @@ func coreRole(e *v2beta1.EMQX, override *int32) Role {
 
 func role(e *v2beta1.EMQX, name, workload string, replicas int32, s *v2beta1.ReplicantTemplateSpec,
 	labels, annotations map[string]string) Role {
+	volumes, mounts := licenseVolume(e)
+	tlsVolumes, tlsMounts := tlsVolume(e)
+	volumes, mounts = append(volumes, tlsVolumes...), append(mounts, tlsMounts...)
 	return Role{
 		Enabled:         true,
 		Workload:        workload,
@@ -127,8 +130,8 @@ func role(e *v2beta1.EMQX, name, workload string, replicas int32, s *v2beta1.Rep
 		PodAnnotations:  maps.Clone(annotations),
 		Pod:             podValues(e, name, s),
 		Container:       containerValues(e, name, s),
-		VolumeMounts:    s.ExtraVolumeMounts,
-		Volumes:         s.ExtraVolumes,
+		VolumeMounts:    append(mounts, s.ExtraVolumeMounts...),
+		Volumes:         append(volumes, s.ExtraVolumes...),
 		ExtraContainers: s.ExtraContainers,
 		PDB:             pdb(s),
 	}

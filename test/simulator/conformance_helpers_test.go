@@ -54,6 +54,8 @@ func (w *testWorld) secret(name string, data map[string]string) {
 
 type podOpts struct {
 	role, version, cookieSecret string
+	// tlsSecret mounts this Secret at /opt/emqx/etc/tls and points ssl:default and wss:default at it.
+	tlsSecret string
 }
 
 // pod creates a running pod for an EMQX node named emqx@<name>.emqx-headless.ns.svc.cluster.local.
@@ -88,6 +90,17 @@ func (w *testWorld) pod(name string, ip int, o podOpts) string {
 			Volumes: []corev1.Volume{{Name: "keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "keys"}}}},
 		},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: fmt.Sprintf("127.77.0.%d", ip)},
+	}
+	if o.tlsSecret != "" {
+		c := &p.Spec.Containers[0]
+		for _, l := range []string{"SSL", "WSS"} {
+			c.Env = append(c.Env,
+				corev1.EnvVar{Name: "EMQX_LISTENERS__" + l + "__DEFAULT__SSL_OPTIONS__CERTFILE", Value: "/opt/emqx/etc/tls/tls.crt"},
+				corev1.EnvVar{Name: "EMQX_LISTENERS__" + l + "__DEFAULT__SSL_OPTIONS__KEYFILE", Value: "/opt/emqx/etc/tls/tls.key"})
+		}
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: "/opt/emqx/etc/tls"})
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: o.tlsSecret}}})
 	}
 	if _, err := w.kc.CoreV1().Pods("ns").Create(w.ctx, p, metav1.CreateOptions{}); err != nil {
 		w.t.Fatal(err)

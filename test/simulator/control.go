@@ -65,9 +65,7 @@ func (s *Simulator) ControlHandler() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /sim/calls", func(w http.ResponseWriter, _ *http.Request) {
-		s.callsMu.Lock()
-		defer s.callsMu.Unlock()
-		writeJSON(w, 200, s.calls)
+		writeJSON(w, 200, s.Calls())
 	})
 	return mux
 }

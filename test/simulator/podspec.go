@@ -25,7 +25,10 @@ const (
 // nodeSpec is what a real EMQX node would read from its pod at start-up.
 type nodeSpec struct {
 	name, role, version, cookie, dnsName, licenseKey string
-	bootKeys                                         []apiKey
+	// licenseFile is the file:// path the licence comes from ("" for a literal key).
+	licenseFile  string
+	bootKeys     []apiKey
+	tlsListeners []tlsListenerSpec
 }
 
 var imagePattern = regexp.MustCompile(`(^|/)(emqx|emqx-enterprise|emqx-ee)(@[^:]+)?:[ev]?(\d+\.\d+\.\d+)$`)
@@ -101,6 +104,7 @@ func readNodeSpec(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod) (
 		}
 		s.bootKeys = parseBootstrap(content)
 	}
+	s.tlsListeners = tlsListenersOf(env)
 	s.licenseKey = unquote(env["EMQX_LICENSE__KEY"])
 	if s.licenseKey == "" {
 		if conf, err := mountedFile(ctx, kc, p, c, "/opt/emqx/etc/emqx.conf"); err == nil {
@@ -108,6 +112,14 @@ func readNodeSpec(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod) (
 				s.licenseKey = strings.Trim(parsed.GetString("license.key"), `"`)
 			}
 		}
+	}
+	if path, ok := strings.CutPrefix(s.licenseKey, "file://"); ok {
+		s.licenseFile = path
+		content, err := mountedFile(ctx, kc, p, c, path)
+		if err != nil {
+			return nodeSpec{}, fmt.Errorf("licence file: %w", err)
+		}
+		s.licenseKey = strings.TrimSpace(content)
 	}
 	if s.licenseKey == "" {
 		s.licenseKey = "default"

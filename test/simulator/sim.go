@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +60,8 @@ type Simulator struct {
 
 	serversMu sync.Mutex
 	servers   map[string]*http.Server // by pod UID
+	// tlsListeners are the nodes' TLS listeners, by pod UID.
+	tlsListeners map[string][]*tlsListener
 
 	callsMu sync.Mutex
 	calls   []Call
@@ -84,7 +87,7 @@ type Call struct {
 // New returns a simulator for the cluster kc talks to.
 func New(kc kubernetes.Interface, opts Options) *Simulator {
 	opts.defaults()
-	return &Simulator{opts: opts, kc: kc, w: newWorld(), log: opts.Log, servers: map[string]*http.Server{}, stopping: map[string]bool{}}
+	return &Simulator{opts: opts, kc: kc, w: newWorld(), log: opts.Log, servers: map[string]*http.Server{}, tlsListeners: map[string][]*tlsListener{}, stopping: map[string]bool{}}
 }
 
 // scaled converts an EMQX duration into wall time.
@@ -129,6 +132,8 @@ func (s *Simulator) Run(ctx context.Context) error {
 		case now := <-t.C:
 			s.tickEvacuations(now, tick)
 			s.discover(now)
+			s.rereadLicenses(ctx, now)
+			s.rereadPEMs(ctx, now)
 		}
 	}
 }
@@ -185,7 +190,8 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 	n := &node{
 		name: spec.name, podKey: p.Namespace + "/" + p.Name, podUID: string(p.UID), ip: p.Status.PodIP,
 		role: spec.role, version: spec.version, cookie: spec.cookie, dnsName: spec.dnsName, namespace: p.Namespace,
-		bootKeys: spec.bootKeys, licKey: spec.licenseKey, state: booting, files: map[string][]byte{},
+		bootKeys: spec.bootKeys, tlsSpecs: spec.tlsListeners, licKey: spec.licenseKey, licFile: spec.licenseFile, licRead: time.Now(),
+		state: booting, files: map[string][]byte{},
 	}
 	s.w.mu.Lock()
 	if old, ok := s.w.nodes[n.name]; ok {
@@ -257,6 +263,7 @@ func (s *Simulator) boot(ctx context.Context, n *node, p *corev1.Pod) error {
 	if err := s.listen(n); err != nil {
 		return err
 	}
+	s.startTLS(ctx, n, p)
 	s.annotate(ctx, p, AnnotationReady, fmt.Sprint(!faults.Unhealthy))
 	s.log.Info("node running", "node", n.name, "ip", n.ip)
 	return nil
@@ -312,6 +319,7 @@ func (s *Simulator) onPodGone(o any) {
 }
 
 func (s *Simulator) stopNode(podUID string) {
+	s.stopTLS(podUID)
 	s.serversMu.Lock()
 	srv := s.servers[podUID]
 	delete(s.servers, podUID)
@@ -342,6 +350,12 @@ func (s *Simulator) stopAll() {
 	for uid, srv := range s.servers {
 		_ = srv.Close()
 		delete(s.servers, uid)
+	}
+	for uid, ls := range s.tlsListeners {
+		for _, l := range ls {
+			_ = l.ln.Close()
+		}
+		delete(s.tlsListeners, uid)
 	}
 }
 
@@ -408,4 +422,61 @@ func (s *Simulator) record(c Call) {
 	if len(s.calls) > 5000 {
 		s.calls = s.calls[len(s.calls)-5000:]
 	}
+}
+
+// LicenseRereadInterval is how often EMQX re-reads a file:// licence (emqx_license_checker).
+const LicenseRereadInterval = 2 * time.Minute
+
+// rereadLicenses re-reads file:// licences like EMQX's licence checker: a key that parses replaces
+// the cluster's licence; one that does not is logged and the old licence stays.
+func (s *Simulator) rereadLicenses(ctx context.Context, now time.Time) {
+	type due struct {
+		name, file, version string
+		pod                 *corev1.Pod
+	}
+	var todo []due
+	s.w.mu.Lock()
+	for _, n := range s.w.nodes {
+		if n.state == running && n.licFile != "" && now.Sub(n.licRead) >= s.scaled(LicenseRereadInterval) {
+			n.licRead = now
+			ns, name, _ := strings.Cut(n.podKey, "/")
+			todo = append(todo, due{name: n.name, file: n.licFile, version: n.version,
+				pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}})
+		}
+	}
+	s.w.mu.Unlock()
+	for _, d := range todo {
+		pod, err := s.kc.CoreV1().Pods(d.pod.Namespace).Get(ctx, d.pod.Name, metav1.GetOptions{})
+		if err != nil {
+			continue
+		}
+		c := emqxContainer(pod)
+		if c == nil {
+			continue
+		}
+		content, err := mountedFile(ctx, s.kc, pod, c, d.file)
+		if err != nil {
+			continue
+		}
+		lic, err := ParseLicense(content, d.version, now)
+		s.record(Call{Time: now, Node: d.name, Method: "REREAD", Path: "file://" + d.file, Status: map[bool]int{true: 200, false: 400}[err == nil]})
+		if err != nil {
+			s.log.Warn("emqx_license_refresh_failed", "node", d.name)
+			continue
+		}
+		s.w.mu.Lock()
+		if n := s.w.nodes[d.name]; n != nil {
+			if c := s.w.clusterOf(n); c != nil && c.license != lic {
+				c.license = lic
+			}
+		}
+		s.w.mu.Unlock()
+	}
+}
+
+// Calls returns a copy of the calls recorded so far (the control API's GET /sim/calls).
+func (s *Simulator) Calls() []Call {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	return append([]Call(nil), s.calls...)
 }

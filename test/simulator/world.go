@@ -53,6 +53,9 @@ type node struct {
 	startedAt time.Time
 	bootKeys  []apiKey
 	licKey    string // the key EMQX was configured with (env or emqx.conf)
+	licFile   string // its file:// path, re-read periodically
+	licRead   time.Time
+	tlsSpecs  []tlsListenerSpec // TLS listeners the pod configures
 
 	state       nodeState
 	clusterID   int
