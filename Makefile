@@ -66,6 +66,7 @@ verify: ## go vet, gofmt, and generated files up to date.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	hack/verify-generated.sh
 	hack/verify-project.sh
+	hack/verify-shipping.sh
 
 .PHONY: test-unit
 test-unit: ## Unit tests and the simulator's conformance tests (no API server).
@@ -84,17 +85,70 @@ e2e-binaries:
 	go build -o bin/manager .
 	go build -o bin/emqx-sim ./test/simulator/cmd/emqx-sim
 	go test -c -o bin/e2e.test ./test/e2e
-	$(TOOLS) build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl
+	go test -c -o bin/e2e-install.test ./test/e2e/install
+	$(TOOLS) build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl kustomize helm
 
 .PHONY: test-e2e
 test-e2e: e2e-binaries ## End-to-end tests on the local kwok cluster with the EMQX simulator.
 	@echo "e2e: network mode $(E2E_NET_MODE)"
 ifeq ($(E2E_NET_MODE),netns)
 	cd test/e2e && E2E_NET_MODE=netns ../../hack/in-netns.sh ../../bin/e2e.test -test.v -test.count=1 -test.timeout=20m
+	cd test/e2e/install && E2E_NET_MODE=netns ../../../hack/in-netns.sh ../../../bin/e2e-install.test -test.v -test.count=1 -test.timeout=10m
 else
 	cd test/e2e && E2E_NET_MODE=loopback ../../bin/e2e.test -test.v -test.count=1 -test.timeout=20m
+	cd test/e2e/install && E2E_NET_MODE=loopback ../../../bin/e2e-install.test -test.v -test.count=1 -test.timeout=10m
 endif
 	@hack/check-leftovers.sh
+
+##@ Ship
+
+VERSION ?= 0.1.0
+BUNDLE_IMG ?= quay.io/broker-ops/emqx-operator-bundle:v$(VERSION)
+CATALOG_IMG ?= quay.io/broker-ops/emqx-operator-catalog:v$(VERSION)
+DEPLOY_NAMESPACE ?= emqx-operator-system
+
+.PHONY: bundle
+bundle: manifests ## OLM bundle in bundle/ from config/, validated with the operatorframework suite.
+	VERSION=$(VERSION) hack/bundle.sh
+
+.PHONY: bundle-validate
+bundle-validate: ## Validate bundle/ as it is.
+	hack/bundle.sh validate
+
+.PHONY: catalog
+catalog: ## File-based catalog in catalog/ (opm render + opm validate).
+	BUNDLE_IMG=$(BUNDLE_IMG) hack/catalog.sh
+
+.PHONY: install-yaml
+install-yaml: manifests ## dist/install.yaml: CRDs, RBAC and the operator in one file for kubectl apply.
+	@mkdir -p dist
+	$(call tool,kustomize) build config/default > dist/install.yaml
+	@echo "dist/install.yaml written"
+
+.PHONY: deploy
+deploy: manifests ## Install CRDs, RBAC and the operator into the cluster in $$KUBECONFIG.
+	$(call tool,kustomize) build config/default | $(call tool,kubectl) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove what make deploy installed (EMQX clusters' PVCs stay).
+	$(call tool,kustomize) build config/default | $(call tool,kubectl) delete --ignore-not-found -f -
+
+.PHONY: helm-chart
+helm-chart: manifests ## Copy the CRD and RBAC rules into the operator's Helm chart, then lint it.
+	hack/helm-chart.sh sync
+	hack/helm-chart.sh lint
+
+.PHONY: docker-build
+docker-build: ## Build the operator image (needs a Docker engine; see hack/verify-dockerfile.sh otherwise).
+	docker build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push:
+	docker push $(IMG)
+
+.PHONY: bundle-build
+bundle-build: ## Build the bundle image (needs a Docker engine).
+	docker build -f bundle.Dockerfile -t $(BUNDLE_IMG) .
 
 ##@ Local cluster
 

@@ -8,11 +8,14 @@ import (
 	"os"
 	"strings"
 
+	operatorsv2 "github.com/operator-framework/api/pkg/operators/v2"
+	"github.com/operator-framework/operator-lib/proxy"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -22,6 +25,7 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/cli"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
+	"github.com/broker-ops/emqx-operator/internal/olm"
 	"github.com/broker-ops/emqx-operator/internal/render"
 	"github.com/broker-ops/emqx-operator/internal/watches"
 )
@@ -37,6 +41,7 @@ func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v2beta1.AddToScheme(s))
+	utilruntime.Must(operatorsv2.AddToScheme(s)) // OLM's OperatorCondition
 	return s
 }
 
@@ -94,6 +99,14 @@ func runManager(args []string) int {
 		setupLog.Error(err, "creating the manager")
 		return 1
 	}
+	// The OperatorCondition lives in the operator's own namespace, which need not be one it
+	// watches; it is read only when the answer changes, so an uncached client is enough.
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: scheme})
+	if err != nil {
+		setupLog.Error(err, "creating the OperatorCondition client")
+		return 1
+	}
+	upgradeGate := olm.NewUpgradeGate(direct, setupLog)
 	renderer, err := render.New()
 	if err != nil {
 		setupLog.Error(err, "loading the embedded chart")
@@ -108,6 +121,9 @@ func runManager(args []string) int {
 		EMQXClients: emqxapi.DefaultFactory,
 		Rollouts:    &controllers.RolloutLimiter{Max: *maxRollouts},
 		JoinTimeout: *joinTimeout,
+		// HTTP_PROXY/HTTPS_PROXY/NO_PROXY as OLM sets them on a proxied cluster: EMQX nodes get them too.
+		ProxyEnv: proxy.ReadProxyVarsFromEnv(),
+		Upgrade:  upgradeGate,
 	}
 	maxConcurrent := emqxWatch.MaxConcurrentReconciles
 	if maxConcurrent <= 0 {

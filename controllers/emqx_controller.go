@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -24,6 +25,7 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/desired"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
+	"github.com/broker-ops/emqx-operator/internal/olm"
 	"github.com/broker-ops/emqx-operator/internal/render"
 	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/validation"
@@ -43,6 +45,11 @@ type EMQXReconciler struct {
 	Rollouts *RolloutLimiter
 	// JoinTimeout is how long a Ready node may stay out of the cluster before it is invited.
 	JoinTimeout time.Duration
+	// Upgrade tells OLM whether an operator upgrade must wait for a rollout (nil outside OLM).
+	Upgrade *olm.UpgradeGate
+	// ProxyEnv is the proxy environment the operator runs with (operator-lib's proxy package),
+	// passed on to EMQX nodes.
+	ProxyEnv []corev1.EnvVar
 
 	evacuations evacuationClock
 }
@@ -59,6 +66,7 @@ type EMQXReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=operators.coreos.com,resources=operatorconditions,verbs=get;update;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile brings one EMQX cluster one step closer to its spec.
@@ -66,12 +74,15 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	current := &v2beta1.EMQX{}
 	if err := r.Client.Get(ctx, req.NamespacedName, current); err != nil {
 		r.Rollouts.Release(req.String())
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, r.Upgrade.Observe(ctx, req.String(), "")
+		}
+		return ctrl.Result{}, err
 	}
 	if !current.DeletionTimestamp.IsZero() {
 		// Owner references hand the children to the garbage collector; PVCs stay (retention policy).
 		r.Rollouts.Release(req.String())
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.Upgrade.Observe(ctx, req.String(), "")
 	}
 	e := current.DeepCopy()
 	e.Default()
@@ -82,12 +93,27 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if werr := r.writeStatus(ctx, current, next); werr != nil {
 		err = errors.Join(err, werr)
 	}
+	if uerr := r.Upgrade.Observe(ctx, req.String(), rolloutInProgress(p)); uerr != nil {
+		err = errors.Join(err, uerr)
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	log.FromContext(ctx).V(1).Info("reconciled", "outcome", out.kind.String(), "reason", out.reason,
 		"phase", next.Phase, "readyNodes", next.ReadyNodes, "requeueAfter", out.result().RequeueAfter)
 	return out.result(), nil
+}
+
+// rolloutInProgress says why an operator upgrade should wait for this cluster ("" when it need not):
+// a scale-in or rollout the lifecycle layer is in the middle of.
+func rolloutInProgress(p *pass) string {
+	if !p.problems.Busy {
+		return ""
+	}
+	if p.problems.ProgressReason != "" {
+		return p.problems.ProgressReason
+	}
+	return "Rollout"
 }
 
 // pass collects what one reconcile learned, for the single status write at its end.
@@ -170,6 +196,7 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		EMQXConf:          conf.Hold,
 		LicenseKey:        lic.Write,
 		TLS:               tlsPlan.Files,
+		ProxyEnv:          r.ProxyEnv,
 	})
 	if err != nil {
 		return outcome{}, err

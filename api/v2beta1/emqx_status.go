@@ -47,14 +47,17 @@ type EMQXStatus struct {
 
 	// Phase summarises the conditions in one word for `kubectl get`.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Phase",xDescriptors={"urn:alm:descriptor:text"}
 	Phase string `json:"phase,omitempty"`
 
 	// ReadyNodes is "running nodes/wanted nodes" as reported by EMQX.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Ready nodes",xDescriptors={"urn:alm:descriptor:text"}
 	ReadyNodes string `json:"readyNodes,omitempty"`
 
 	// EMQXVersion is the EMQX release the nodes report (the lowest, during an upgrade).
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="EMQX version",xDescriptors={"urn:alm:descriptor:text"}
 	EMQXVersion string `json:"emqxVersion,omitempty"`
 
 	// +listType=map
@@ -65,6 +68,7 @@ type EMQXStatus struct {
 
 	// CoreNodes are the core nodes as EMQX reports them.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Core nodes"
 	CoreNodes []EMQXNode `json:"coreNodes,omitempty"`
 	// CoreNodesStatus counts the core workload's pods.
 	// +optional
@@ -72,6 +76,7 @@ type EMQXStatus struct {
 
 	// ReplicantNodes are the replicant nodes as EMQX reports them.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Replicant nodes"
 	ReplicantNodes []EMQXNode `json:"replicantNodes,omitempty"`
 	// ReplicantNodesStatus counts the replicant workload's pods.
 	// +optional
@@ -82,9 +87,11 @@ type EMQXStatus struct {
 	AppliedConfigRevision string `json:"appliedConfigRevision,omitempty"`
 	// License is the licence the cluster runs, as EMQX reports it.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Licence"
 	License *LicenseStatus `json:"license,omitempty"`
 	// TLS is the listeners' certificate in use and how many nodes serve it.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="TLS certificate"
 	TLS *TLSStatus `json:"tls,omitempty"`
 	// ReplicantNodesSelector is the label selector of the replicant pods (for the scale subresource).
 	// +optional

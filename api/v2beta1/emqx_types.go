@@ -66,6 +66,7 @@ type EMQXSpec struct {
 	// Config is EMQX configuration in HOCON, written to emqx.conf on every node.
 	// +kubebuilder:default={mode: "Merge"}
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Configuration (HOCON)"
 	Config Config `json:"config,omitempty"`
 
 	// ClusterDomain is the cluster's DNS domain, used in node names and DNS discovery.
@@ -83,16 +84,19 @@ type EMQXSpec struct {
 	// UpdateStrategy says how pod-template changes reach running nodes.
 	// +kubebuilder:default={type: "Recreate", initialDelaySeconds: 10, evacuationStrategy: {waitTakeover: 10, connEvictRate: 1000, sessEvictRate: 1000}}
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Update strategy"
 	UpdateStrategy UpdateStrategy `json:"updateStrategy,omitempty"`
 
 	// CoreTemplate describes the core nodes, which hold the cluster's data.
 	// +kubebuilder:default={spec: {replicas: 1}}
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Core nodes"
 	CoreTemplate CoreTemplate `json:"coreTemplate,omitempty"`
 
 	// ReplicantTemplate describes the replicant nodes (stateless; they serve clients and follow the cores).
 	// Omit it for a cluster of core nodes only.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Replicant nodes"
 	ReplicantTemplate *ReplicantTemplate `json:"replicantTemplate,omitempty"`
 
 	// DashboardServiceTemplate is the Service in front of the dashboard and REST API (port 18083).
@@ -104,6 +108,7 @@ type EMQXSpec struct {
 	// at once (no restart) after EMQX accepted it; a key EMQX rejects is never rolled out. Without
 	// this field a licence in config.data (license { key = ... }) keeps working.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Licence"
 	License *License `json:"license,omitempty"`
 
 	// TLS serves the MQTT-over-TLS (8883) and WebSocket-over-TLS (8084) listeners, and optionally
@@ -111,6 +116,7 @@ type EMQXSpec struct {
 	// cert-manager Certificate the operator creates. A rotated certificate is served without
 	// restarting any pod; one that does not validate is never rolled out.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="TLS for the listeners"
 	TLS *TLS `json:"tls,omitempty"`
 
 	// ListenersServiceTemplate is the Service in front of the MQTT listeners.

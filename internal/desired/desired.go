@@ -5,6 +5,7 @@ package desired
 import (
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -30,6 +31,8 @@ type Inputs struct {
 	LicenseKey string
 	// TLS is the certificate pods mount (nil without spec.tls): only a pair that validated.
 	TLS *TLSFiles
+	// ProxyEnv is the operator's proxy environment, passed on to the nodes (see values.Inputs).
+	ProxyEnv []corev1.EnvVar
 }
 
 // TLSFiles are the PEM files of the operator's TLS Secret.
@@ -41,7 +44,7 @@ type TLSFiles struct {
 func Objects(r *render.Renderer, e *v2beta1.EMQX, in Inputs) ([]client.Object, error) {
 	objs, err := r.Render(values.FromEMQX(e, values.Inputs{
 		ReplicantsAllowed: in.ReplicantsAllowed, CoreReplicas: in.CoreReplicas, ReplicantReplicas: in.ReplicantReplicas,
-		EMQXConf: in.EMQXConf,
+		EMQXConf: in.EMQXConf, ProxyEnv: in.ProxyEnv,
 	}), e.Namespace)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package values
 
 import (
 	"maps"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,10 @@ type Inputs struct {
 	// back until the running cluster has accepted it, so a node that restarts never reads a
 	// config EMQX rejected.
 	EMQXConf *string
+	// ProxyEnv is the cluster-wide proxy the operator was given (HTTP_PROXY, HTTPS_PROXY, NO_PROXY;
+	// OLM sets them on proxied clusters). EMQX nodes get it too, for the outbound connections they
+	// make (webhooks, bridges, S3); a variable the user sets in the template wins.
+	ProxyEnv []corev1.EnvVar
 }
 
 // FromEMQX translates a defaulted EMQX resource into chart values.
@@ -63,7 +68,22 @@ func FromEMQX(e *v2beta1.EMQX, in Inputs) Values {
 		v.Roles.Replicant = role(e, v2beta1.RoleReplicant, e.ReplicantWorkloadName(), replicas,
 			&e.Spec.ReplicantTemplate.Spec, e.Spec.ReplicantTemplate.ObjectMeta.Labels, e.Spec.ReplicantTemplate.ObjectMeta.Annotations)
 	}
+	for _, r := range []*Role{&v.Roles.Core, &v.Roles.Replicant} {
+		if r.Container != nil {
+			r.Container.Env = withDefaults(r.Container.Env, in.ProxyEnv)
+		}
+	}
 	return v
+}
+
+// withDefaults appends the variables env does not set already.
+func withDefaults(env, defaults []corev1.EnvVar) []corev1.EnvVar {
+	for _, d := range defaults {
+		if !slices.ContainsFunc(env, func(e corev1.EnvVar) bool { return e.Name == d.Name }) {
+			env = append(env, d)
+		}
+	}
+	return env
 }
 
 // restartChecksum goes on the pod template: it changes only with the keys EMQX reads at start-up,

@@ -138,3 +138,28 @@ func TestServiceTemplateMerge(t *testing.T) {
 		t.Errorf("services with the dashboard disabled = %v", disabled.Services)
 	}
 }
+
+// TestProxyEnvReachesEveryNode: the operator's proxy settings reach cores and replicants; a
+// variable the user set in a template wins.
+func TestProxyEnvReachesEveryNode(t *testing.T) {
+	e := cluster(func(e *v2beta1.EMQX) {
+		e.Spec.ReplicantTemplate = &v2beta1.ReplicantTemplate{Spec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To[int32](1),
+			Env: []corev1.EnvVar{{Name: "NO_PROXY", Value: "mine"}}}}
+	})
+	proxyEnv := []corev1.EnvVar{{Name: "HTTPS_PROXY", Value: "http://proxy:3128"}, {Name: "NO_PROXY", Value: ".svc"}}
+	v := FromEMQX(e, Inputs{ReplicantsAllowed: true, ProxyEnv: proxyEnv})
+	for role, env := range map[string][]corev1.EnvVar{"core": v.Roles.Core.Container.Env, "replicant": v.Roles.Replicant.Container.Env} {
+		if got, n := envValue(env, "HTTPS_PROXY"); got != "http://proxy:3128" || n != 1 {
+			t.Errorf("%s HTTPS_PROXY = %q (%d times)", role, got, n)
+		}
+	}
+	if got, n := envValue(v.Roles.Replicant.Container.Env, "NO_PROXY"); got != "mine" || n != 1 {
+		t.Errorf("replicant NO_PROXY = %q (%d times), want the user's", got, n)
+	}
+	if got, _ := envValue(v.Roles.Core.Container.Env, "NO_PROXY"); got != ".svc" {
+		t.Errorf("core NO_PROXY = %q", got)
+	}
+	if _, n := envValue(FromEMQX(e, Inputs{}).Roles.Core.Container.Env, "HTTPS_PROXY"); n != 0 {
+		t.Error("proxy env without a proxy")
+	}
+}
