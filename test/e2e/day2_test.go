@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -314,15 +315,19 @@ func TestVolumeGrowsWithoutWedging(t *testing.T) {
 		e.Spec.CoreTemplate.Spec.VolumeClaimTemplates.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
 	})
 	harness.Eventually(t, 60*time.Second, "PVCs expanded and the StatefulSet replaced", func() error {
-		s := statefulSet(t, ns, "grow-core")
+		// Between the orphaning delete and the re-create there is briefly no StatefulSet.
+		ctx, cancel := harness.Ctx()
+		defer cancel()
+		s := &appsv1.StatefulSet{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "grow-core"}, s); err != nil {
+			return err
+		}
 		if s.UID == setUID {
 			return fmt.Errorf("StatefulSet not replaced")
 		}
 		if got := s.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != "2Gi" {
 			return fmt.Errorf("template size %s", got.String())
 		}
-		ctx, cancel := harness.Ctx()
-		defer cancel()
 		list := &corev1.PersistentVolumeClaimList{}
 		if err := env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
 			return err
