@@ -51,3 +51,26 @@ func podFromTemplate(s *appsv1.StatefulSet, ordinal int32) *corev1.Pod {
 		Spec:       t.Spec,
 	}
 }
+
+// kubeletRefusal finds pods a kubelet refused to run: the API server admitted them, but the node
+// will not. The case that matters is sysctls (spec.tuning.unsafeSysctls on a kubelet without
+// --allowed-unsafe-sysctls): the kubelet fails the pod with reason SysctlForbidden, and the
+// StatefulSet would recreate it for ever without a word on the cluster.
+func kubeletRefusal(pods []corev1.Pod) (string, string) {
+	for i := range pods {
+		p := &pods[i]
+		if p.Status.Phase == corev1.PodFailed && p.Status.Reason == "SysctlForbidden" {
+			return "SysctlForbidden", fmt.Sprintf("the kubelet on %s refused pod %s: %s; allow these sysctls on the nodes "+
+				"(kubelet --allowed-unsafe-sysctls) or set spec.tuning.unsafeSysctls to false",
+				orUnknown(p.Spec.NodeName), p.Name, p.Status.Message)
+		}
+	}
+	return "", ""
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "its node"
+	}
+	return "node " + s
+}

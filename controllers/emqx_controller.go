@@ -215,6 +215,9 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	if err != nil {
 		return outcome{}, err
 	}
+	if reason == "" {
+		reason, msg = kubeletRefusal(p.observed.Pods)
+	}
 	if reason != "" {
 		p.problems.AdmissionReason, p.problems.AdmissionMessage = reason, msg
 		r.warnOnce(e, v2beta1.PodsAdmitted, reason, msg)

@@ -46,6 +46,7 @@ func TestInvalidResourcesAreRejectedByTheAPIServer(t *testing.T) {
 		{"tls from a Secret and cert-manager", `{image: emqx/emqx:5.8.6, tls: {secretName: s, certManager: {issuerRef: {name: ca}}}}`, "tls needs exactly one of secretName"},
 		{"tls from nowhere", `{image: emqx/emqx:5.8.6, tls: {dashboard: true}}`, "tls needs exactly one of secretName"},
 		{"cert-manager without an issuer name", `{image: emqx/emqx:5.8.6, tls: {certManager: {issuerRef: {kind: Issuer}}}}`, "spec.tls.certManager.issuerRef.name"},
+		{"tuning for too few connections", `{image: emqx/emqx:5.8.6, tuning: {connectionsPerNode: 10}}`, "spec.tuning.connectionsPerNode"},
 		{"negative licence warning days", `{image: emqx/emqx:5.8.6, license: {secretRef: {secretName: l, secretKey: k}, expiryWarningDays: -1}}`, "spec.license.expiryWarningDays"},
 	}
 	if len(cases) < 10 {
@@ -261,4 +262,41 @@ func TestInvalidCertificateIsRefusedAndNothingApplied(t *testing.T) {
 	if !mounted {
 		t.Error("the pods do not mount the operator's TLS Secret")
 	}
+}
+
+// TestKubeletRefusingASysctlIsReported: a kubelet that refuses the pod's unsafe sysctls fails it
+// with reason SysctlForbidden (written here as a kubelet would); the cluster says so.
+func TestKubeletRefusingASysctlIsReported(t *testing.T) {
+	ns := newNamespace(t, nil)
+	e := newEMQX(ns, "tuned", 1, 0)
+	e.Spec.Tuning = &v2beta1.Tuning{ConnectionsPerNode: 200000, UnsafeSysctls: true}
+	create(t, e)
+	r, _ := newReconciler()
+	reconcileOnce(t, r, ns, e.Name)
+	sts := &appsv1.StatefulSet{}
+	get(t, ns, e.CoreWorkloadName(), sts)
+	if len(sts.Spec.Template.Spec.SecurityContext.Sysctls) == 0 {
+		t.Fatal("no sysctls in the pod template")
+	}
+	pods := createPods(t, e, v2beta1.RoleCore, 1, "rev1")
+	pod := &corev1.Pod{}
+	get(t, ns, pods[0], pod)
+	pod.Status = corev1.PodStatus{Phase: corev1.PodFailed, Reason: "SysctlForbidden",
+		Message: `Pod forbidden sysctl: "net.core.somaxconn" not allowlisted`}
+	if err := directAPI.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	setStatefulSetStatus(t, ns, e.CoreWorkloadName(), 1, 0, "rev1")
+	waitForCache(t, pod)
+	reconcileOnce(t, r, ns, e.Name)
+	st := getEMQX(t, ns, e.Name).Status
+	c := meta.FindStatusCondition(st.Conditions, v2beta1.PodsAdmitted)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "SysctlForbidden" ||
+		!strings.Contains(c.Message, "net.core.somaxconn") || !strings.Contains(c.Message, "allowed-unsafe-sysctls") {
+		t.Errorf("PodsAdmitted = %+v", c)
+	}
+	if ready := meta.FindStatusCondition(st.Conditions, v2beta1.Ready); ready == nil || ready.Reason != "SysctlForbidden" {
+		t.Errorf("Ready = %+v", ready)
+	}
+	waitForEvent(t, ns, "SysctlForbidden", "net.core.somaxconn")
 }

@@ -119,6 +119,14 @@ type EMQXSpec struct {
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="TLS for the listeners"
 	TLS *TLS `json:"tls,omitempty"`
 
+	// Tuning sizes every node for many MQTT connections from one field: EMQX's node and listener
+	// limits, the pod sysctls Kubernetes allows, and, only when asked, unsafe namespaced sysctls
+	// and node-wide kernel settings (docs/million-connections.md). A setting you give yourself in
+	// config.data or a template's env wins.
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Tuning for many connections"
+	Tuning *Tuning `json:"tuning,omitempty"`
+
 	// ListenersServiceTemplate is the Service in front of the MQTT listeners.
 	// +kubebuilder:default={enabled: true}
 	// +optional
@@ -134,6 +142,29 @@ type License struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	ExpiryWarningDays int32 `json:"expiryWarningDays,omitempty"`
+}
+
+// Tuning is the million-connection profile.
+type Tuning struct {
+	// ConnectionsPerNode is how many MQTT connections one node should hold, e.g. 200000 for the
+	// seed article's 1M connections on 5 nodes. It sizes node.process_limit, node.max_ports,
+	// node.dist_buffer_size and the MQTT listeners' acceptors, max_connections, max_conn_rate and
+	// backlog.
+	// +kubebuilder:validation:Minimum=1000
+	// +kubebuilder:validation:Maximum=10000000
+	ConnectionsPerNode int64 `json:"connectionsPerNode"`
+	// UnsafeSysctls also sets namespaced sysctls the kubelet refuses unless it allows them
+	// (--allowed-unsafe-sysctls): net.core.somaxconn, net.ipv4.tcp_max_syn_backlog,
+	// net.ipv4.tcp_tw_reuse, net.ipv4.tcp_max_tw_buckets, net.ipv4.tcp_rmem, net.ipv4.tcp_wmem.
+	// A kubelet that refuses them is reported in the PodsAdmitted condition.
+	// +optional
+	UnsafeSysctls bool `json:"unsafeSysctls,omitempty"`
+	// NodeTuning runs a privileged init container that writes node-wide kernel settings
+	// (fs.file-max, fs.nr_open, net.core buffers and backlog, tcp_mem, udp_mem, conntrack). It
+	// changes the whole Kubernetes node, for every pod on it, and needs a namespace whose Pod
+	// Security allows privileged pods. Prefer tuning nodes with your node provisioning instead.
+	// +optional
+	NodeTuning bool `json:"nodeTuning,omitempty"`
 }
 
 // TLS says where the listeners' certificate comes from.

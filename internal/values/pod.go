@@ -29,7 +29,7 @@ func podValues(e *v2beta1.EMQX, role string, s *v2beta1.ReplicantTemplateSpec) *
 		Tolerations:               append(slices.Clone(s.Tolerations), s.ToleRations...),
 		TopologySpreadConstraints: s.TopologySpreadConstraints,
 		SecurityContext:           restrictedPod(s.PodSecurityContext),
-		InitContainers:            s.InitContainers,
+		InitContainers:            initContainers(e, s.InitContainers),
 		// Service links would put one env var per Service of the namespace into EMQX's environment,
 		// where EMQX reads every EMQX_* variable as configuration.
 		EnableServiceLinks:            ptr.To(false),
@@ -38,7 +38,16 @@ func podValues(e *v2beta1.EMQX, role string, s *v2beta1.ReplicantTemplateSpec) *
 	if p.Affinity == nil {
 		p.Affinity = spreadOverNodes(e, role)
 	}
+	p.SecurityContext.Sysctls = tuningSysctls(e, p.SecurityContext.Sysctls)
 	return p
+}
+
+// initContainers puts the node-tuning container (spec.tuning.nodeTuning) before the user's.
+func initContainers(e *v2beta1.EMQX, user []corev1.Container) []corev1.Container {
+	if c := nodeTuningContainer(e); c != nil {
+		return append([]corev1.Container{*c}, user...)
+	}
+	return user
 }
 
 // spreadOverNodes prefers to put nodes of one role on different Kubernetes nodes, so losing one
@@ -205,6 +214,7 @@ func env(e *v2beta1.EMQX, role string, user []corev1.EnvVar) []corev1.EnvVar {
 		base = append(base, corev1.EnvVar{Name: "EMQX_LICENSE__KEY", Value: `"file://` + LicenseFile + `"`})
 	}
 	base = append(base, tlsEnv(e)...)
+	base = append(base, tuningEnv(e)...)
 	userNames := map[string]bool{}
 	for _, u := range user {
 		if !operatorOwnedEnv[u.Name] {

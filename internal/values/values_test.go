@@ -1,6 +1,7 @@
 package values
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -161,5 +162,82 @@ func TestProxyEnvReachesEveryNode(t *testing.T) {
 	}
 	if _, n := envValue(FromEMQX(e, Inputs{}).Roles.Core.Container.Env, "HTTPS_PROXY"); n != 0 {
 		t.Error("proxy env without a proxy")
+	}
+}
+
+func TestTuningProfile(t *testing.T) {
+	tuned := func(mut func(*v2beta1.Tuning, *v2beta1.EMQX)) Values {
+		e := cluster(func(e *v2beta1.EMQX) {
+			e.Spec.Tuning = &v2beta1.Tuning{ConnectionsPerNode: 200000}
+			if mut != nil {
+				mut(e.Spec.Tuning, e)
+			}
+		})
+		return FromEMQX(e, Inputs{})
+	}
+	sysctlNames := func(v Values) string {
+		var n []string
+		for _, s := range v.Roles.Core.Pod.SecurityContext.Sysctls {
+			n = append(n, s.Name)
+		}
+		return strings.Join(n, ",")
+	}
+
+	// Safe sysctls only, no privileged container, unless asked.
+	v := tuned(nil)
+	if got := sysctlNames(v); got != "net.ipv4.ip_local_port_range,net.ipv4.tcp_fin_timeout" {
+		t.Errorf("default sysctls = %s", got)
+	}
+	if len(v.Roles.Core.Pod.InitContainers) != 0 {
+		t.Error("an init container without nodeTuning")
+	}
+	if got, _ := envValue(v.Roles.Core.Container.Env, "EMQX_NODE__PROCESS_LIMIT"); got != "2097152" {
+		t.Errorf("process_limit = %s", got)
+	}
+	if got := sysctlNames(tuned(func(tu *v2beta1.Tuning, _ *v2beta1.EMQX) { tu.UnsafeSysctls = true })); !strings.Contains(got, "net.core.somaxconn") {
+		t.Errorf("unsafe sysctls missing: %s", got)
+	}
+	if ic := tuned(func(tu *v2beta1.Tuning, _ *v2beta1.EMQX) { tu.NodeTuning = true }).Roles.Core.Pod.InitContainers; len(ic) != 1 || ic[0].Name != "node-tuning" {
+		t.Errorf("init containers = %+v", ic)
+	}
+
+	// The user's settings win: config.data keys are left out of the env, template env overrides,
+	// the user's own sysctl value stays.
+	v = tuned(func(_ *v2beta1.Tuning, e *v2beta1.EMQX) {
+		e.Spec.Config.Data = "listeners.tcp.default.max_connections = 5000\n"
+		e.Spec.CoreTemplate.Spec.Env = []corev1.EnvVar{{Name: "EMQX_NODE__MAX_PORTS", Value: "4096"}}
+		e.Spec.CoreTemplate.Spec.PodSecurityContext = &corev1.PodSecurityContext{
+			Sysctls: []corev1.Sysctl{{Name: "net.ipv4.tcp_fin_timeout", Value: "30"}}}
+	})
+	env := v.Roles.Core.Container.Env
+	if _, n := envValue(env, "EMQX_LISTENERS__TCP__DEFAULT__MAX_CONNECTIONS"); n != 0 {
+		t.Error("the profile overrides a key config.data sets")
+	}
+	if got, n := envValue(env, "EMQX_LISTENERS__SSL__DEFAULT__MAX_CONNECTIONS"); got != "1024000" || n != 1 {
+		t.Errorf("ssl max_connections = %q (%d)", got, n)
+	}
+	if got, n := envValue(env, "EMQX_NODE__MAX_PORTS"); got != "4096" || n != 1 {
+		t.Errorf("max_ports = %q (%d times), want the user's", got, n)
+	}
+	for _, s := range v.Roles.Core.Pod.SecurityContext.Sysctls {
+		if s.Name == "net.ipv4.tcp_fin_timeout" && s.Value != "30" {
+			t.Errorf("tcp_fin_timeout = %s, want the user's 30", s.Value)
+		}
+	}
+
+	// Limits grow with the target.
+	big := EMQXTuning(2000000)
+	want := map[string]string{"node.process_limit": "8388608", "node.max_ports": "4194304",
+		"listeners.tcp.default.max_connections": "2500000", "listeners.tcp.default.max_conn_rate": "100000/s"}
+	for _, s := range big {
+		if w, ok := want[s.Key]; ok && s.Value != w {
+			t.Errorf("%s = %s at 2M a node, want %s", s.Key, s.Value, w)
+		}
+	}
+	small := EMQXTuning(10000)
+	for _, s := range small {
+		if s.Key == "node.dist_buffer_size" && s.Value != "8192" || s.Key == "listeners.tcp.default.acceptors" && s.Value != "16" {
+			t.Errorf("%s = %s at 10k a node", s.Key, s.Value)
+		}
 	}
 }
