@@ -1,4 +1,5 @@
-// Command manager is the emqx-operator. With no subcommand it runs the operator; `render -f FILE`
+// Command manager is the emqx-operator. With no subcommand it runs the operator; `backup` takes one
+// EMQX data backup (what backup Jobs run); `render -f FILE`
 // prints what it would apply for the EMQX resources in FILE, without a cluster.
 package main
 
@@ -33,6 +34,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "render" {
 		os.Exit(cli.Render(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "backup" {
+		os.Exit(cli.Backup(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(runManager(os.Args[1:]))
 }
