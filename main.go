@@ -41,6 +41,17 @@ func main() {
 	os.Exit(runManager(os.Args[1:]))
 }
 
+// DefaultImage is this release's operator image, which backup Jobs run unless OPERATOR_IMAGE
+// (set by every install path) or --backup-image says otherwise.
+const DefaultImage = "quay.io/broker-ops/emqx-operator:v0.1.0"
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
@@ -58,6 +69,8 @@ func runManager(args []string) int {
 	watchesFile := fs.String("watches-file", "", "watches.yaml to use instead of the compiled-in one")
 	joinTimeout := fs.Duration("join-timeout", lifecycle.DefaultJoinTimeout, "how long a Ready EMQX node may stay out of its cluster before the operator invites it")
 	maxRollouts := fs.Int("max-concurrent-rollouts", 3, "how many clusters may scale in or roll at once across the operator (0: no limit)")
+	backupImage := fs.String("backup-image", envOr("OPERATOR_IMAGE", DefaultImage),
+		"the operator's own image, which backup Jobs run (default: $OPERATOR_IMAGE)")
 	zapOpts := zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -135,6 +148,12 @@ func runManager(args []string) int {
 	}
 	if err := r.SetupWithManager(mgr, maxConcurrent); err != nil {
 		setupLog.Error(err, "setting up the EMQX controller")
+		return 1
+	}
+	backups := &controllers.EMQXBackupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
+		Recorder: mgr.GetEventRecorder("emqx-operator"), Image: *backupImage}
+	if err := backups.SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "setting up the backup controller")
 		return 1
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -9,6 +9,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 CHART=helm-charts/emqx-operator
 copies=("config/crd/bases/apps.emqx.io_emqxes.yaml:$CHART/files/crds/apps.emqx.io_emqxes.yaml"
+  "config/crd/bases/apps.emqx.io_emqxbackups.yaml:$CHART/files/crds/apps.emqx.io_emqxbackups.yaml"
   "config/rbac/role.yaml:$CHART/files/role.yaml")
 
 case ${1:-} in

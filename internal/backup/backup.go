@@ -85,3 +85,10 @@ func Take(ctx context.Context, f emqxapi.Factory, creds emqxapi.Credentials, eps
 	}
 	return res, nil
 }
+
+// Report is what `manager backup` prints and leaves as its termination message: the result, or
+// why it failed.
+type Report struct {
+	Result
+	Error string `json:"error,omitempty"`
+}

@@ -34,10 +34,7 @@ type BackupOptions struct {
 }
 
 // BackupResult is what `manager backup` prints (and writes to the result file).
-type BackupResult struct {
-	backup.Result
-	Error string `json:"error,omitempty"`
-}
+type BackupResult = backup.Report
 
 // Exit codes of `manager backup`.
 const (

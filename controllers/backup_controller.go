@@ -1,0 +1,236 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/apply"
+	"github.com/broker-ops/emqx-operator/internal/backup"
+	"github.com/broker-ops/emqx-operator/internal/desired"
+)
+
+// backupRetry is how soon a waiting backup looks again (the cluster's readiness and other
+// backups are not watched by this controller).
+const backupRetry = 10 * time.Second
+
+// EMQXBackupReconciler runs each EMQXBackup once, as a Job.
+type EMQXBackupReconciler struct {
+	Client client.Client
+	// APIReader reads the Jobs of a cluster uncached, right before a backup starts: the cache may
+	// not show a Job created a moment ago, and two backups of one cluster must not overlap.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	// Image is the operator's own image, which the backup Jobs run.
+	Image string
+}
+
+// +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxbackups,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxbackups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile moves one backup on: wait for its cluster, start its Job, follow the Job to the end.
+func (r *EMQXBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	b := &v2beta1.EMQXBackup{}
+	if err := r.Client.Get(ctx, req.NamespacedName, b); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	// A backup runs at most once: a finished one is never started again, whatever happens to
+	// its Job (a retry would be a different backup, taken at another time).
+	if b.Finished() || !b.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	next := b.Status.DeepCopy()
+	res, err := r.step(ctx, b, next)
+	if !equality.Semantic.DeepEqual(&b.Status, next) {
+		updated := b.DeepCopy()
+		updated.Status = *next
+		if werr := r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(b, client.MergeFromWithOptimisticLock{})); werr != nil {
+			return ctrl.Result{}, werr
+		}
+	}
+	return res, err
+}
+
+func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus) (ctrl.Result, error) {
+	job := &batchv1.Job{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.JobName()}, job)
+	if err == nil {
+		return ctrl.Result{}, r.follow(ctx, b, job, next)
+	}
+	if !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	if next.Phase == v2beta1.BackupRunning {
+		// Running, but its Job is gone (deleted by hand): the backup cannot report a result.
+		r.finish(b, next, v2beta1.BackupFailed, "the backup Job "+b.JobName()+" was deleted before it finished")
+		return ctrl.Result{}, nil
+	}
+
+	e := &v2beta1.EMQX{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Spec.ClusterName}, e); apierrors.IsNotFound(err) {
+		return r.wait(next, fmt.Sprintf("EMQX cluster %s not found in namespace %s", b.Spec.ClusterName, b.Namespace))
+	} else if err != nil {
+		return ctrl.Result{}, err
+	}
+	// An export from a cluster that is not Ready may miss data (a core that is restarting, a
+	// rollout half done): wait until the cluster is Ready again.
+	if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.Ready); c == nil || c.Status != metav1.ConditionTrue {
+		why := "not Ready yet"
+		if c != nil {
+			why = c.Message
+		}
+		return r.wait(next, fmt.Sprintf("waiting for EMQX cluster %s to be Ready (%s)", e.Name, why))
+	}
+	// One backup of a cluster at a time: exports load the core that answers, and two archives
+	// taken at once say nothing more than one.
+	if other, err := r.activeBackupJob(ctx, e, b); err != nil {
+		return ctrl.Result{}, err
+	} else if other != "" {
+		return r.wait(next, fmt.Sprintf("waiting for backup %s of cluster %s to finish", other, e.Name))
+	}
+
+	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
+	if _, err := applier.Apply(ctx, e, desired.BackupAccess(e)); err != nil {
+		return ctrl.Result{}, err
+	}
+	job = desired.BackupJob(b, e, r.Image)
+	if err := controllerutil.SetControllerReference(b, job, r.Scheme); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+		return ctrl.Result{}, fmt.Errorf("creating the backup Job: %w", err)
+	}
+	now := metav1.Now()
+	next.Phase, next.JobName, next.StartTime = v2beta1.BackupRunning, job.Name, &now
+	next.Message = "backup Job " + job.Name + " started"
+	r.Recorder.Eventf(b, job, corev1.EventTypeNormal, "Started", "Backup", "backup Job %s started for cluster %s", job.Name, e.Name)
+	return ctrl.Result{}, nil
+}
+
+func (r *EMQXBackupReconciler) wait(next *v2beta1.EMQXBackupStatus, why string) (ctrl.Result, error) {
+	next.Phase, next.Message = v2beta1.BackupPending, why
+	return ctrl.Result{RequeueAfter: backupRetry}, nil
+}
+
+// activeBackupJob names another backup whose Job for this cluster has not finished ("" if none).
+func (r *EMQXBackupReconciler) activeBackupJob(ctx context.Context, e *v2beta1.EMQX, b *v2beta1.EMQXBackup) (string, error) {
+	jobs := &batchv1.JobList{}
+	if err := r.APIReader.List(ctx, jobs, client.InNamespace(e.Namespace),
+		client.MatchingLabels{v2beta1.LabelManagedBy: v2beta1.ManagedByValue, v2beta1.LabelBackupOf: e.Name}); err != nil {
+		return "", err
+	}
+	for _, j := range jobs.Items {
+		if j.Labels[v2beta1.LabelBackup] != b.Name && !jobFinished(&j) {
+			return j.Labels[v2beta1.LabelBackup], nil
+		}
+	}
+	return "", nil
+}
+
+// follow turns the Job's end into the backup's: the result comes from the backup pod's
+// termination message (the JSON report `manager backup` writes).
+func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup, job *batchv1.Job, next *v2beta1.EMQXBackupStatus) error {
+	if next.Phase != v2beta1.BackupRunning {
+		next.Phase, next.JobName = v2beta1.BackupRunning, job.Name
+		if next.StartTime == nil {
+			next.StartTime = job.CreationTimestamp.DeepCopy()
+		}
+	}
+	if !jobFinished(job) {
+		return nil
+	}
+	report, err := r.report(ctx, job)
+	if err != nil {
+		return err
+	}
+	if jobSucceeded(job) && report != nil && report.Error == "" {
+		next.Node, next.Filename, next.Size, next.SHA256, next.Location =
+			report.Node, report.Filename, report.Size, report.SHA256, report.Location
+		msg := "stored " + report.Location
+		if report.Warning != "" {
+			msg += "; " + report.Warning
+		}
+		r.finish(b, next, v2beta1.BackupSucceeded, msg)
+		return nil
+	}
+	why := "the backup Job failed without a report"
+	switch {
+	case report != nil && report.Error != "":
+		why = report.Error
+	case jobCondition(job, batchv1.JobFailed) != nil:
+		why = "the backup Job failed: " + jobCondition(job, batchv1.JobFailed).Message
+	}
+	r.finish(b, next, v2beta1.BackupFailed, why)
+	return nil
+}
+
+func (r *EMQXBackupReconciler) finish(b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus, phase, msg string) {
+	now := metav1.Now()
+	next.Phase, next.Message, next.CompletionTime = phase, msg, &now
+	kind := corev1.EventTypeNormal
+	if phase == v2beta1.BackupFailed {
+		kind = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(b, nil, kind, phase, "Backup", "%s", msg)
+}
+
+// report reads the JSON report from the backup pod's termination message (nil if there is none).
+func (r *EMQXBackupReconciler) report(ctx context.Context, job *batchv1.Job) (*backup.Report, error) {
+	pods := &corev1.PodList{}
+	if err := r.Client.List(ctx, pods, client.InNamespace(job.Namespace),
+		client.MatchingLabels{v2beta1.LabelBackup: job.Labels[v2beta1.LabelBackup]}); err != nil {
+		return nil, err
+	}
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil && t.Message != "" {
+				rep := &backup.Report{}
+				if err := json.Unmarshal([]byte(t.Message), rep); err != nil {
+					return &backup.Report{Error: "unreadable backup report: " + t.Message}, nil
+				}
+				return rep, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range j.Status.Conditions {
+		if c := &j.Status.Conditions[i]; c.Type == t && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
+}
+
+func jobSucceeded(j *batchv1.Job) bool { return jobCondition(j, batchv1.JobComplete) != nil }
+
+func jobFinished(j *batchv1.Job) bool {
+	return jobSucceeded(j) || jobCondition(j, batchv1.JobFailed) != nil
+}
+
+// SetupWithManager watches backups and the Jobs they own.
+func (r *EMQXBackupReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v2beta1.EMQXBackup{}).
+		Owns(&batchv1.Job{}).
+		Complete(r)
+}
