@@ -100,9 +100,10 @@ func tuningEnv(e *v2beta1.EMQX) []corev1.EnvVar {
 	if e.Spec.Tuning == nil {
 		return nil
 	}
+	userSets := configKeys(e.Spec.Config.Data)
 	var out []corev1.EnvVar
 	for _, s := range EMQXTuning(e.Spec.Tuning.ConnectionsPerNode) {
-		if configSets(e.Spec.Config.Data, s.Key) {
+		if userSets(s.Key) {
 			continue
 		}
 		out = append(out, corev1.EnvVar{Name: EnvName(s.Key), Value: s.Value})
@@ -115,15 +116,17 @@ func EnvName(path string) string {
 	return "EMQX_" + strings.ToUpper(strings.ReplaceAll(path, ".", "__"))
 }
 
-func configSets(data, path string) bool {
+// configKeys parses config.data once (this runs on every reconcile) and tells whether it sets a path.
+func configKeys(data string) func(path string) bool {
 	if strings.TrimSpace(data) == "" {
-		return false
+		return func(string) bool { return false }
 	}
 	conf, err := emqxconf.Parse(data)
 	if err != nil {
-		return false // unparsable config is refused before anything renders
+		// Unparsable config is refused before anything renders.
+		return func(string) bool { return false }
 	}
-	return conf.Get(path) != nil
+	return func(path string) bool { return conf.Get(path) != nil }
 }
 
 // tuningSysctls merges the profile's sysctls under the user's (the user's value wins by name).
