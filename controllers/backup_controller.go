@@ -72,7 +72,7 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 	job := &batchv1.Job{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.JobName()}, job)
 	if err == nil {
-		return ctrl.Result{}, r.follow(ctx, b, job, next)
+		return r.follow(ctx, b, job, next)
 	}
 	if !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
@@ -146,7 +146,7 @@ func (r *EMQXBackupReconciler) activeBackupJob(ctx context.Context, e *v2beta1.E
 
 // follow turns the Job's end into the backup's: the result comes from the backup pod's
 // termination message (the JSON report `manager backup` writes).
-func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup, job *batchv1.Job, next *v2beta1.EMQXBackupStatus) error {
+func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup, job *batchv1.Job, next *v2beta1.EMQXBackupStatus) (ctrl.Result, error) {
 	if next.Phase != v2beta1.BackupRunning {
 		next.Phase, next.JobName = v2beta1.BackupRunning, job.Name
 		if next.StartTime == nil {
@@ -154,11 +154,16 @@ func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup
 		}
 	}
 	if !jobFinished(job) {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	report, err := r.report(ctx, job)
 	if err != nil {
-		return err
+		return ctrl.Result{}, err
+	}
+	// The Job's end and its pod's termination message are two watch events; the pod's may come
+	// second. A finished backup is final, so give the report a moment before calling it missing.
+	if report == nil && time.Since(jobEnded(job)) < reportGrace {
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 	}
 	if jobSucceeded(job) && report != nil && report.Error == "" {
 		next.Node, next.Filename, next.Size, next.SHA256, next.Location =
@@ -168,7 +173,7 @@ func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup
 			msg += "; " + report.Warning
 		}
 		r.finish(b, next, v2beta1.BackupSucceeded, msg)
-		return nil
+		return ctrl.Result{}, nil
 	}
 	why := "the backup Job failed without a report"
 	switch {
@@ -178,7 +183,20 @@ func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup
 		why = "the backup Job failed: " + jobCondition(job, batchv1.JobFailed).Message
 	}
 	r.finish(b, next, v2beta1.BackupFailed, why)
-	return nil
+	return ctrl.Result{}, nil
+}
+
+// reportGrace is how long after its Job ended a backup waits for the pod's report.
+const reportGrace = 30 * time.Second
+
+// jobEnded is when the Job got its final condition.
+func jobEnded(j *batchv1.Job) time.Time {
+	for _, t := range []batchv1.JobConditionType{batchv1.JobComplete, batchv1.JobFailed} {
+		if c := jobCondition(j, t); c != nil {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
 }
 
 func (r *EMQXBackupReconciler) finish(b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus, phase, msg string) {

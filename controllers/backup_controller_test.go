@@ -62,6 +62,13 @@ func setReady(t *testing.T, e *v2beta1.EMQX, ready bool) {
 // termination message and the Job gets its final condition.
 func finishJob(t *testing.T, b *v2beta1.EMQXBackup, ok bool, report backup.Report) {
 	t.Helper()
+	finishPod(t, b, ok, report)
+	completeJob(t, b, ok)
+}
+
+// finishPod is the kubelet's part: the backup pod ends with the report as termination message.
+func finishPod(t *testing.T, b *v2beta1.EMQXBackup, ok bool, report backup.Report) {
+	t.Helper()
 	msg, err := json.Marshal(report)
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +85,12 @@ func finishJob(t *testing.T, b *v2beta1.EMQXBackup, ok bool, report backup.Repor
 	if err := directAPI.Status().Update(context.Background(), pod); err != nil {
 		t.Fatal(err)
 	}
+	waitForCache(t, pod)
+}
+
+// completeJob is the Job controller's part: the Job gets its final condition.
+func completeJob(t *testing.T, b *v2beta1.EMQXBackup, ok bool) {
+	t.Helper()
 	job := &batchv1.Job{}
 	get(t, b.Namespace, b.JobName(), job)
 	now := metav1.Now()
@@ -105,7 +118,6 @@ func finishJob(t *testing.T, b *v2beta1.EMQXBackup, ok bool, report backup.Repor
 		t.Fatal(err)
 	}
 	waitForCache(t, job)
-	waitForCache(t, pod)
 }
 
 // TestBackupRunsOnceAsAJob: a backup waits while its cluster is not Ready, then runs as a Job
@@ -208,5 +220,34 @@ func TestBackupRunsOnceAsAJob(t *testing.T) {
 	}
 	if b := getBackup(t, ns, first.Name); b.Status.Phase != v2beta1.BackupSucceeded {
 		t.Errorf("finished backup changed: %+v", b.Status)
+	}
+}
+
+// TestBackupWaitsForTheReportOfAFinishedJob: the Job's end can reach the operator before the
+// pod's termination message; a backup is final once finished, so it waits for the report
+// instead of calling it failed.
+func TestBackupWaitsForTheReportOfAFinishedJob(t *testing.T) {
+	ns := newNamespace(t, nil)
+	e := newEMQX(ns, "late", 1, 0)
+	create(t, e)
+	setReady(t, e, true)
+	r := newBackupReconciler()
+	b := newBackup(ns, "b", e.Name)
+	create(t, b)
+	waitForCache(t, b)
+	reconcileBackup(t, r, ns, b.Name)
+
+	completeJob(t, b, true)
+	waitForCache(t, getBackup(t, ns, b.Name))
+	if res := reconcileBackup(t, r, ns, b.Name); res.RequeueAfter == 0 {
+		t.Error("a finished Job without a report is not looked at again")
+	}
+	if got := getBackup(t, ns, b.Name); got.Status.Phase != v2beta1.BackupRunning {
+		t.Fatalf("status = %+v, want Running until the report arrives", got.Status)
+	}
+	finishPod(t, b, true, backup.Report{Result: backup.Result{Filename: "emqx-export-2.tar.gz", Size: 10, SHA256: "ff"}})
+	reconcileBackup(t, r, ns, b.Name)
+	if got := getBackup(t, ns, b.Name); got.Status.Phase != v2beta1.BackupSucceeded || got.Status.Filename != "emqx-export-2.tar.gz" {
+		t.Errorf("status = %+v", got.Status)
 	}
 }
