@@ -142,12 +142,11 @@ func (r *EMQXReconciler) observeLicense(ctx context.Context, e *v2beta1.EMQX, ke
 	if o.NodesErr != nil {
 		return // status keeps what an earlier pass saw
 	}
-	ans, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, emqxapi.Credentials{Key: key.Key, Secret: key.Secret}, coreEndpoints(o.Pods),
-		func(ctx context.Context, c *emqxapi.Client) (emqxapi.License, error) { return c.License(ctx) })
+	// The node that just answered GET /nodes, not a new round over nodes that did not answer.
+	l, err := r.EMQXClients(o.Answered.BaseURL, emqxapi.Credentials{Key: key.Key, Secret: key.Secret}).License(ctx)
 	if err != nil {
 		return // CE 5.8 has no licence API; status keeps what is known
 	}
-	l := ans.Value
 	p.problems.LicenseObserved = true
 	p.problems.License = &v2beta1.LicenseStatus{Type: l.Type, Customer: l.Customer, MaxSessions: max(l.MaxSessions, l.MaxConns),
 		ExpiryAt: l.ExpiryAt, Expired: l.Expiry, Revision: emqxconf.Revision(d.Write)}

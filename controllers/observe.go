@@ -36,7 +36,7 @@ func (r *EMQXReconciler) observe(ctx context.Context, e *v2beta1.EMQX, key crede
 	creds := emqxapi.Credentials{Key: key.Key, Secret: key.Secret}
 	ans, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, coreEndpoints(o.Pods),
 		func(ctx context.Context, c *emqxapi.Client) ([]emqxapi.Node, error) { return c.Nodes(ctx) })
-	o.Nodes, o.NodesErr = ans.Value, err
+	o.Nodes, o.NodesErr, o.Answered = ans.Value, err, ans.Endpoint
 	for pod := range ans.Failed {
 		o.Unreachable = append(o.Unreachable, pod)
 	}

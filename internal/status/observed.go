@@ -18,6 +18,9 @@ type Observed struct {
 	// Nodes is GET /api/v5/nodes from the first ready core that answered; NodesErr why none did.
 	Nodes    []emqxapi.Node
 	NodesErr error
+	// Answered is the node that answered GET /nodes: later reads in the same pass ask it, not
+	// the nodes that already failed to answer.
+	Answered emqxapi.Endpoint
 	// Unreachable lists pods that were asked and did not answer.
 	Unreachable []string
 }
