@@ -66,11 +66,11 @@ func (r *EMQXReconciler) userKeys(ctx context.Context, e *v2beta1.EMQX) ([]crede
 			out = append(out, credentials.APIKey{Key: k.Key, Secret: k.Secret})
 			continue
 		}
-		key, p, err := r.secretValue(ctx, e.Namespace, k.SecretRef.Key, fmt.Sprintf("bootstrapAPIKeys[%d].secretRef.key", i))
+		key, p, err := r.userSecretValue(ctx, e.Namespace, k.SecretRef.Key, fmt.Sprintf("bootstrapAPIKeys[%d].secretRef.key", i))
 		if p != nil || err != nil {
 			return nil, p, err
 		}
-		secret, p, err := r.secretValue(ctx, e.Namespace, k.SecretRef.Secret, fmt.Sprintf("bootstrapAPIKeys[%d].secretRef.secret", i))
+		secret, p, err := r.userSecretValue(ctx, e.Namespace, k.SecretRef.Secret, fmt.Sprintf("bootstrapAPIKeys[%d].secretRef.secret", i))
 		if p != nil || err != nil {
 			return nil, p, err
 		}
@@ -80,8 +80,4 @@ func (r *EMQXReconciler) userKeys(ctx context.Context, e *v2beta1.EMQX) ([]crede
 		out = append(out, credentials.APIKey{Key: key, Secret: secret})
 	}
 	return out, nil, nil
-}
-
-func (r *EMQXReconciler) secretValue(ctx context.Context, ns string, ref v2beta1.KeyRef, field string) (string, *validation.Problem, error) {
-	return r.userSecretValue(ctx, ns, ref, field)
 }
