@@ -26,6 +26,9 @@ const (
 	// a rotation is on its way to the nodes, or when the given certificate does not validate (the
 	// one in use stays).
 	TLSCertificateReady = "TLSCertificateReady"
+	// DataRestored is true once the backup in spec.restoreFrom has been imported; while it is
+	// false the cluster is not Ready.
+	DataRestored = "DataRestored"
 	// Paused is true while the pause annotation holds every change back.
 	Paused = "Paused"
 	Ready  = "Ready"
@@ -37,7 +40,7 @@ const PauseAnnotation = "apps.emqx.io/paused"
 
 // ConditionTypes lists every condition type in display order.
 var ConditionTypes = []string{Initialized, ConfigValid, PodsAdmitted, CoreNodesProgressing, CoreNodesReady,
-	ReplicantNodesProgressing, ReplicantNodesReady, Available, LicenseValid, TLSCertificateReady, Paused, Ready}
+	ReplicantNodesProgressing, ReplicantNodesReady, Available, LicenseValid, TLSCertificateReady, DataRestored, Paused, Ready}
 
 // EMQXStatus is the observed state of an EMQX cluster.
 type EMQXStatus struct {
@@ -93,6 +96,11 @@ type EMQXStatus struct {
 	// +optional
 	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="TLS certificate"
 	TLS *TLSStatus `json:"tls,omitempty"`
+
+	// Restore is the import of spec.restoreFrom: the EMQXRestore that runs it and its phase. Once
+	// set, the operator never creates that restore again.
+	// +optional
+	Restore *RestoreStatus `json:"restore,omitempty"`
 	// ReplicantNodesSelector is the label selector of the replicant pods (for the scale subresource).
 	// +optional
 	ReplicantNodesSelector string `json:"replicantNodesSelector,omitempty"`
@@ -164,4 +172,12 @@ type EMQXNodesStatus struct {
 
 func init() {
 	SchemeBuilder.Register(&EMQX{}, &EMQXList{})
+}
+
+// RestoreStatus follows the restore of spec.restoreFrom.
+type RestoreStatus struct {
+	// Name of the EMQXRestore.
+	Name string `json:"name"`
+	// Phase of that restore.
+	Phase string `json:"phase,omitempty"`
 }

@@ -57,6 +57,14 @@ type EMQXSpec struct {
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 
+	// RestoreFrom fills a new cluster with the data of a backup: once its core nodes have joined,
+	// the operator imports that backup (an EMQXRestore named <cluster>-restore, owned by the
+	// cluster), and the cluster turns Ready only after the import succeeded. It runs once per
+	// cluster: changing or removing the field later does nothing to the data.
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Restore from"
+	RestoreFrom *RestoreFrom `json:"restoreFrom,omitempty"`
+
 	// BootstrapAPIKeys are extra API keys EMQX loads at start-up, besides the one the operator
 	// generates for itself.
 	// +kubebuilder:validation:MaxItems=99
@@ -329,4 +337,11 @@ type ServiceTemplate struct {
 // IsEnabled reports whether the Service is wanted (true unless explicitly disabled).
 func (t *ServiceTemplate) IsEnabled() bool {
 	return t == nil || t.Enabled == nil || *t.Enabled
+}
+
+// RestoreFrom names the backup a new cluster starts from.
+type RestoreFrom struct {
+	// BackupName is an EMQXBackup of the namespace (it must have succeeded).
+	// +kubebuilder:validation:MinLength=1
+	BackupName string `json:"backupName"`
 }

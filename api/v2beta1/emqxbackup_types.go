@@ -35,15 +35,44 @@ type EMQXBackupList struct {
 }
 
 // EMQXBackupSpec says which cluster to back up and where the archive goes.
+// +kubebuilder:validation:XValidation:rule="has(self.pvc) != has(self.s3)",message="set exactly one of pvc and s3"
 type EMQXBackupSpec struct {
 	// ClusterName is the EMQX cluster, in the backup's namespace.
 	// +kubebuilder:validation:MinLength=1
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Cluster"
 	ClusterName string `json:"clusterName"`
+
+	BackupStorage `json:",inline"`
+
+	// ArchivePolicy says what deleting this EMQXBackup does to its stored archive: Retain (the
+	// default) keeps it; Delete removes the archive first (a short Job), then the EMQXBackup.
+	// Backups made by an EMQXBackupSchedule with a retention are Delete, so retention frees the
+	// storage. Deleting a cluster never deletes its backups.
+	// +kubebuilder:validation:Enum=Retain;Delete
+	// +kubebuilder:default=Retain
+	// +optional
+	ArchivePolicy string `json:"archivePolicy,omitempty"`
+}
+
+// Archive policies.
+const (
+	ArchiveRetain = "Retain"
+	ArchiveDelete = "Delete"
+)
+
+// BackupStorage is where archives are kept: a PersistentVolumeClaim or an S3-compatible bucket
+// (exactly one).
+type BackupStorage struct {
 	// PVC stores the archive (and its .sha256) on a PersistentVolumeClaim of the namespace. The
-	// claim is not owned by the backup: deleting a cluster or a backup never deletes archives.
+	// claim is not owned by the backup: deleting a cluster or a backup never deletes the claim.
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="PersistentVolumeClaim"
-	PVC BackupPVC `json:"pvc"`
+	// +optional
+	PVC *BackupPVC `json:"pvc,omitempty"`
+	// S3 stores the archive as an object in an S3-compatible bucket, with its SHA-256 as object
+	// metadata.
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="S3 bucket"
+	// +optional
+	S3 *BackupS3 `json:"s3,omitempty"`
 }
 
 // BackupPVC is a directory on a PersistentVolumeClaim.
@@ -56,6 +85,36 @@ type BackupPVC struct {
 	// +optional
 	SubPath string `json:"subPath,omitempty"`
 }
+
+// BackupS3 is a bucket of an S3-compatible object store (AWS S3, MinIO, Ceph RGW, ...).
+type BackupS3 struct {
+	// Endpoint is the store's URL, scheme and host only: https://s3.eu-west-1.amazonaws.com,
+	// http://minio.storage.svc:9000.
+	// +kubebuilder:validation:Pattern=`^https?://[^/?#]+/?$`
+	Endpoint string `json:"endpoint"`
+	// Bucket must exist; the backup never creates one.
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	Bucket string `json:"bucket"`
+	// Prefix is put before each archive's name (e.g. "emqx/prod/").
+	// +kubebuilder:validation:Pattern=`^[^/][^\0]*$`
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+	// Region of the bucket (default us-east-1, which most S3-compatible stores accept).
+	// +optional
+	Region string `json:"region,omitempty"`
+	// CredentialsSecretName is a Secret of the namespace with the keys AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY. The backup Job gets them as environment variables; the operator
+	// itself never reads them.
+	// +kubebuilder:validation:MinLength=1
+	CredentialsSecretName string `json:"credentialsSecretName"`
+}
+
+// Keys of an S3 credentials Secret.
+const (
+	S3AccessKeyIDKey     = "AWS_ACCESS_KEY_ID"
+	S3SecretAccessKeyKey = "AWS_SECRET_ACCESS_KEY"
+)
 
 // Backup phases.
 const (
@@ -109,6 +168,12 @@ const (
 func (b *EMQXBackup) BackupLabels() map[string]string {
 	return map[string]string{LabelManagedBy: ManagedByValue, LabelBackup: b.Name, LabelBackupOf: b.Spec.ClusterName}
 }
+
+// DeleteJobName is the Job that deletes this backup's archive (ArchivePolicy Delete).
+func (b *EMQXBackup) DeleteJobName() string { return b.Name + "-delete" }
+
+// ArchiveFinalizer holds a backup with ArchivePolicy Delete until its archive is deleted.
+const ArchiveFinalizer = "apps.emqx.io/delete-archive"
 
 func init() {
 	SchemeBuilder.Register(&EMQXBackup{}, &EMQXBackupList{})

@@ -18,6 +18,9 @@ func (e *EMQX) OperatorKeySecretName() string { return e.Name + "-operator-api-k
 func (e *EMQX) BootstrapSecretName() string   { return e.Name + "-bootstrap-api-keys" }
 func (e *EMQX) LicenseSecretName() string     { return e.Name + "-license" }
 
+// InitialRestoreName is the EMQXRestore that imports spec.restoreFrom into a new cluster.
+func (e *EMQX) InitialRestoreName() string { return e.Name + "-restore" }
+
 // TLSSecretName is the Secret the pods mount the listeners' certificate from: the operator copies
 // only validated certificates into it, under a stable name, so a rotation needs no restart.
 func (e *EMQX) TLSSecretName() string { return e.Name + "-tls" }

@@ -29,9 +29,16 @@ type Result struct {
 
 // Store keeps archives. Begin returns an Upload; nothing is visible under the name until Commit.
 type Store interface {
+	// Check fails when the store cannot take an archive (bucket missing, credentials refused,
+	// directory not writable): asked before EMQX exports anything.
+	Check(ctx context.Context) error
 	Begin(ctx context.Context, name string) (Upload, error)
 	// Verify reads the stored archive back and checks its size and checksum.
-	Verify(ctx context.Context, location string, size int64, sha string) error
+	Verify(ctx context.Context, name string, size int64, sha string) error
+	// Open reads a stored archive; sha is the checksum stored beside it ("" when there is none).
+	Open(ctx context.Context, name string) (r io.ReadCloser, sha string, err error)
+	// Delete removes an archive and its checksum; an archive that is already gone is no error.
+	Delete(ctx context.Context, name string) error
 }
 
 // Upload is an archive being written to a Store.
@@ -48,6 +55,10 @@ var ErrSizeMismatch = errors.New("archive size differs from the export")
 
 // Take runs one backup against the first of eps (ready core nodes) that answers.
 func Take(ctx context.Context, f emqxapi.Factory, creds emqxapi.Credentials, eps []emqxapi.Endpoint, store Store) (Result, error) {
+	// A store that cannot take the archive is found before EMQX writes one on a node.
+	if err := store.Check(ctx); err != nil {
+		return Result{}, fmt.Errorf("store: %w", err)
+	}
 	ans, err := emqxapi.FirstAnswer(ctx, f, creds, eps, func(ctx context.Context, c *emqxapi.Client) (emqxapi.Export, error) {
 		return c.ExportData(ctx)
 	})
@@ -77,7 +88,11 @@ func Take(ctx context.Context, f emqxapi.Factory, creds emqxapi.Credentials, eps
 		up.Abort(ctx)
 		return res, fmt.Errorf("store: %w", err)
 	}
-	if err := store.Verify(ctx, res.Location, res.Size, res.SHA256); err != nil {
+	if err := store.Verify(ctx, exp.Filename, res.Size, res.SHA256); err != nil {
+		// An archive that does not read back as written must not pass for a backup.
+		if derr := store.Delete(ctx, exp.Filename); derr != nil {
+			err = fmt.Errorf("%w; deleting it failed too: %v", err, derr)
+		}
 		return res, fmt.Errorf("read-back of %s: %w", res.Location, err)
 	}
 	if err := client.DeleteData(ctx, exp.Filename, exp.Node); err != nil {
