@@ -17,6 +17,7 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/backup"
 	"github.com/broker-ops/emqx-operator/internal/cli"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/test/s3server"
 )
 
 // TestBackupAgainstTheSimulator (§7): a backup exports on the node, downloads the archive from
@@ -82,7 +83,7 @@ func TestBackupCommandFindsACoreThroughKubernetes(t *testing.T) {
 
 	dir, resultFile := t.TempDir(), filepath.Join(t.TempDir(), "termination-log")
 	var stdout, stderr bytes.Buffer
-	o := cli.BackupOptions{Namespace: "ns", Cluster: "c", Dir: dir, ResultFile: resultFile}
+	o := cli.BackupOptions{Namespace: "ns", Cluster: "c", Storage: cli.StorageOptions{Dir: dir}, ResultFile: resultFile}
 	if code := cli.RunBackup(context.Background(), w.kc, emqxapi.DefaultFactory, o, &stdout, &stderr); code != cli.BackupOK {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -102,5 +103,77 @@ func TestBackupCommandFindsACoreThroughKubernetes(t *testing.T) {
 	if code := cli.RunBackup(context.Background(), w.kc, emqxapi.DefaultFactory, o, &stdout, &stderr); code != cli.BackupNotReady ||
 		!strings.Contains(stdout.String(), "no ready core node of EMQX cluster ns/other") {
 		t.Errorf("exit %d, %s", code, stdout.String())
+	}
+}
+
+// TestBackupToS3: the archive lands in the bucket under the prefix with its checksum object and
+// reads back with that checksum; a failing export or an unusable store leaves no object and no
+// file on the node.
+func TestBackupToS3(t *testing.T) {
+	w := newTestWorld(t)
+	node := w.pod("a-0", 1, podOpts{})
+	srv, err := s3server.Start("127.0.0.1:0", "AKIABACKUP", "backup-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.CreateBucket("emqx"); err != nil {
+		t.Fatal(err)
+	}
+	creds := emqxapi.Credentials{Key: testKey, Secret: testSecret}
+	eps := []emqxapi.Endpoint{{Pod: "a-0", BaseURL: "http://127.77.0.1:18083"}}
+	store := func(c backup.S3Config) backup.Store {
+		c.Endpoint, c.Prefix = srv.URL, "prod/"
+		if c.Bucket == "" {
+			c.Bucket = "emqx"
+		}
+		if c.AccessKeyID == "" {
+			c.AccessKeyID, c.SecretAccessKey = "AKIABACKUP", "backup-secret"
+		}
+		s, err := backup.NewS3Store(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	res, err := backup.Take(context.Background(), emqxapi.DefaultFactory, creds, eps, store(backup.S3Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := srv.Object("emqx", "prod/"+res.Filename)
+	if Checksum(obj) != res.SHA256 || int64(len(obj)) != res.Size || res.Location != "s3://emqx/prod/"+res.Filename {
+		t.Errorf("object of %d bytes, sha %s; result %+v", len(obj), Checksum(obj), res)
+	}
+	if sum := string(srv.Object("emqx", "prod/"+res.Filename+".sha256")); sum != res.SHA256+"  "+res.Filename+"\n" {
+		t.Errorf("checksum object %q", sum)
+	}
+
+	for name, tc := range map[string]struct {
+		cfg    backup.S3Config
+		faults Faults
+		want   string
+	}{
+		"export 5xx":        {faults: Faults{ServerError: true}, want: "export"},
+		"wrong credentials": {cfg: backup.S3Config{AccessKeyID: "AKIABACKUP", SecretAccessKey: "wrong"}, want: "refused the credentials"},
+		"bucket missing":    {cfg: backup.S3Config{Bucket: "gone"}, want: "bucket gone does not exist"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := w.sim.SetFaults(node, tc.faults); err != nil {
+				t.Fatal(err)
+			}
+			_, err := backup.Take(context.Background(), emqxapi.DefaultFactory, creds, eps, store(tc.cfg))
+			if err := w.sim.SetFaults(node, Faults{}); err != nil {
+				t.Fatal(err)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("backup: %v, want %q", err, tc.want)
+			}
+			if keys := srv.Keys("emqx"); len(keys) != 2 {
+				t.Errorf("bucket holds %v, want the first archive and its checksum", keys)
+			}
+			if files := w.get(1, "/api/v5/data/files").json(t)["data"].([]any); len(files) != 0 {
+				t.Errorf("the node holds %v", files)
+			}
+		})
 	}
 }

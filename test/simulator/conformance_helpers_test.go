@@ -54,6 +54,8 @@ func (w *testWorld) secret(name string, data map[string]string) {
 
 type podOpts struct {
 	role, version, cookieSecret string
+	// keysSecret holds the API-key bootstrap file (default "keys": testKey).
+	keysSecret string
 	// tlsSecret mounts this Secret at /opt/emqx/etc/tls and points ssl:default and wss:default at it.
 	tlsSecret string
 }
@@ -69,6 +71,9 @@ func (w *testWorld) pod(name string, ip int, o podOpts) string {
 	}
 	if o.cookieSecret == "" {
 		o.cookieSecret = "cookie"
+	}
+	if o.keysSecret == "" {
+		o.keysSecret = "keys"
 	}
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name + fmt.Sprint(time.Now().UnixNano())),
@@ -87,7 +92,7 @@ func (w *testWorld) pod(name string, ip int, o podOpts) string {
 				},
 				VolumeMounts: []corev1.VolumeMount{{Name: "keys", MountPath: "/opt/emqx/etc/keys"}},
 			}},
-			Volumes: []corev1.Volume{{Name: "keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "keys"}}}},
+			Volumes: []corev1.Volume{{Name: "keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: o.keysSecret}}}},
 		},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: fmt.Sprintf("127.77.0.%d", ip)},
 	}

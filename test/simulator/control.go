@@ -2,6 +2,8 @@ package simulator
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"time"
@@ -28,6 +30,8 @@ type NodeView struct {
 //	GET  /sim/nodes                       every node, running or stopped
 //	PUT  /sim/nodes/{node}/connections    {"connections": N}
 //	PUT  /sim/nodes/{node}/faults         Faults
+//	GET  /sim/nodes/{node}/data           the node's cluster data: {"records": {..}, "apiKeys": [names]}
+//	PUT  /sim/nodes/{node}/data           {"records": {..}}: replace the cluster's records
 //	GET  /sim/calls                       API calls the nodes answered
 //	GET  /healthz
 func (s *Simulator) ControlHandler() http.Handler {
@@ -59,6 +63,26 @@ func (s *Simulator) ControlHandler() http.Handler {
 			return
 		}
 		if err := s.SetFaults(r.PathValue("node"), f); err != nil {
+			writeError(w, 404, "NOT_FOUND", err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /sim/nodes/{node}/data", func(w http.ResponseWriter, r *http.Request) {
+		d, err := s.Data(r.PathValue("node"))
+		if err != nil {
+			writeError(w, 404, "NOT_FOUND", err.Error())
+			return
+		}
+		writeJSON(w, 200, d)
+	})
+	mux.HandleFunc("PUT /sim/nodes/{node}/data", func(w http.ResponseWriter, r *http.Request) {
+		var d ClusterData
+		if err := json.NewDecoder(r.Body).Decode(&d); err != nil {
+			writeError(w, 400, "BAD_REQUEST", err.Error())
+			return
+		}
+		if err := s.SetRecords(r.PathValue("node"), d.Records); err != nil {
 			writeError(w, 404, "NOT_FOUND", err.Error())
 			return
 		}
@@ -108,6 +132,46 @@ func (s *Simulator) SetFaults(name string, f Faults) error {
 		ctx, cancel := contextWithTimeout(5 * time.Second)
 		defer cancel()
 		s.annotateKey(ctx, pod, AnnotationReady, boolString(!f.Unhealthy))
+	}
+	return nil
+}
+
+// ClusterData is what a cluster holds that a backup carries: its records (the tables: retained
+// messages, authn users, ...) and the names of its API keys.
+type ClusterData struct {
+	Records map[string]string `json:"records"`
+	APIKeys []string          `json:"apiKeys,omitempty"`
+}
+
+// Data is the data of the cluster node belongs to.
+func (s *Simulator) Data(node string) (ClusterData, error) {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	n := s.w.nodes[node]
+	if n == nil || s.w.clusterOf(n) == nil {
+		return ClusterData{}, fmt.Errorf("no node %s", node)
+	}
+	c := s.w.clusterOf(n)
+	d := ClusterData{Records: maps.Clone(c.records)}
+	for name := range c.apiKeys {
+		d.APIKeys = append(d.APIKeys, name)
+	}
+	sort.Strings(d.APIKeys)
+	return d, nil
+}
+
+// SetRecords replaces the records of the cluster node belongs to.
+func (s *Simulator) SetRecords(node string, records map[string]string) error {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	n := s.w.nodes[node]
+	if n == nil || s.w.clusterOf(n) == nil {
+		return fmt.Errorf("no node %s", node)
+	}
+	c := s.w.clusterOf(n)
+	c.records = maps.Clone(records)
+	if c.records == nil {
+		c.records = map[string]string{}
 	}
 	return nil
 }

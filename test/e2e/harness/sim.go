@@ -66,3 +66,14 @@ func (c *SimClient) do(method, path string, in, out any) error {
 	}
 	return nil
 }
+
+// Data reads the data of the cluster a node belongs to.
+func (c *SimClient) Data(node string) (simulator.ClusterData, error) {
+	var d simulator.ClusterData
+	return d, c.do("GET", "/sim/nodes/"+node+"/data", nil, &d)
+}
+
+// SetRecords replaces the records of the cluster a node belongs to.
+func (c *SimClient) SetRecords(node string, records map[string]string) error {
+	return c.do("PUT", "/sim/nodes/"+node+"/data", simulator.ClusterData{Records: records}, nil)
+}
