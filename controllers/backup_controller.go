@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -24,15 +23,13 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/desired"
 )
 
-// backupRetry is how soon a waiting backup looks again (the cluster's readiness and other
-// backups are not watched by this controller).
-const backupRetry = 10 * time.Second
-
-// EMQXBackupReconciler runs each EMQXBackup once, as a Job.
+// EMQXBackupReconciler runs each EMQXBackup once, as a Job, and with archivePolicy Delete
+// deletes its archive (another Job) before the backup goes.
 type EMQXBackupReconciler struct {
 	Client client.Client
-	// APIReader reads the Jobs of a cluster uncached, right before a backup starts: the cache may
-	// not show a Job created a moment ago, and two backups of one cluster must not overlap.
+	// APIReader reads uncached: the Jobs of a cluster right before a backup starts (the cache may
+	// not show a Job created a moment ago, and two backups of one cluster must not overlap), and
+	// the user's PVC or S3 Secret (not the operator's, so not cached).
 	APIReader client.Reader
 	Scheme    *runtime.Scheme
 	Recorder  events.EventRecorder
@@ -42,26 +39,35 @@ type EMQXBackupReconciler struct {
 
 // +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxbackups,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxbackups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxbackups/finalizers,verbs=update
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 
-// Reconcile moves one backup on: wait for its cluster, start its Job, follow the Job to the end.
+// Reconcile moves one backup on: wait for its cluster, start its Job, follow the Job to the end;
+// when it is deleted with archivePolicy Delete, delete the archive first.
 func (r *EMQXBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	b := &v2beta1.EMQXBackup{}
 	if err := r.Client.Get(ctx, req.NamespacedName, b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	// A backup runs at most once: a finished one is never started again, whatever happens to
-	// its Job (a retry would be a different backup, taken at another time).
-	if b.Finished() || !b.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
-	}
 	next := b.Status.DeepCopy()
-	res, err := r.step(ctx, b, next)
+	var res ctrl.Result
+	var err error
+	switch {
+	case !b.DeletionTimestamp.IsZero():
+		res, err = r.deleting(ctx, b, next)
+	case b.Finished():
+		// A backup runs at most once: a finished one is never started again, whatever happens
+		// to its Job (a retry would be a different backup, taken at another time).
+		return ctrl.Result{}, nil
+	default:
+		res, err = r.step(ctx, b, next)
+	}
 	if !equality.Semantic.DeepEqual(&b.Status, next) {
 		updated := b.DeepCopy()
 		updated.Status = *next
-		if werr := r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(b, client.MergeFromWithOptimisticLock{})); werr != nil {
+		if werr := r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(b, client.MergeFromWithOptimisticLock{})); werr != nil &&
+			!(apierrors.IsNotFound(werr) && !b.DeletionTimestamp.IsZero()) {
 			return ctrl.Result{}, werr
 		}
 	}
@@ -69,13 +75,12 @@ func (r *EMQXBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 }
 
 func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus) (ctrl.Result, error) {
-	job := &batchv1.Job{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.JobName()}, job)
-	if err == nil {
-		return r.follow(ctx, b, job, next)
-	}
-	if !apierrors.IsNotFound(err) {
+	job, err := getJob(ctx, r.Client, b.Namespace, b.JobName())
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if job != nil {
+		return r.follow(ctx, b, job, next)
 	}
 	if next.Phase == v2beta1.BackupRunning {
 		// Running, but its Job is gone (deleted by hand): the backup cannot report a result.
@@ -85,7 +90,7 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 
 	e := &v2beta1.EMQX{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Spec.ClusterName}, e); apierrors.IsNotFound(err) {
-		return r.wait(next, fmt.Sprintf("EMQX cluster %s not found in namespace %s", b.Spec.ClusterName, b.Namespace))
+		return r.wait(b, next, fmt.Sprintf("EMQX cluster %s not found in namespace %s", b.Spec.ClusterName, b.Namespace))
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -96,14 +101,28 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 		if c != nil {
 			why = c.Message
 		}
-		return r.wait(next, fmt.Sprintf("waiting for EMQX cluster %s to be Ready (%s)", e.Name, why))
+		return r.wait(b, next, fmt.Sprintf("waiting for EMQX cluster %s to be Ready (%s)", e.Name, why))
+	}
+	// A Job whose PVC or credentials are missing would sit in Pending: say so here instead.
+	if why, err := storageProblem(ctx, r.APIReader, b.Namespace, b.Spec.BackupStorage); err != nil {
+		return ctrl.Result{}, err
+	} else if why != "" {
+		return r.wait(b, next, why)
 	}
 	// One backup of a cluster at a time: exports load the core that answers, and two archives
 	// taken at once say nothing more than one.
 	if other, err := r.activeBackupJob(ctx, e, b); err != nil {
 		return ctrl.Result{}, err
 	} else if other != "" {
-		return r.wait(next, fmt.Sprintf("waiting for backup %s of cluster %s to finish", other, e.Name))
+		return r.wait(b, next, fmt.Sprintf("waiting for backup %s of cluster %s to finish", other, e.Name))
+	}
+	// The finalizer goes on before any archive can exist, so none escapes its archivePolicy.
+	if b.Spec.ArchivePolicy == v2beta1.ArchiveDelete && !controllerutil.ContainsFinalizer(b, v2beta1.ArchiveFinalizer) {
+		patch := client.MergeFrom(b.DeepCopy())
+		controllerutil.AddFinalizer(b, v2beta1.ArchiveFinalizer)
+		if err := r.Client.Patch(ctx, b, patch); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
@@ -124,9 +143,13 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 	return ctrl.Result{}, nil
 }
 
-func (r *EMQXBackupReconciler) wait(next *v2beta1.EMQXBackupStatus, why string) (ctrl.Result, error) {
+// wait keeps the backup Pending, saying why; the reason is announced once as an Event.
+func (r *EMQXBackupReconciler) wait(b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus, why string) (ctrl.Result, error) {
+	if next.Phase != v2beta1.BackupPending || next.Message != why {
+		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "Waiting", "Backup", "%s", why)
+	}
 	next.Phase, next.Message = v2beta1.BackupPending, why
-	return ctrl.Result{RequeueAfter: backupRetry}, nil
+	return ctrl.Result{RequeueAfter: archiveRetry}, nil
 }
 
 // activeBackupJob names another backup whose Job for this cluster has not finished ("" if none).
@@ -137,8 +160,8 @@ func (r *EMQXBackupReconciler) activeBackupJob(ctx context.Context, e *v2beta1.E
 		return "", err
 	}
 	for _, j := range jobs.Items {
-		if j.Labels[v2beta1.LabelBackup] != b.Name && !jobFinished(&j) {
-			return j.Labels[v2beta1.LabelBackup], nil
+		if other := j.Labels[v2beta1.LabelBackup]; other != "" && other != b.Name && !jobFinished(&j) {
+			return other, nil
 		}
 	}
 	return "", nil
@@ -153,50 +176,23 @@ func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup
 			next.StartTime = job.CreationTimestamp.DeepCopy()
 		}
 	}
-	if !jobFinished(job) {
+	report := &backup.Report{}
+	out, err := followJob(ctx, r.Client, job, report, func() string { return report.Error })
+	if err != nil || !out.Finished {
+		return ctrl.Result{RequeueAfter: out.RecheckAfter}, err
+	}
+	if !out.Succeeded {
+		r.finish(b, next, v2beta1.BackupFailed, out.Failure)
 		return ctrl.Result{}, nil
 	}
-	report, err := r.report(ctx, job)
-	if err != nil {
-		return ctrl.Result{}, err
+	next.Node, next.Filename, next.Size, next.SHA256, next.Location =
+		report.Node, report.Filename, report.Size, report.SHA256, report.Location
+	msg := "stored " + report.Location
+	if report.Warning != "" {
+		msg += "; " + report.Warning
 	}
-	// The Job's end and its pod's termination message are two watch events; the pod's may come
-	// second. A finished backup is final, so give the report a moment before calling it missing.
-	if report == nil && time.Since(jobEnded(job)) < reportGrace {
-		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
-	}
-	if jobSucceeded(job) && report != nil && report.Error == "" {
-		next.Node, next.Filename, next.Size, next.SHA256, next.Location =
-			report.Node, report.Filename, report.Size, report.SHA256, report.Location
-		msg := "stored " + report.Location
-		if report.Warning != "" {
-			msg += "; " + report.Warning
-		}
-		r.finish(b, next, v2beta1.BackupSucceeded, msg)
-		return ctrl.Result{}, nil
-	}
-	why := "the backup Job failed without a report"
-	switch {
-	case report != nil && report.Error != "":
-		why = report.Error
-	case jobCondition(job, batchv1.JobFailed) != nil:
-		why = "the backup Job failed: " + jobCondition(job, batchv1.JobFailed).Message
-	}
-	r.finish(b, next, v2beta1.BackupFailed, why)
+	r.finish(b, next, v2beta1.BackupSucceeded, msg)
 	return ctrl.Result{}, nil
-}
-
-// reportGrace is how long after its Job ended a backup waits for the pod's report.
-const reportGrace = 30 * time.Second
-
-// jobEnded is when the Job got its final condition.
-func jobEnded(j *batchv1.Job) time.Time {
-	for _, t := range []batchv1.JobConditionType{batchv1.JobComplete, batchv1.JobFailed} {
-		if c := jobCondition(j, t); c != nil {
-			return c.LastTransitionTime.Time
-		}
-	}
-	return time.Time{}
 }
 
 func (r *EMQXBackupReconciler) finish(b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus, phase, msg string) {
@@ -209,42 +205,6 @@ func (r *EMQXBackupReconciler) finish(b *v2beta1.EMQXBackup, next *v2beta1.EMQXB
 	r.Recorder.Eventf(b, nil, kind, phase, "Backup", "%s", msg)
 }
 
-// report reads the JSON report from the backup pod's termination message (nil if there is none).
-func (r *EMQXBackupReconciler) report(ctx context.Context, job *batchv1.Job) (*backup.Report, error) {
-	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(job.Namespace),
-		client.MatchingLabels{v2beta1.LabelBackup: job.Labels[v2beta1.LabelBackup]}); err != nil {
-		return nil, err
-	}
-	for _, p := range pods.Items {
-		for _, cs := range p.Status.ContainerStatuses {
-			if t := cs.State.Terminated; t != nil && t.Message != "" {
-				rep := &backup.Report{}
-				if err := json.Unmarshal([]byte(t.Message), rep); err != nil {
-					return &backup.Report{Error: "unreadable backup report: " + t.Message}, nil
-				}
-				return rep, nil
-			}
-		}
-	}
-	return nil, nil
-}
-
-func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
-	for i := range j.Status.Conditions {
-		if c := &j.Status.Conditions[i]; c.Type == t && c.Status == corev1.ConditionTrue {
-			return c
-		}
-	}
-	return nil
-}
-
-func jobSucceeded(j *batchv1.Job) bool { return jobCondition(j, batchv1.JobComplete) != nil }
-
-func jobFinished(j *batchv1.Job) bool {
-	return jobSucceeded(j) || jobCondition(j, batchv1.JobFailed) != nil
-}
-
 // SetupWithManager watches backups and the Jobs they own.
 func (r *EMQXBackupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
@@ -252,3 +212,6 @@ func (r *EMQXBackupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&batchv1.Job{}).
 		Complete(r)
 }
+
+// archiveDeleteRetry is how soon a failed archive deletion is tried again.
+const archiveDeleteRetry = time.Minute

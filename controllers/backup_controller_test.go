@@ -34,7 +34,16 @@ func reconcileBackup(t *testing.T, r *EMQXBackupReconciler, ns, name string) ctr
 
 func newBackup(ns, name, cluster string) *v2beta1.EMQXBackup {
 	return &v2beta1.EMQXBackup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: v2beta1.EMQXBackupSpec{ClusterName: cluster, PVC: v2beta1.BackupPVC{ClaimName: "backups", SubPath: "emqx"}}}
+		Spec: v2beta1.EMQXBackupSpec{ClusterName: cluster, BackupStorage: v2beta1.BackupStorage{
+			PVC: &v2beta1.BackupPVC{ClaimName: "backups", SubPath: "emqx"}}}}
+}
+
+// createPVC makes the claim backups are stored on (envtest binds nothing; it only has to exist).
+func createPVC(t *testing.T, ns, name string) {
+	t.Helper()
+	create(t, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: mustQuantity("1Gi")}}}})
 }
 
 func getBackup(t *testing.T, ns, name string) *v2beta1.EMQXBackup {
@@ -66,14 +75,30 @@ func finishJob(t *testing.T, b *v2beta1.EMQXBackup, ok bool, report backup.Repor
 	completeJob(t, b, ok)
 }
 
-// finishPod is the kubelet's part: the backup pod ends with the report as termination message.
 func finishPod(t *testing.T, b *v2beta1.EMQXBackup, ok bool, report backup.Report) {
+	t.Helper()
+	finishJobPod(t, b.Namespace, b.JobName(), ok, report)
+}
+
+func completeJob(t *testing.T, b *v2beta1.EMQXBackup, ok bool) {
+	t.Helper()
+	completeNamedJob(t, b.Namespace, b.JobName(), ok)
+}
+
+// finishJobPod is the kubelet's part: the Job's pod ends with the report as termination message.
+func finishJobPod(t *testing.T, ns, jobName string, ok bool, report any) {
 	t.Helper()
 	msg, err := json.Marshal(report)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: b.JobName() + "-x", Labels: b.BackupLabels()},
+	job := &batchv1.Job{}
+	get(t, ns, jobName, job)
+	labels := map[string]string{jobPodLabel: jobName}
+	for k, v := range job.Spec.Template.Labels {
+		labels[k] = v
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: jobName + "-x", Labels: labels},
 		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "backup", Image: "operator:test"}}}}
 	create(t, pod)
 	code := int32(0)
@@ -88,11 +113,11 @@ func finishPod(t *testing.T, b *v2beta1.EMQXBackup, ok bool, report backup.Repor
 	waitForCache(t, pod)
 }
 
-// completeJob is the Job controller's part: the Job gets its final condition.
-func completeJob(t *testing.T, b *v2beta1.EMQXBackup, ok bool) {
+// completeNamedJob is the Job controller's part: the Job gets its final condition.
+func completeNamedJob(t *testing.T, ns, jobName string, ok bool) {
 	t.Helper()
 	job := &batchv1.Job{}
-	get(t, b.Namespace, b.JobName(), job)
+	get(t, ns, jobName, job)
 	now := metav1.Now()
 	cond := batchv1.JobComplete
 	if !ok {
@@ -128,6 +153,7 @@ func TestBackupRunsOnceAsAJob(t *testing.T) {
 	ns := newNamespace(t, nil)
 	e := newEMQX(ns, "bk", 1, 0)
 	create(t, e)
+	createPVC(t, ns, "backups")
 	r := newBackupReconciler()
 
 	first := newBackup(ns, "first", e.Name)
@@ -230,6 +256,7 @@ func TestBackupWaitsForTheReportOfAFinishedJob(t *testing.T) {
 	ns := newNamespace(t, nil)
 	e := newEMQX(ns, "late", 1, 0)
 	create(t, e)
+	createPVC(t, ns, "backups")
 	setReady(t, e, true)
 	r := newBackupReconciler()
 	b := newBackup(ns, "b", e.Name)

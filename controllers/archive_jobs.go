@@ -1,0 +1,155 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+)
+
+// Helpers shared by the backup and restore controllers: their Jobs run the operator's image,
+// once, and report a JSON result in the container's termination message.
+
+// archiveRetry is how soon a waiting backup or restore looks again (cluster readiness, other
+// backups and users' Secrets are not watched by these controllers).
+const archiveRetry = 10 * time.Second
+
+// reportGrace is how long after its Job ended a backup or restore waits for the pod's report:
+// the Job's end and its pod's termination message are two watch events, and the pod's may come
+// second.
+const reportGrace = 30 * time.Second
+
+// jobPodLabel is the label the Job controller puts on a Job's pods.
+const jobPodLabel = "batch.kubernetes.io/job-name"
+
+// readReport unmarshals the JSON report from the termination message of the Job's pod into out;
+// found is false when there is none (yet). An unreadable report is an error the caller shows.
+func readReport(ctx context.Context, c client.Client, job *batchv1.Job, out any) (found bool, err error) {
+	pods := &corev1.PodList{}
+	if err := c.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{jobPodLabel: job.Name}); err != nil {
+		return false, err
+	}
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil && t.Message != "" {
+				if err := json.Unmarshal([]byte(t.Message), out); err != nil {
+					return true, fmt.Errorf("unreadable report of Job %s: %q", job.Name, t.Message)
+				}
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// jobOutcome is a finished Job's result, or why there is none yet.
+type jobOutcome struct {
+	// Finished: the Job ended and its report is in (or will not come).
+	Finished  bool
+	Succeeded bool
+	// Failure is why it failed (the report's error, or the Job's condition).
+	Failure string
+	// RecheckAfter is set while the report of an ended Job is awaited.
+	RecheckAfter time.Duration
+}
+
+// followJob reads a Job's end: report must be a pointer to the command's report type, whose
+// error field reportError returns.
+func followJob(ctx context.Context, c client.Client, job *batchv1.Job, report any, reportError func() string) (jobOutcome, error) {
+	if !jobFinished(job) {
+		return jobOutcome{}, nil
+	}
+	found, err := readReport(ctx, c, job, report)
+	if err != nil && !found {
+		return jobOutcome{}, err
+	}
+	if err != nil {
+		return jobOutcome{Finished: true, Failure: err.Error()}, nil
+	}
+	if !found && time.Since(jobEnded(job)) < reportGrace {
+		return jobOutcome{RecheckAfter: 2 * time.Second}, nil
+	}
+	if jobSucceeded(job) && found && reportError() == "" {
+		return jobOutcome{Finished: true, Succeeded: true}, nil
+	}
+	why := "the Job " + job.Name + " failed without a report"
+	switch {
+	case found && reportError() != "":
+		why = reportError()
+	case jobCondition(job, batchv1.JobFailed) != nil:
+		why = "the Job " + job.Name + " failed: " + jobCondition(job, batchv1.JobFailed).Message
+	}
+	return jobOutcome{Finished: true, Failure: why}, nil
+}
+
+// getJob reads a Job (nil when it does not exist).
+func getJob(ctx context.Context, c client.Client, ns, name string) (*batchv1.Job, error) {
+	job := &batchv1.Job{}
+	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, job)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return job, err
+}
+
+// jobEnded is when the Job got its final condition.
+func jobEnded(j *batchv1.Job) time.Time {
+	for _, t := range []batchv1.JobConditionType{batchv1.JobComplete, batchv1.JobFailed} {
+		if c := jobCondition(j, t); c != nil {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
+}
+
+func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range j.Status.Conditions {
+		if c := &j.Status.Conditions[i]; c.Type == t && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
+}
+
+func jobSucceeded(j *batchv1.Job) bool { return jobCondition(j, batchv1.JobComplete) != nil }
+
+func jobFinished(j *batchv1.Job) bool {
+	return jobSucceeded(j) || jobCondition(j, batchv1.JobFailed) != nil
+}
+
+// storageProblem says why a Job could not use the storage yet ("" when it can): the PVC or the S3
+// credentials Secret must exist, or the Job's pod would wait for ever. Read uncached: neither is
+// the operator's, so neither is in its cache.
+func storageProblem(ctx context.Context, r client.Reader, ns string, s v2beta1.BackupStorage) (string, error) {
+	switch {
+	case s.PVC != nil:
+		pvc := &corev1.PersistentVolumeClaim{}
+		err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.PVC.ClaimName}, pvc)
+		if apierrors.IsNotFound(err) {
+			return fmt.Sprintf("PersistentVolumeClaim %s not found in namespace %s", s.PVC.ClaimName, ns), nil
+		}
+		return "", err
+	case s.S3 != nil:
+		sec := &corev1.Secret{}
+		err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.S3.CredentialsSecretName}, sec)
+		if apierrors.IsNotFound(err) {
+			return fmt.Sprintf("S3 credentials Secret %s not found in namespace %s", s.S3.CredentialsSecretName, ns), nil
+		}
+		if err != nil {
+			return "", err
+		}
+		for _, k := range []string{v2beta1.S3AccessKeyIDKey, v2beta1.S3SecretAccessKeyKey} {
+			if len(sec.Data[k]) == 0 {
+				return fmt.Sprintf("S3 credentials Secret %s has no key %s", s.S3.CredentialsSecretName, k), nil
+			}
+		}
+	}
+	return "", nil
+}
