@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	operatorsv2 "github.com/operator-framework/api/pkg/operators/v2"
 	"github.com/operator-framework/operator-lib/proxy"
@@ -158,6 +159,17 @@ func runManager(args []string) int {
 		Recorder: mgr.GetEventRecorder("emqx-operator"), Image: *backupImage}
 	if err := backups.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "setting up the backup controller")
+		return 1
+	}
+	schedules := &controllers.EMQXBackupScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("emqx-operator"), Now: time.Now}
+	if err := schedules.SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "setting up the backup schedule controller")
+		return 1
+	}
+	restores := &controllers.EMQXRestoreReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
+		Recorder: mgr.GetEventRecorder("emqx-operator"), Image: *backupImage}
+	if err := restores.SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "setting up the restore controller")
 		return 1
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -114,7 +114,7 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 	if other, err := r.activeBackupJob(ctx, e, b); err != nil {
 		return ctrl.Result{}, err
 	} else if other != "" {
-		return r.wait(b, next, fmt.Sprintf("waiting for backup %s of cluster %s to finish", other, e.Name))
+		return r.wait(b, next, fmt.Sprintf("waiting for Job %s of cluster %s to finish", other, e.Name))
 	}
 	// The finalizer goes on before any archive can exist, so none escapes its archivePolicy.
 	if b.Spec.ArchivePolicy == v2beta1.ArchiveDelete && !controllerutil.ContainsFinalizer(b, v2beta1.ArchiveFinalizer) {
@@ -152,7 +152,8 @@ func (r *EMQXBackupReconciler) wait(b *v2beta1.EMQXBackup, next *v2beta1.EMQXBac
 	return ctrl.Result{RequeueAfter: archiveRetry}, nil
 }
 
-// activeBackupJob names another backup whose Job for this cluster has not finished ("" if none).
+// activeBackupJob names another backup, restore or archive-delete Job of this cluster that has not
+// finished ("" if none).
 func (r *EMQXBackupReconciler) activeBackupJob(ctx context.Context, e *v2beta1.EMQX, b *v2beta1.EMQXBackup) (string, error) {
 	jobs := &batchv1.JobList{}
 	if err := r.APIReader.List(ctx, jobs, client.InNamespace(e.Namespace),
@@ -160,8 +161,8 @@ func (r *EMQXBackupReconciler) activeBackupJob(ctx context.Context, e *v2beta1.E
 		return "", err
 	}
 	for _, j := range jobs.Items {
-		if other := j.Labels[v2beta1.LabelBackup]; other != "" && other != b.Name && !jobFinished(&j) {
-			return other, nil
+		if j.Name != b.JobName() && !jobFinished(&j) {
+			return j.Name, nil
 		}
 	}
 	return "", nil

@@ -207,7 +207,7 @@ func TestBackupRunsOnceAsAJob(t *testing.T) {
 	create(t, second)
 	waitForCache(t, second)
 	reconcileBackup(t, r, ns, second.Name)
-	if s := getBackup(t, ns, second.Name); s.Status.Phase != v2beta1.BackupPending || !strings.Contains(s.Status.Message, "backup first") {
+	if s := getBackup(t, ns, second.Name); s.Status.Phase != v2beta1.BackupPending || !strings.Contains(s.Status.Message, "Job first-backup") {
 		t.Errorf("second backup = %+v", s.Status)
 	}
 

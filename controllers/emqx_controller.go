@@ -208,6 +208,9 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		return outcome{}, err
 	}
 	p.problems.Applied = true
+	if err := r.followRestore(ctx, e, p); err != nil {
+		return outcome{}, err
+	}
 	r.observeLicense(ctx, e, operatorKey, p.observed, lic, p)
 	r.observeTLS(ctx, e, p.observed, tlsPlan, p)
 

@@ -32,6 +32,8 @@ func (r *EMQXReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) e
 		Owns(&corev1.Secret{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		// The restore of spec.restoreFrom: its end turns the cluster Ready.
+		Owns(&v2beta1.EMQXRestore{}).
 		// Pods are owned by the StatefulSets, not by the EMQX resource: map them by label.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
 		// Users' Secrets a cluster references (labelled watched; the cache holds no other Secret).

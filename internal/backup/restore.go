@@ -20,6 +20,12 @@ type Restored struct {
 	Warning string `json:",omitempty"`
 }
 
+// RestoreReport is what `manager restore` prints and leaves as its termination message.
+type RestoreReport struct {
+	Restored
+	Error string `json:"error,omitempty"`
+}
+
 // ErrLockedOut: after the import the operator's API key no longer works on the cluster.
 var ErrLockedOut = errors.New("the import replaced the operator's API key")
 

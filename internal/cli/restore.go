@@ -27,10 +27,7 @@ type RestoreOptions struct {
 }
 
 // RestoreReport is what `manager restore` prints and leaves as its termination message.
-type RestoreReport struct {
-	backup.Restored
-	Error string `json:"error,omitempty"`
-}
+type RestoreReport = backup.RestoreReport
 
 // Restore implements `manager restore --namespace NS --cluster NAME --file F (--dir DIR | --s3-...)`,
 // the command restore Jobs run: it imports one stored archive into a ready core of the cluster.

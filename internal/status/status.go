@@ -47,6 +47,11 @@ type Problems struct {
 	TLS                   *v2beta1.TLSStatus
 	TLSOK, TLSRotating    bool
 	TLSReason, TLSMessage string
+
+	// Restore is the restore of spec.restoreFrom as this pass saw it (nil: not looked at; the
+	// previous status stands), RestoreMessage what it says.
+	Restore        *v2beta1.RestoreStatus
+	RestoreMessage string
 }
 
 // Compute returns the new status. prev is the current status (for condition transition times).
@@ -135,6 +140,7 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 
 	licenseCondition(e, &s, prev, p, set)
 	tlsCondition(e, &s, prev, p, set)
+	restored := restoreCondition(e, &s, prev, p, set)
 
 	if p.Paused {
 		set(v2beta1.Paused, true, "PauseAnnotation", "the "+v2beta1.PauseAnnotation+" annotation holds every change back; remove it to resume")
@@ -142,8 +148,11 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 		set(v2beta1.Paused, false, "NotPaused", "changes are applied")
 	}
 
-	ready := p.ConfigReason == "" && p.Applied && p.AdmissionReason == "" && !p.Busy && !p.Paused && coresJoined && replJoined &&
+	nodesReady := p.ConfigReason == "" && p.Applied && p.AdmissionReason == "" && !p.Busy && !p.Paused && coresJoined && replJoined &&
 		len(s.CoreNodes)+len(s.ReplicantNodes) == int(coreWant+replWant) && allRunning(s)
+	// A cluster made to start from a backup is not Ready on empty data: clients would connect
+	// to a broker without its sessions, rules and users.
+	ready := nodesReady && restored
 	readyMsg := "every node has joined the cluster and is running"
 	readyReasonStr := "ClusterReady"
 	switch {
@@ -157,6 +166,11 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 		readyReasonStr, readyMsg = "ApplyFailed", p.ApplyError
 	case p.Busy && coresJoined && replJoined:
 		readyReasonStr, readyMsg = p.ProgressReason, p.ProgressMessage
+	case nodesReady && !restored:
+		readyReasonStr, readyMsg = "RestoringData", "waiting for the restore of spec.restoreFrom: "+restoreMessage(&s, p)
+		if s.Restore != nil && s.Restore.Phase == v2beta1.BackupFailed {
+			readyReasonStr = "RestoreFailed"
+		}
 	case !ready:
 		readyReasonStr = "NodesNotReady"
 		readyMsg = fmt.Sprintf("%d of %d nodes running in the cluster", running, coreWant+replWant)
@@ -193,6 +207,39 @@ func licenseCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXS
 	case p.LicenseObserved:
 		set(v2beta1.LicenseValid, true, "Valid", "the licence from spec.license is in use")
 	}
+}
+
+// restoreCondition: DataRestored and status.restore from spec.restoreFrom; it returns whether the
+// cluster has its data (always true without spec.restoreFrom).
+func restoreCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, p Problems, set func(string, bool, string, string)) bool {
+	s.Restore = prev.Restore
+	if p.Restore != nil {
+		s.Restore = p.Restore
+	}
+	if e.Spec.RestoreFrom == nil {
+		meta.RemoveStatusCondition(&s.Conditions, v2beta1.DataRestored)
+		return true
+	}
+	switch {
+	case s.Restore == nil:
+		set(v2beta1.DataRestored, false, "Pending", "the restore of backup "+e.Spec.RestoreFrom.BackupName+" has not been created yet")
+	case s.Restore.Phase == v2beta1.BackupSucceeded:
+		set(v2beta1.DataRestored, true, "Restored", "backup "+e.Spec.RestoreFrom.BackupName+" imported (EMQXRestore "+s.Restore.Name+")")
+		return true
+	case p.Restore != nil:
+		set(v2beta1.DataRestored, false, s.Restore.Phase, p.RestoreMessage)
+	}
+	return false
+}
+
+func restoreMessage(s *v2beta1.EMQXStatus, p Problems) string {
+	if p.RestoreMessage != "" {
+		return p.RestoreMessage
+	}
+	if c := meta.FindStatusCondition(s.Conditions, v2beta1.DataRestored); c != nil {
+		return c.Message
+	}
+	return "not started"
 }
 
 // tlsCondition: TLSCertificateReady and status.tls from spec.tls.

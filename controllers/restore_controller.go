@@ -1,0 +1,224 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/apply"
+	"github.com/broker-ops/emqx-operator/internal/backup"
+	"github.com/broker-ops/emqx-operator/internal/desired"
+)
+
+// EMQXRestoreReconciler runs each EMQXRestore once, as a Job.
+type EMQXRestoreReconciler struct {
+	Client client.Client
+	// APIReader reads uncached: the cluster's Jobs right before an import starts, and the user's
+	// PVC or S3 Secret.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	// Image is the operator's own image, which the restore Jobs run.
+	Image string
+}
+
+// +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxrestores,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxrestores/status,verbs=get;update;patch
+
+// Reconcile moves one restore on: wait for the archive and the cluster's cores, start the Job,
+// follow it to the end. A finished restore is never started again.
+func (r *EMQXRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	rs := &v2beta1.EMQXRestore{}
+	if err := r.Client.Get(ctx, req.NamespacedName, rs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	// An import must not run twice by accident: a finished restore is final, whatever happens
+	// to its Job.
+	if rs.Finished() || !rs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	next := rs.Status.DeepCopy()
+	res, err := r.step(ctx, rs, next)
+	if !equality.Semantic.DeepEqual(&rs.Status, next) {
+		updated := rs.DeepCopy()
+		updated.Status = *next
+		if werr := r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(rs, client.MergeFromWithOptimisticLock{})); werr != nil {
+			return ctrl.Result{}, werr
+		}
+	}
+	return res, err
+}
+
+// source is the archive a restore imports.
+type source struct {
+	storage   v2beta1.BackupStorage
+	file, sha string
+}
+
+func (r *EMQXRestoreReconciler) step(ctx context.Context, rs *v2beta1.EMQXRestore, next *v2beta1.EMQXRestoreStatus) (ctrl.Result, error) {
+	job, err := getJob(ctx, r.Client, rs.Namespace, rs.JobName())
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if job != nil {
+		return r.follow(ctx, rs, job, next)
+	}
+	if next.Phase == v2beta1.BackupRunning {
+		// The Job is gone before it reported: whether EMQX imported is unknown, so this restore
+		// ends Failed rather than import again.
+		r.finish(rs, next, v2beta1.BackupFailed, "the restore Job "+rs.JobName()+" was deleted before it finished; check the cluster's data before restoring again")
+		return ctrl.Result{}, nil
+	}
+
+	src, why, err := r.source(ctx, rs)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if why != "" {
+		if src == nil {
+			r.finish(rs, next, v2beta1.BackupFailed, why)
+			return ctrl.Result{}, nil
+		}
+		return r.wait(rs, next, why)
+	}
+	e := &v2beta1.EMQX{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: rs.Spec.ClusterName}, e); apierrors.IsNotFound(err) {
+		return r.wait(rs, next, fmt.Sprintf("EMQX cluster %s not found in namespace %s", rs.Spec.ClusterName, rs.Namespace))
+	} else if err != nil {
+		return ctrl.Result{}, err
+	}
+	// Imports run on a core, and every core must have joined so that the imported tables reach
+	// all of them. Not the cluster's Ready: a new cluster restoring its first data is not Ready
+	// until this restore has run.
+	if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.CoreNodesReady); c == nil || c.Status != metav1.ConditionTrue {
+		return r.wait(rs, next, fmt.Sprintf("waiting for the core nodes of EMQX cluster %s to join", e.Name))
+	}
+	if why, err := storageProblem(ctx, r.APIReader, rs.Namespace, src.storage); err != nil {
+		return ctrl.Result{}, err
+	} else if why != "" {
+		return r.wait(rs, next, why)
+	}
+	// No import while a backup or another restore of the cluster runs: an export taken during an
+	// import would hold half of it.
+	if other, err := r.activeJob(ctx, e, rs); err != nil {
+		return ctrl.Result{}, err
+	} else if other != "" {
+		return r.wait(rs, next, fmt.Sprintf("waiting for Job %s of cluster %s to finish", other, e.Name))
+	}
+
+	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
+	if _, err := applier.Apply(ctx, e, desired.BackupAccess(e)); err != nil {
+		return ctrl.Result{}, err
+	}
+	job = desired.RestoreJob(rs, e, src.storage, src.file, src.sha, r.Image)
+	if err := controllerutil.SetControllerReference(rs, job, r.Scheme); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+		return ctrl.Result{}, fmt.Errorf("creating the restore Job: %w", err)
+	}
+	now := metav1.Now()
+	next.Phase, next.JobName, next.StartTime, next.Filename = v2beta1.BackupRunning, job.Name, &now, src.file
+	next.Message = "restore Job " + job.Name + " started"
+	r.Recorder.Eventf(rs, job, corev1.EventTypeNormal, "Started", "Restore", "restore Job %s started: importing %s into cluster %s", job.Name, src.file, e.Name)
+	return ctrl.Result{}, nil
+}
+
+// source resolves the archive. why says what is missing: with a nil source the restore cannot
+// ever run (the backup failed); with a source it may later (the backup is still running).
+func (r *EMQXRestoreReconciler) source(ctx context.Context, rs *v2beta1.EMQXRestore) (*source, string, error) {
+	if rs.Spec.BackupName == "" {
+		return &source{storage: rs.Spec.BackupStorage, file: rs.Spec.Filename, sha: rs.Spec.SHA256}, "", nil
+	}
+	b := &v2beta1.EMQXBackup{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: rs.Spec.BackupName}, b)
+	switch {
+	case apierrors.IsNotFound(err):
+		return &source{}, fmt.Sprintf("EMQXBackup %s not found in namespace %s", rs.Spec.BackupName, rs.Namespace), nil
+	case err != nil:
+		return nil, "", err
+	case b.Status.Phase == v2beta1.BackupFailed:
+		return nil, fmt.Sprintf("EMQXBackup %s failed, so there is no archive to restore: %s", b.Name, b.Status.Message), nil
+	case b.Status.Phase != v2beta1.BackupSucceeded:
+		return &source{}, fmt.Sprintf("waiting for EMQXBackup %s to succeed", b.Name), nil
+	}
+	return &source{storage: b.Spec.BackupStorage, file: b.Status.Filename, sha: b.Status.SHA256}, "", nil
+}
+
+func (r *EMQXRestoreReconciler) wait(rs *v2beta1.EMQXRestore, next *v2beta1.EMQXRestoreStatus, why string) (ctrl.Result, error) {
+	if next.Phase != v2beta1.BackupPending || next.Message != why {
+		r.Recorder.Eventf(rs, nil, corev1.EventTypeNormal, "Waiting", "Restore", "%s", why)
+	}
+	next.Phase, next.Message = v2beta1.BackupPending, why
+	return ctrl.Result{RequeueAfter: archiveRetry}, nil
+}
+
+// activeJob names another backup or restore Job of the cluster that has not finished.
+func (r *EMQXRestoreReconciler) activeJob(ctx context.Context, e *v2beta1.EMQX, rs *v2beta1.EMQXRestore) (string, error) {
+	jobs := &batchv1.JobList{}
+	if err := r.APIReader.List(ctx, jobs, client.InNamespace(e.Namespace),
+		client.MatchingLabels{v2beta1.LabelManagedBy: v2beta1.ManagedByValue, v2beta1.LabelBackupOf: e.Name}); err != nil {
+		return "", err
+	}
+	for _, j := range jobs.Items {
+		if j.Name != rs.JobName() && !jobFinished(&j) {
+			return j.Name, nil
+		}
+	}
+	return "", nil
+}
+
+func (r *EMQXRestoreReconciler) follow(ctx context.Context, rs *v2beta1.EMQXRestore, job *batchv1.Job, next *v2beta1.EMQXRestoreStatus) (ctrl.Result, error) {
+	if next.Phase != v2beta1.BackupRunning {
+		next.Phase, next.JobName = v2beta1.BackupRunning, job.Name
+		if next.StartTime == nil {
+			next.StartTime = job.CreationTimestamp.DeepCopy()
+		}
+	}
+	report := &backup.RestoreReport{}
+	out, err := followJob(ctx, r.Client, job, report, func() string { return report.Error })
+	if err != nil || !out.Finished {
+		return ctrl.Result{RequeueAfter: out.RecheckAfter}, err
+	}
+	if !out.Succeeded {
+		r.finish(rs, next, v2beta1.BackupFailed, out.Failure)
+		return ctrl.Result{}, nil
+	}
+	next.Node, next.Filename, next.SHA256 = report.Node, report.Filename, report.SHA256
+	msg := fmt.Sprintf("imported %s (%d bytes) on %s", report.Filename, report.Size, report.Node)
+	if report.Warning != "" {
+		msg += "; " + report.Warning
+	}
+	r.finish(rs, next, v2beta1.BackupSucceeded, msg)
+	return ctrl.Result{}, nil
+}
+
+func (r *EMQXRestoreReconciler) finish(rs *v2beta1.EMQXRestore, next *v2beta1.EMQXRestoreStatus, phase, msg string) {
+	now := metav1.Now()
+	next.Phase, next.Message, next.CompletionTime = phase, msg, &now
+	kind := corev1.EventTypeNormal
+	if phase == v2beta1.BackupFailed {
+		kind = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(rs, nil, kind, phase, "Restore", "%s", msg)
+}
+
+// SetupWithManager watches restores and the Jobs they own.
+func (r *EMQXRestoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v2beta1.EMQXRestore{}).
+		Owns(&batchv1.Job{}).
+		Complete(r)
+}
