@@ -83,6 +83,8 @@ E2E_NET_MODE ?= $(shell unshare --net true 2>/dev/null && echo netns || echo loo
 .PHONY: e2e-binaries
 e2e-binaries:
 	go build -o bin/manager .
+	# Static, as the Dockerfile builds it: the e2e Job runner runs it at /manager in a bare root.
+	CGO_ENABLED=0 go build -o bin/manager-static .
 	go build -o bin/emqx-sim ./test/simulator/cmd/emqx-sim
 	go test -c -o bin/e2e.test ./test/e2e
 	go test -c -o bin/e2e-install.test ./test/e2e/install

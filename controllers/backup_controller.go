@@ -182,6 +182,9 @@ func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup
 	if err != nil || !out.Finished {
 		return ctrl.Result{RequeueAfter: out.RecheckAfter}, err
 	}
+	if out.Succeeded && (report.Filename == "" || report.SHA256 == "") {
+		out.Succeeded, out.Failure = false, "the backup Job succeeded but reported no archive (its termination message was empty)"
+	}
 	if !out.Succeeded {
 		r.finish(b, next, v2beta1.BackupFailed, out.Failure)
 		return ctrl.Result{}, nil

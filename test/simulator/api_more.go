@@ -222,6 +222,10 @@ func (h *nodeAPI) export(w http.ResponseWriter, r *http.Request) {
 	}
 	self, c, unlock := h.lock()
 	defer unlock()
+	if self.faults.ExportError {
+		writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "Error processing export: {error,enospc}")
+		return
+	}
 	a := archive{Meta: map[string]string{"edition": "ee", "version": self.version}, Config: c.config, Records: c.records}
 	// From e5.8.11 API-key callers never get api_keys in an export (maybe_filter_export_params);
 	// older releases export them.

@@ -8,6 +8,9 @@ type Faults struct {
 	Unresponsive bool `json:"unresponsive,omitempty"`
 	// ServerError: every API call answers 500 INTERNAL_ERROR.
 	ServerError bool `json:"serverError,omitempty"`
+	// ExportError: POST /api/v5/data/export answers 500, as EMQX does when the export fails
+	// ("Error processing export: ..."), while the node stays healthy.
+	ExportError bool `json:"exportError,omitempty"`
 	// Delay is added before every answer.
 	Delay time.Duration `json:"delay,omitempty"`
 	// NeverJoins: cluster discovery never joins this node to its peers (an invite still works).

@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/test/e2e/harness"
+	"github.com/broker-ops/emqx-operator/test/s3server"
+	"github.com/broker-ops/emqx-operator/test/simulator"
+)
+
+const s3Key, s3Secret = "AKIAE2EBACKUPS", "e2e-backup-secret"
+
+// backupWorld is a namespace with a Ready one-core cluster holding some data, a PVC whose volume
+// is a local directory, a JobRunner executing the Job pods, an S3 server on loopback with a
+// bucket, and Secrets with right and wrong S3 credentials.
+type backupWorld struct {
+	ns, cluster, node string
+	pvcDir            string
+	runner            *harness.JobRunner
+	s3                *s3server.Server
+	records           map[string]string
+}
+
+func newBackupWorld(t *testing.T, cluster string) *backupWorld {
+	t.Helper()
+	w := &backupWorld{ns: env.NewNamespace(t), cluster: cluster, pvcDir: t.TempDir()}
+	create(t, coreReplicantCluster(w.ns, cluster, 1, 0))
+	create(t, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "backups"},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}})
+	w.runner = env.RunJobs(t, w.ns, map[string]string{"backups": w.pvcDir})
+	var err error
+	if w.s3, err = s3server.Start("127.0.0.1:0", s3Key, s3Secret); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.s3.Close)
+	if err := w.s3.CreateBucket("emqx"); err != nil {
+		t.Fatal(err)
+	}
+	for name, secret := range map[string]string{"s3": s3Secret, "s3-wrong": "not-the-secret"} {
+		create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: name},
+			StringData: map[string]string{v2beta1.S3AccessKeyIDKey: s3Key, v2beta1.S3SecretAccessKeyKey: secret}})
+	}
+	env.WaitForCondition(t, w.ns, cluster, v2beta1.Ready, metav1.ConditionTrue, 60*time.Second)
+	w.node = nodeOf(w.ns, cluster, cluster+"-core-0")
+	w.records = map[string]string{"retained/sensors/1": "21.5", "authn/device-7": "pbkdf2$abc", "rule/to-kafka": "SELECT * FROM t"}
+	if err := env.Sim.SetRecords(w.node, w.records); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *backupWorld) s3Storage(endpoint, bucket, secret string) v2beta1.BackupStorage {
+	return v2beta1.BackupStorage{S3: &v2beta1.BackupS3{Endpoint: endpoint, Bucket: bucket, Prefix: "prod/", CredentialsSecretName: secret}}
+}
+
+func (w *backupWorld) pvcStorage() v2beta1.BackupStorage {
+	return v2beta1.BackupStorage{PVC: &v2beta1.BackupPVC{ClaimName: "backups", SubPath: "emqx"}}
+}
+
+// backup creates a backup and waits for it to finish.
+func (w *backupWorld) backup(t *testing.T, name string, s v2beta1.BackupStorage) *v2beta1.EMQXBackup {
+	t.Helper()
+	create(t, &v2beta1.EMQXBackup{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: name},
+		Spec: v2beta1.EMQXBackupSpec{ClusterName: w.cluster, BackupStorage: s}})
+	return waitForBackup(t, w.ns, name)
+}
+
+func waitForBackup(t *testing.T, ns, name string) *v2beta1.EMQXBackup {
+	t.Helper()
+	b := &v2beta1.EMQXBackup{}
+	harness.Eventually(t, 60*time.Second, "backup "+name+" finished", func() error {
+		ctx, cancel := harness.Ctx()
+		defer cancel()
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, b); err != nil {
+			return err
+		}
+		if !b.Finished() {
+			return fmt.Errorf("phase %s: %s", b.Status.Phase, b.Status.Message)
+		}
+		return nil
+	})
+	return b
+}
+
+// checkRanTheJob: the process the runner executed was the Job's container command, unchanged.
+func (w *backupWorld) checkRanTheJob(t *testing.T, jobName string) harness.JobRun {
+	t.Helper()
+	job := &batchv1.Job{}
+	ctx, cancel := harness.Ctx()
+	defer cancel()
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: jobName}, job); err != nil {
+		t.Fatal(err)
+	}
+	run, ok := w.runner.Run(jobName)
+	c := job.Spec.Template.Spec.Containers[0]
+	if !ok || !slices.Equal(run.Command, append(slices.Clone(c.Command), c.Args...)) {
+		t.Errorf("ran %v for Job %s, whose container runs %v %v", run.Command, jobName, c.Command, c.Args)
+	}
+	return run
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestBackupJobsRunTheirCommand: on-demand backups to a PVC and to S3 run the Job the operator
+// made, as a process against the simulator: it finds the ready core through the Kubernetes API (as
+// the Job's ServiceAccount), exports there, stores the archive verified, deletes the node's copy.
+// Every failure (wrong credentials, missing bucket, unreachable store, failing export) ends
+// Failed with its reason and leaves no archive.
+func TestBackupJobsRunTheirCommand(t *testing.T) {
+	w := newBackupWorld(t, "bk")
+
+	pvc := w.backup(t, "to-pvc", w.pvcStorage())
+	if pvc.Status.Phase != v2beta1.BackupSucceeded {
+		t.Fatalf("PVC backup: %s: %s\n%+v", pvc.Status.Phase, pvc.Status.Message, w.runner.Runs())
+	}
+	run := w.checkRanTheJob(t, pvc.JobName())
+	if run.ExitCode != 0 || !strings.Contains(run.Message, pvc.Status.SHA256) {
+		t.Errorf("run = %+v", run)
+	}
+	archive, err := os.ReadFile(filepath.Join(w.pvcDir, "emqx", pvc.Status.Filename))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256Hex(archive) != pvc.Status.SHA256 || int64(len(archive)) != pvc.Status.Size || pvc.Status.Node != w.node {
+		t.Errorf("archive of %d bytes, sha %s; status %+v", len(archive), sha256Hex(archive), pvc.Status)
+	}
+	for k, v := range w.records {
+		if !strings.Contains(string(archive), v) {
+			t.Errorf("the archive lacks %s", k)
+		}
+	}
+	calls, err := env.Sim.Calls()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := slices.ContainsFunc(calls, func(c simulator.Call) bool {
+		return c.Method == "DELETE" && strings.Contains(c.Path, pvc.Status.Filename) && c.Status == 204
+	})
+	if !deleted {
+		t.Error("the node's copy of the archive was not deleted")
+	}
+
+	s3 := w.backup(t, "to-s3", w.s3Storage(w.s3.URL, "emqx", "s3"))
+	if s3.Status.Phase != v2beta1.BackupSucceeded || s3.Status.Location != "s3://emqx/prod/"+s3.Status.Filename {
+		t.Fatalf("S3 backup: %+v", s3.Status)
+	}
+	w.checkRanTheJob(t, s3.JobName())
+	if obj := w.s3.Object("emqx", "prod/"+s3.Status.Filename); sha256Hex(obj) != s3.Status.SHA256 {
+		t.Errorf("object sha %s, status %s", sha256Hex(obj), s3.Status.SHA256)
+	}
+
+	closed := s3server.ClosedAddress(t)
+	for _, tc := range []struct {
+		name    string
+		storage v2beta1.BackupStorage
+		fault   simulator.Faults
+		want    string
+	}{
+		{"wrong-credentials", w.s3Storage(w.s3.URL, "emqx", "s3-wrong"), simulator.Faults{}, "refused the credentials"},
+		{"no-bucket", w.s3Storage(w.s3.URL, "gone", "s3"), simulator.Faults{}, "bucket gone does not exist"},
+		{"unreachable", w.s3Storage("http://"+closed, "emqx", "s3"), simulator.Faults{}, "connection refused"},
+		{"export-fails", w.pvcStorage(), simulator.Faults{ExportError: true}, "Error processing export"},
+	} {
+		if err := env.Sim.SetFaults(w.node, tc.fault); err != nil {
+			t.Fatal(err)
+		}
+		b := w.backup(t, tc.name, tc.storage)
+		if b.Status.Phase != v2beta1.BackupFailed || !strings.Contains(b.Status.Message, tc.want) {
+			t.Errorf("%s: %s: %s, want Failed with %q", tc.name, b.Status.Phase, b.Status.Message, tc.want)
+		}
+		if run := w.checkRanTheJob(t, b.JobName()); run.ExitCode != 1 {
+			t.Errorf("%s: exit code %d, want 1", tc.name, run.ExitCode)
+		}
+	}
+	if err := env.Sim.SetFaults(w.node, simulator.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(w.pvcDir, "emqx"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{pvc.Status.Filename, pvc.Status.Filename + ".sha256"}; !slices.Equal(names, want) {
+		t.Errorf("the PVC holds %v, want only the good archive and its checksum", names)
+	}
+	if keys := w.s3.Keys("emqx"); len(keys) != 2 {
+		t.Errorf("the bucket holds %v, want only the good archive and its checksum", keys)
+	}
+}

@@ -1,0 +1,423 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// AnnotationTerminationMessage carries what a Job pod's container wrote to its
+// terminationMessagePath; the kwok stages copy it into the terminated state, as a kubelet would.
+const AnnotationTerminationMessage = "sim.emqx.io/termination-message"
+
+// JobRunner plays the kubelet for the Job pods of one namespace. kwok starts no containers, so
+// for each running Job pod it takes the Job's pod template as the operator created it and
+// executes that exact container command as a local process: environment resolved as a kubelet
+// resolves it (values, Secret keys, fields), PersistentVolumeClaims bound to local directories,
+// a service-account token from the TokenRequest API, every volume bind-mounted at the path the
+// spec names inside a private mount namespace, a read-only root with only the static manager
+// binary at /manager (the image's layout), run as the pod's user. The process's exit code and
+// termination-log file then end the pod.
+type JobRunner struct {
+	env *Env
+	ns  string
+	// claims maps a PersistentVolumeClaim's name to the local directory standing for its volume.
+	claims map[string]string
+	dir    string
+
+	mu   sync.Mutex
+	done map[types.UID]JobRun
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// JobRun is one executed Job pod.
+type JobRun struct {
+	Job, Pod string
+	// Command is what ran (the container's command and args).
+	Command  []string
+	ExitCode int
+	// Message is the termination message; Log the process's output.
+	Message, Log string
+}
+
+// RunJobs starts a JobRunner for ns; claims maps PVC names to local directories. It stops at the
+// end of the test. Needs root (mount namespaces, chroot, switching to the pod's user).
+func (e *Env) RunJobs(t *testing.T, ns string, claims map[string]string) *JobRunner {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("running Job pods needs root: a private mount namespace, bind mounts, chroot and the pod's user (CI runs the e2e suite as root)")
+	}
+	static := filepath.Join(e.cfg.Bin, "manager-static")
+	if _, err := os.Stat(static); err != nil {
+		t.Fatalf("%s is missing: `make e2e-binaries` builds it, as the Dockerfile does (CGO_ENABLED=0)", static)
+	}
+	r := &JobRunner{env: e, ns: ns, claims: claims, dir: t.TempDir(), done: map[types.UID]JobRun{}, stop: make(chan struct{})}
+	r.wg.Add(1)
+	go r.loop(t)
+	t.Cleanup(func() { close(r.stop); r.wg.Wait() })
+	return r
+}
+
+// Runs lists the pods executed so far, in order of their Jobs' names.
+func (r *JobRunner) Runs() []JobRun {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []JobRun
+	for _, run := range r.done {
+		out = append(out, run)
+	}
+	slices.SortFunc(out, func(a, b JobRun) int { return strings.Compare(a.Job, b.Job) })
+	return out
+}
+
+// Run returns the run of a Job's pod (false if it has not run).
+func (r *JobRunner) Run(job string) (JobRun, bool) {
+	for _, run := range r.Runs() {
+		if run.Job == job {
+			return run, true
+		}
+	}
+	return JobRun{}, false
+}
+
+func (r *JobRunner) loop(t *testing.T) {
+	defer r.wg.Done()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		}
+		pods := &corev1.PodList{}
+		ctx, cancel := Ctx()
+		err := r.env.Client.List(ctx, pods, client.InNamespace(r.ns), client.HasLabels{"batch.kubernetes.io/job-name"})
+		cancel()
+		if err != nil {
+			continue
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			r.mu.Lock()
+			_, seen := r.done[p.UID]
+			r.mu.Unlock()
+			if seen || p.Status.Phase != corev1.PodRunning || p.Annotations[AnnotationExitCode] != "" || !p.DeletionTimestamp.IsZero() {
+				continue
+			}
+			run, err := r.execute(p)
+			if err != nil {
+				t.Errorf("running Job pod %s: %v", p.Name, err)
+				run.ExitCode = 128
+			}
+			r.mu.Lock()
+			r.done[p.UID] = run
+			r.mu.Unlock()
+			if err := r.finish(p, run); err != nil {
+				t.Errorf("finishing Job pod %s: %v", p.Name, err)
+			}
+		}
+	}
+}
+
+func (r *JobRunner) finish(p *corev1.Pod, run JobRun) error {
+	patch := client.MergeFrom(p.DeepCopy())
+	if p.Annotations == nil {
+		p.Annotations = map[string]string{}
+	}
+	p.Annotations[AnnotationExitCode] = fmt.Sprint(run.ExitCode)
+	if run.Message != "" {
+		p.Annotations[AnnotationTerminationMessage] = run.Message
+	}
+	ctx, cancel := Ctx()
+	defer cancel()
+	return r.env.Client.Patch(ctx, p, patch)
+}
+
+// execute runs the pod's single container from its Job's template.
+func (r *JobRunner) execute(p *corev1.Pod) (JobRun, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	jobName := p.Labels["batch.kubernetes.io/job-name"]
+	job := &batchv1.Job{}
+	if err := r.env.Client.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: jobName}, job); err != nil {
+		return JobRun{Job: jobName, Pod: p.Name}, err
+	}
+	spec := job.Spec.Template.Spec
+	if len(spec.Containers) != 1 || len(spec.InitContainers) != 0 {
+		return JobRun{Job: jobName, Pod: p.Name}, fmt.Errorf("the runner runs pods of exactly one container, not %d (+%d init)", len(spec.Containers), len(spec.InitContainers))
+	}
+	c := spec.Containers[0]
+	run := JobRun{Job: jobName, Pod: p.Name, Command: append(slices.Clone(c.Command), c.Args...)}
+	if len(run.Command) == 0 || run.Command[0] != "/manager" {
+		return run, fmt.Errorf("command %v: the operator image's entry point is /manager", run.Command)
+	}
+	root := filepath.Join(r.dir, p.Name)
+	env, mounts, err := r.prepare(ctx, p, spec, c, root)
+	if err != nil {
+		return run, err
+	}
+	termLog := filepath.Join(root+"-files", "termination-log")
+	// The kubelet's termination-log file is writable by the container, whatever its user.
+	if err := os.WriteFile(termLog, nil, 0o666); err != nil {
+		return run, err
+	}
+	if err := os.Chmod(termLog, 0o666); err != nil {
+		return run, err
+	}
+	mounts = append(mounts, bind{src: filepath.Join(r.env.cfg.Bin, "manager-static"), dst: "/manager", ro: true},
+		bind{src: "/dev/null", dst: "/dev/null"}, bind{src: termLog, dst: terminationPath(c)})
+	uid, gid := int64(0), int64(0)
+	if sc := spec.SecurityContext; sc != nil {
+		uid, gid = ptr.Deref(sc.RunAsUser, 0), ptr.Deref(sc.RunAsGroup, ptr.Deref(sc.RunAsUser, 0))
+	}
+	if sc := c.SecurityContext; sc != nil && sc.RunAsUser != nil {
+		uid = *sc.RunAsUser
+	}
+	script, err := mountScript(root, mounts)
+	if err != nil {
+		return run, err
+	}
+	ready := filepath.Join(root+"-files", "ready")
+	script += "touch " + quote(ready) + "\n"
+	chroot, err := exec.LookPath("chroot")
+	if err != nil {
+		return run, err
+	}
+	script += "exec env -i " + strings.Join(quoteAll(env), " ") + " " + quote(chroot) + " --userspec=" + fmt.Sprintf("%d:%d", uid, gid) + " " + quote(root) + " " +
+		strings.Join(quoteAll(run.Command), " ") + "\n"
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "bash", "-ec", script)
+	out, err := cmd.CombinedOutput()
+	run.Log = string(out)
+	_ = os.WriteFile(filepath.Join(r.env.logDir, "job-"+p.Name+".log"), append([]byte(strings.Join(run.Command, " ")+"\n"), out...), 0o644)
+	if _, serr := os.Stat(ready); serr != nil {
+		return run, fmt.Errorf("setting up the pod's filesystem failed: %v\n%s", err, out)
+	}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		run.ExitCode = exit.ExitCode()
+	case err != nil:
+		return run, err
+	}
+	msg, _ := os.ReadFile(termLog)
+	run.Message = string(msg)
+	return run, nil
+}
+
+type bind struct {
+	src, dst string
+	ro       bool
+}
+
+func terminationPath(c corev1.Container) string {
+	if c.TerminationMessagePath != "" {
+		return c.TerminationMessagePath
+	}
+	return corev1.TerminationMessagePathDefault
+}
+
+// prepare resolves the container's environment and volumes the way a kubelet would.
+func (r *JobRunner) prepare(ctx context.Context, p *corev1.Pod, spec corev1.PodSpec, c corev1.Container, root string) ([]string, []bind, error) {
+	if err := os.MkdirAll(root+"-files", 0o755); err != nil {
+		return nil, nil, err
+	}
+	env := []string{"PATH=/", "HOSTNAME=" + p.Name}
+	for _, ev := range c.Env {
+		v, err := r.envValue(ctx, p, ev)
+		if err != nil {
+			return nil, nil, err
+		}
+		env = append(env, ev.Name+"="+v)
+	}
+	var mounts []bind
+	fsGroup := int64(-1)
+	if spec.SecurityContext != nil && spec.SecurityContext.FSGroup != nil {
+		fsGroup = *spec.SecurityContext.FSGroup
+	}
+	for _, m := range c.VolumeMounts {
+		i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
+		if i < 0 {
+			return nil, nil, fmt.Errorf("volume mount %s names no volume", m.Name)
+		}
+		v := spec.Volumes[i]
+		if v.PersistentVolumeClaim == nil {
+			return nil, nil, fmt.Errorf("volume %s: the runner binds PersistentVolumeClaims only", v.Name)
+		}
+		dir, ok := r.claims[v.PersistentVolumeClaim.ClaimName]
+		if !ok {
+			return nil, nil, fmt.Errorf("no local directory stands for PersistentVolumeClaim %s", v.PersistentVolumeClaim.ClaimName)
+		}
+		dir = filepath.Join(dir, m.SubPath)
+		// The kubelet makes a subPath and hands the volume to the pod's fsGroup.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, err
+		}
+		if fsGroup >= 0 {
+			if err := os.Chown(dir, -1, int(fsGroup)); err != nil {
+				return nil, nil, err
+			}
+			if err := os.Chmod(dir, 0o2775); err != nil {
+				return nil, nil, err
+			}
+		}
+		mounts = append(mounts, bind{src: dir, dst: m.MountPath, ro: m.ReadOnly})
+	}
+	if ptr.Deref(spec.AutomountServiceAccountToken, true) {
+		sa, err := r.serviceAccount(ctx, p, spec, root+"-files")
+		if err != nil {
+			return nil, nil, err
+		}
+		host, port, err := r.apiServer()
+		if err != nil {
+			return nil, nil, err
+		}
+		env = append(env, "KUBERNETES_SERVICE_HOST="+host, "KUBERNETES_SERVICE_PORT="+port)
+		mounts = append(mounts, bind{src: sa, dst: "/var/run/secrets/kubernetes.io/serviceaccount", ro: true})
+	}
+	return env, mounts, nil
+}
+
+func (r *JobRunner) envValue(ctx context.Context, p *corev1.Pod, ev corev1.EnvVar) (string, error) {
+	switch {
+	case ev.ValueFrom == nil:
+		return ev.Value, nil
+	case ev.ValueFrom.SecretKeyRef != nil:
+		ref := ev.ValueFrom.SecretKeyRef
+		s := &corev1.Secret{}
+		if err := r.env.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: ref.Name}, s); err != nil {
+			return "", fmt.Errorf("env %s: %w (a kubelet would not start the container)", ev.Name, err)
+		}
+		v, ok := s.Data[ref.Key]
+		if !ok {
+			return "", fmt.Errorf("env %s: Secret %s has no key %s", ev.Name, ref.Name, ref.Key)
+		}
+		return string(v), nil
+	case ev.ValueFrom.FieldRef != nil:
+		switch ev.ValueFrom.FieldRef.FieldPath {
+		case "metadata.namespace":
+			return p.Namespace, nil
+		case "metadata.name":
+			return p.Name, nil
+		}
+	}
+	return "", fmt.Errorf("env %s: the runner does not resolve %+v", ev.Name, ev.ValueFrom)
+}
+
+// serviceAccount writes the token, CA and namespace files a kubelet projects into the pod.
+func (r *JobRunner) serviceAccount(ctx context.Context, p *corev1.Pod, spec corev1.PodSpec, files string) (string, error) {
+	name := spec.ServiceAccountName
+	if name == "" {
+		name = "default"
+	}
+	sa := &corev1.ServiceAccount{}
+	if err := r.env.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: name}, sa); err != nil {
+		return "", fmt.Errorf("service account %s: %w", name, err)
+	}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600),
+		BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID}}}
+	if err := r.env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", fmt.Errorf("token for service account %s: %w", name, err)
+	}
+	ca, err := r.clusterCA()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(files, "serviceaccount")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	for f, b := range map[string][]byte{"token": []byte(tr.Status.Token), "ca.crt": ca, "namespace": []byte(p.Namespace)} {
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+func (r *JobRunner) apiServer() (host, port string, err error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", r.env.Kubeconfig)
+	if err != nil {
+		return "", "", err
+	}
+	hostport := strings.TrimPrefix(cfg.Host, "https://")
+	i := strings.LastIndex(hostport, ":")
+	if i < 0 {
+		return "", "", fmt.Errorf("API server address %s has no port", cfg.Host)
+	}
+	return hostport[:i], hostport[i+1:], nil
+}
+
+func (r *JobRunner) clusterCA() ([]byte, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", r.env.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.CAData) > 0 {
+		return cfg.CAData, nil
+	}
+	return os.ReadFile(cfg.CAFile)
+}
+
+// mountScript makes root a read-only root filesystem with the binds on it. Mount points are
+// created inside root (a test directory), so nothing outside it changes; the mounts live only in
+// the private mount namespace.
+func mountScript(root string, mounts []bind) (string, error) {
+	var b strings.Builder
+	b.WriteString("mount --make-rprivate /\n")
+	for _, m := range mounts {
+		target := filepath.Join(root, m.dst)
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return "", err
+		}
+		st, err := os.Stat(m.src)
+		if err != nil {
+			return "", err
+		}
+		if st.IsDir() {
+			err = os.MkdirAll(target, 0o755)
+		} else {
+			err = os.WriteFile(target, nil, 0o644)
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	// The root first, read-only (the pod's readOnlyRootFilesystem), then the volumes on it.
+	fmt.Fprintf(&b, "mount --bind %s %s\nmount -o remount,bind,ro %s\n", quote(root), quote(root), quote(root))
+	for _, m := range mounts {
+		target := quote(filepath.Join(root, m.dst))
+		fmt.Fprintf(&b, "mount --bind %s %s\n", quote(m.src), target)
+		if m.ro {
+			fmt.Fprintf(&b, "mount -o remount,bind,ro %s\n", target)
+		}
+	}
+	return b.String(), nil
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = quote(s)
+	}
+	return out
+}
