@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,8 +14,10 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -205,4 +208,136 @@ func TestBackupJobsRunTheirCommand(t *testing.T) {
 	if keys := w.s3.Keys("emqx"); len(keys) != 2 {
 		t.Errorf("the bucket holds %v, want only the good archive and its checksum", keys)
 	}
+}
+
+// TestScheduledBackupsKeepTheNewest: a seconds-level schedule runs at least three backups; with
+// keepLast 2 the older ones go, their archives deleted by the archive-delete Jobs (run for real),
+// and exactly two backups and two archives stay.
+func TestScheduledBackupsKeepTheNewest(t *testing.T) {
+	w := newBackupWorld(t, "sched")
+	create(t, &v2beta1.EMQXBackupSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "often"},
+		Spec: v2beta1.EMQXBackupScheduleSpec{Schedule: "@every 4s",
+			Template:  v2beta1.EMQXBackupTemplate{ClusterName: w.cluster, BackupStorage: w.pvcStorage()},
+			Retention: &v2beta1.BackupRetention{KeepLast: ptr.To[int32](2)}}})
+	archives := func() []string {
+		entries, _ := os.ReadDir(filepath.Join(w.pvcDir, "emqx"))
+		var out []string
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".tar.gz") {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	var kept []v2beta1.EMQXBackup
+	harness.Eventually(t, 90*time.Second, "three scheduled backups, two kept", func() error {
+		backups, deletes := 0, 0
+		for _, run := range w.runner.Runs() {
+			switch {
+			case strings.HasSuffix(run.Job, "-delete") && run.ExitCode == 0:
+				deletes++
+			case strings.HasSuffix(run.Job, "-backup") && run.ExitCode == 0:
+				backups++
+			}
+		}
+		list := &v2beta1.EMQXBackupList{}
+		ctx, cancel := harness.Ctx()
+		defer cancel()
+		if err := env.Client.List(ctx, list, client.InNamespace(w.ns), client.MatchingLabels{v2beta1.LabelBackupSchedule: "often"}); err != nil {
+			return err
+		}
+		kept = list.Items
+		succeeded := 0
+		for _, b := range kept {
+			if b.Status.Phase == v2beta1.BackupSucceeded && b.DeletionTimestamp.IsZero() {
+				succeeded++
+			}
+		}
+		if backups < 3 || deletes < 1 || len(kept) != 2 || succeeded != 2 || len(archives()) != 2 {
+			return fmt.Errorf("%d backup runs, %d archive deletions; %d backups (%d succeeded), archives %v",
+				backups, deletes, len(kept), succeeded, archives())
+		}
+		return nil
+	})
+	// Stop the schedule so no run starts while the rest is checked.
+	ctx, cancel := harness.Ctx()
+	defer cancel()
+	s := &v2beta1.EMQXBackupSchedule{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "often"}, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Spec.Suspend = true
+	if err := env.Client.Update(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range kept {
+		if !slices.Contains(archives(), b.Status.Filename) {
+			t.Errorf("kept backup %s has no archive %s (archives %v)", b.Name, b.Status.Filename, archives())
+		}
+	}
+	if len(eventsWithReason(t, w.ns, "Pruned")) == 0 || len(eventsWithReason(t, w.ns, "ArchiveDeleted")) == 0 {
+		t.Error("no Pruned or ArchiveDeleted events")
+	}
+}
+
+// TestRestoreIntoAFreshCluster: a new cluster with spec.restoreFrom imports a backup of another
+// cluster before it turns Ready: its data then equals what was exported. The archive (an EMQX
+// release that still exports API keys) carries the source cluster's operator key; the new
+// cluster's own key is named differently, so the operator keeps control and the status keeps
+// updating after the import.
+func TestRestoreIntoAFreshCluster(t *testing.T) {
+	w := newBackupWorld(t, "src")
+	b := w.backup(t, "src-1", w.pvcStorage())
+	if b.Status.Phase != v2beta1.BackupSucceeded {
+		t.Fatalf("backup: %+v", b.Status)
+	}
+	src, err := env.Sim.Data(w.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dst := coreReplicantCluster(w.ns, "dst", 1, 1)
+	dst.Spec.RestoreFrom = &v2beta1.RestoreFrom{BackupName: b.Name}
+	create(t, dst)
+	got := env.WaitForCondition(t, w.ns, "dst", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	if got.Status.Restore == nil || got.Status.Restore.Phase != v2beta1.BackupSucceeded {
+		t.Fatalf("status.restore = %+v", got.Status.Restore)
+	}
+	rs := &v2beta1.EMQXRestore{}
+	ctx, cancel := harness.Ctx()
+	defer cancel()
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: dst.InitialRestoreName()}, rs); err != nil {
+		t.Fatal(err)
+	}
+	run := w.checkRanTheJob(t, rs.JobName())
+	if run.ExitCode != 0 || rs.Status.SHA256 != b.Status.SHA256 || rs.Status.CompletionTime == nil {
+		t.Errorf("restore run %+v, status %+v", run, rs.Status)
+	}
+	// The cluster turned Ready after the import: the operator's calls worked on the imported data.
+	ready := meta.FindStatusCondition(got.Status.Conditions, v2beta1.Ready)
+	if ready.LastTransitionTime.Before(rs.Status.CompletionTime) {
+		t.Errorf("Ready since %v, before the import finished at %v", ready.LastTransitionTime, rs.Status.CompletionTime)
+	}
+
+	dstData, err := env.Sim.Data(nodeOf(w.ns, "dst", "dst-core-0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(dstData.Records, src.Records) {
+		t.Errorf("records after import %v, exported %v", dstData.Records, src.Records)
+	}
+	foreign := slices.ContainsFunc(dstData.APIKeys, func(k string) bool { return slices.Contains(src.APIKeys, k) })
+	if !foreign || len(dstData.APIKeys) <= len(src.APIKeys) {
+		t.Errorf("keys after import %v, source keys %v: the archive should have brought the source's keys along", dstData.APIKeys, src.APIKeys)
+	}
+
+	// Status still follows the cluster: a scale-in of the replicants shows up.
+	update(t, w.ns, "dst", func(e *v2beta1.EMQX) { e.Spec.ReplicantTemplate.Spec.Replicas = ptr.To[int32](0) })
+	harness.Eventually(t, 60*time.Second, "status after scaling in", func() error {
+		e := env.GetEMQX(t, w.ns, "dst")
+		if len(e.Status.ReplicantNodes) != 0 || !meta.IsStatusConditionTrue(e.Status.Conditions, v2beta1.Ready) {
+			return fmt.Errorf("replicants %v, ready nodes %s", e.Status.ReplicantNodes, e.Status.ReadyNodes)
+		}
+		return nil
+	})
 }
