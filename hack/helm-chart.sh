@@ -10,6 +10,8 @@ cd "$ROOT"
 CHART=helm-charts/emqx-operator
 copies=("config/crd/bases/apps.emqx.io_emqxes.yaml:$CHART/files/crds/apps.emqx.io_emqxes.yaml"
   "config/crd/bases/apps.emqx.io_emqxbackups.yaml:$CHART/files/crds/apps.emqx.io_emqxbackups.yaml"
+  "config/crd/bases/apps.emqx.io_emqxbackupschedules.yaml:$CHART/files/crds/apps.emqx.io_emqxbackupschedules.yaml"
+  "config/crd/bases/apps.emqx.io_emqxrestores.yaml:$CHART/files/crds/apps.emqx.io_emqxrestores.yaml"
   "config/rbac/role.yaml:$CHART/files/role.yaml")
 
 case ${1:-} in
