@@ -341,3 +341,31 @@ func TestRestoreIntoAFreshCluster(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDeletingAClusterKeepsItsBackups: backups are not owned by their cluster; deleting the
+// cluster leaves the EMQXBackup and its archive.
+func TestDeletingAClusterKeepsItsBackups(t *testing.T) {
+	w := newBackupWorld(t, "gone")
+	b := w.backup(t, "last", w.pvcStorage())
+	if b.Status.Phase != v2beta1.BackupSucceeded {
+		t.Fatalf("backup: %+v", b.Status)
+	}
+	ctx, cancel := harness.Ctx()
+	defer cancel()
+	if err := env.Client.Delete(ctx, &v2beta1.EMQX{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: w.cluster}}); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 30*time.Second, "the cluster's StatefulSet collected", func() error {
+		list := &v2beta1.EMQXList{}
+		if err := env.Client.List(ctx, list, client.InNamespace(w.ns)); err != nil || len(list.Items) != 0 {
+			return fmt.Errorf("clusters left: %d (%v)", len(list.Items), err)
+		}
+		return nil
+	})
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: b.Name}, &v2beta1.EMQXBackup{}); err != nil {
+		t.Errorf("the backup went with its cluster: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(w.pvcDir, "emqx", b.Status.Filename)); err != nil {
+		t.Errorf("the archive went with its cluster: %v", err)
+	}
+}
