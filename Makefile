@@ -88,6 +88,7 @@ e2e-binaries:
 	go build -o bin/emqx-sim ./test/simulator/cmd/emqx-sim
 	go test -c -o bin/e2e.test ./test/e2e
 	go test -c -o bin/e2e-install.test ./test/e2e/install
+	go test -c -o bin/e2e-migrate.test ./test/e2e/migrate
 	$(TOOLS) build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl kustomize helm
 
 .PHONY: test-e2e
@@ -96,9 +97,11 @@ test-e2e: e2e-binaries ## End-to-end tests on the local kwok cluster with the EM
 ifeq ($(E2E_NET_MODE),netns)
 	cd test/e2e && E2E_NET_MODE=netns ../../hack/in-netns.sh ../../bin/e2e.test -test.v -test.count=1 -test.timeout=20m
 	cd test/e2e/install && E2E_NET_MODE=netns ../../../hack/in-netns.sh ../../../bin/e2e-install.test -test.v -test.count=1 -test.timeout=10m
+	cd test/e2e/migrate && E2E_NET_MODE=netns ../../../hack/in-netns.sh ../../../bin/e2e-migrate.test -test.v -test.count=1 -test.timeout=10m
 else
 	cd test/e2e && E2E_NET_MODE=loopback ../../bin/e2e.test -test.v -test.count=1 -test.timeout=20m
 	cd test/e2e/install && E2E_NET_MODE=loopback ../../../bin/e2e-install.test -test.v -test.count=1 -test.timeout=10m
+	cd test/e2e/migrate && E2E_NET_MODE=loopback ../../../bin/e2e-migrate.test -test.v -test.count=1 -test.timeout=10m
 endif
 	@hack/check-leftovers.sh
 

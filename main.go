@@ -1,6 +1,6 @@
 // Command manager is the emqx-operator. With no subcommand it runs the operator; `backup` takes one
 // EMQX data backup (what backup Jobs run; `backup --delete` deletes an archive); `restore` imports
-// one (what restore Jobs run); `render -f FILE`
+// one (what restore Jobs run); `migrate check|crds` takes over the vendor operator's CRDs; `render -f FILE`
 // prints what it would apply for the EMQX resources in FILE, without a cluster.
 package main
 
@@ -42,6 +42,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "restore" {
 		os.Exit(cli.Restore(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		os.Exit(cli.Migrate(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(runManager(os.Args[1:]))
 }

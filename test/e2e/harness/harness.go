@@ -37,6 +37,8 @@ type Config struct {
 	TimeScale float64
 	// NoOperator: do not start the operator (tests that run managers of their own, StartManager).
 	NoOperator bool
+	// NoCRDs: do not install the operator's CRDs (tests that install CRDs of their own first).
+	NoCRDs bool
 }
 
 // Env is a running end-to-end environment.
@@ -83,11 +85,10 @@ func Start(cfg Config) (*Env, error) {
 	if e.Client, err = client.New(restCfg, client.Options{Scheme: Scheme()}); err != nil {
 		return e, err
 	}
-	if err := e.kubectl("apply", "--server-side", "--force-conflicts", "-f", filepath.Join(cfg.RepoRoot, "config", "crd", "bases")); err != nil {
-		return e, fmt.Errorf("installing the CRDs: %w", err)
-	}
-	if err := e.waitForAPI(); err != nil {
-		return e, err
+	if !cfg.NoCRDs {
+		if err := e.InstallCRDs(); err != nil {
+			return e, err
+		}
 	}
 	if err := e.startSimulator(); err != nil {
 		return e, err
@@ -144,7 +145,17 @@ func (e *Env) clusterScript(verb string) (string, error) {
 	return string(out), err
 }
 
-func (e *Env) kubectl(args ...string) error {
+// InstallCRDs applies the operator's CRDs (as every install path does) and waits until the EMQX
+// kind is served.
+func (e *Env) InstallCRDs() error {
+	if err := e.Kubectl("apply", "--server-side", "--force-conflicts", "-f", filepath.Join(e.cfg.RepoRoot, "config", "crd", "bases")); err != nil {
+		return fmt.Errorf("installing the CRDs: %w", err)
+	}
+	return e.waitForAPI()
+}
+
+// Kubectl runs the pinned kubectl against the local cluster.
+func (e *Env) Kubectl(args ...string) error {
 	kubectl, err := exec.Command(filepath.Join(e.cfg.RepoRoot, "hack", "tools.sh"), "path", "kubectl").Output()
 	if err != nil {
 		return err
