@@ -128,6 +128,12 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	if prob := validation.Config(e); prob != nil {
 		return r.rejectSpec(e, p, prob), nil
 	}
+	// Before anything is made: no Secret, Service or workload next to another operator's.
+	if prob, err := r.foreignWorkloads(ctx, e); err != nil {
+		return outcome{}, err
+	} else if prob != nil {
+		return r.rejectSpec(e, p, prob), nil
+	}
 	operatorKey, err := r.ensureGenerated(ctx, e)
 	if err != nil {
 		return outcome{}, err
