@@ -44,6 +44,12 @@ var converters = map[string]func(map[string]any) bool{
 	"emqxes.apps.emqx.io": ConvertEMQX,
 }
 
+// convertible are the stored versions whose shapes the converters know; resources stored in any
+// other (the vendor's v3alpha1/v3beta1) would be misread, so such a CRD is not taken over.
+var convertible = map[string][]string{
+	"emqxes.apps.emqx.io": {"v2alpha1", "v2alpha2", "v2beta1"},
+}
+
 // TakeOver moves one CRD another operator installed under one of our names to ours, keeping every
 // resource: conversion off (the old webhook is not asked again), each resource read as stored,
 // converted to our shape and written back (so it is stored in our storage version), the CRD's
@@ -61,6 +67,15 @@ func TakeOver(ctx context.Context, c client.Client, ours *apiextensionsv1.Custom
 	if isOurs(cur, ours) {
 		fmt.Fprintf(log, "%s: already this operator's (stored versions %v)\n", ours.Name, cur.Status.StoredVersions)
 		return nil
+	}
+
+	if known, ok := convertible[ours.Name]; ok {
+		for _, v := range cur.Status.StoredVersions {
+			if !slices.Contains(known, v) {
+				return fmt.Errorf("%s: resources are stored in %s, a version this release cannot convert; nothing was changed "+
+					"(keep the vendor's operator for them, see docs/migration.md)", ours.Name, v)
+			}
+		}
 	}
 
 	// 1. Every version served, no conversion, no pruning: a read returns each resource exactly as

@@ -123,6 +123,38 @@ func emqxV2alpha1(name string) *unstructured.Unstructured {
 	return u
 }
 
+// TestV3ResourcesAreNotTakenOver: with EMQX resources stored in the vendor's v3beta1, which this
+// release cannot convert, `manager migrate crds` stops before changing anything and says why.
+func TestV3ResourcesAreNotTakenOver(t *testing.T) {
+	c := apiClient(t)
+	ctx := context.Background()
+	crd := vendorCRD("emqxes", "EMQX", version("v2beta1", false), version("v3beta1", true))
+	crd.Spec.Conversion = vendorWebhook
+	apply(t, c, crd)
+	defer func() {
+		if err := c.Delete(ctx, crd); err != nil {
+			t.Fatal(err)
+		}
+		harness.Eventually(t, 30e9, "the v3 CRD gone", func() error {
+			if err := c.Get(ctx, client.ObjectKey{Name: crd.Name}, &apiextensionsv1.CustomResourceDefinition{}); err == nil {
+				return errors.New("still there")
+			}
+			return nil
+		})
+	}()
+	code, out := manager(t, "migrate", "crds")
+	if code != 3 || !strings.Contains(out, "stored in v3beta1, a version this release cannot convert; nothing was changed") {
+		t.Errorf("migrate crds over v3: exit %d\n%s", code, out)
+	}
+	got := &apiextensionsv1.CustomResourceDefinition{}
+	if err := c.Get(ctx, client.ObjectKey{Name: crd.Name}, got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.Conversion == nil || got.Spec.Conversion.Strategy != apiextensionsv1.WebhookConverter || len(got.Spec.Versions) != 2 {
+		t.Errorf("the v3 CRD was changed: %+v", got.Spec.Conversion)
+	}
+}
+
 // TestTakeOverTheVendorsCRDs: with the vendor's CRDs installed (several stored versions, a
 // conversion webhook whose Service is gone) and resources stored in v2alpha1, a plain install
 // fails and v2beta1 reads fail; `manager migrate check` says so and what to do; after `manager
