@@ -1,4 +1,4 @@
-# The operator image: a static binary with the EMQX chart and watches.yaml compiled in, on a
+# The operator image: a static binary with the EMQX chart, its own CRDs and watches.yaml compiled in, on a
 # distroless base, running as a non-root user. Nothing is copied beside the binary.
 FROM golang:1.26 AS builder
 ARG TARGETOS=linux
@@ -11,6 +11,7 @@ COPY api/ api/
 COPY controllers/ controllers/
 COPY helm-charts/ helm-charts/
 COPY internal/ internal/
+COPY config/crd/ config/crd/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w" -o manager .
 
 FROM gcr.io/distroless/static:nonroot

@@ -53,10 +53,11 @@ grep -q "kind: Deployment" "$scratch/install.yaml" && grep -q "kind: CustomResou
 echo "verify-shipping: Dockerfile"
 ctx="$scratch/docker"
 mkdir -p "$ctx"
-while read -r src; do
+while read -r src dst; do
   [[ -e $src ]] || fail "the Dockerfile copies $src, which does not exist"
-  cp -r "$src" "$ctx/"
-done < <(awk '/^FROM/{stage++} stage==1 && $1=="COPY" && $2 !~ /^--from/ {for (i=2; i<NF; i++) print $i}' Dockerfile)
+  mkdir -p "$(dirname "$ctx/$dst")"
+  cp -r "$src" "$ctx/$dst"
+done < <(awk '/^FROM/{stage++} stage==1 && $1=="COPY" && $2 !~ /^--from/ {for (i=2; i<NF; i++) print $i, $NF}' Dockerfile)
 build=$(sed -n 's/^RUN \(.*go build.*\)$/\1/p' Dockerfile)
 [[ -n $build ]] || fail "no go build command in the Dockerfile"
 run_quiet "$scratch/docker.log" bash -c "cd '$ctx' && TARGETOS=linux TARGETARCH=amd64 && eval \"\$0\"" "$build" ||
