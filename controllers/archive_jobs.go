@@ -9,6 +9,10 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -149,6 +153,53 @@ func storageProblem(ctx context.Context, r client.Reader, ns string, s v2beta1.B
 			if len(sec.Data[k]) == 0 {
 				return fmt.Sprintf("S3 credentials Secret %s has no key %s", s.S3.CredentialsSecretName, k), nil
 			}
+		}
+	}
+	return "", nil
+}
+
+// waitRun keeps a run Pending, saying why; a new reason is announced once as an Event.
+func waitRun(rec events.EventRecorder, obj runtime.Object, s *v2beta1.RunStatus, action, why string) (ctrl.Result, error) {
+	if s.Phase != v2beta1.BackupPending || s.Message != why {
+		rec.Eventf(obj, nil, corev1.EventTypeNormal, "Waiting", action, "%s", why)
+	}
+	s.Phase, s.Message = v2beta1.BackupPending, why
+	return ctrl.Result{RequeueAfter: archiveRetry}, nil
+}
+
+// startRun records that the run's Job exists (also when it was made by an earlier pass).
+func startRun(s *v2beta1.RunStatus, job *batchv1.Job) {
+	if s.Phase == v2beta1.BackupRunning {
+		return
+	}
+	s.Phase, s.JobName = v2beta1.BackupRunning, job.Name
+	if s.StartTime == nil {
+		s.StartTime = job.CreationTimestamp.DeepCopy()
+	}
+}
+
+// finishRun ends a run for good, with one Event (a Warning when it failed).
+func finishRun(rec events.EventRecorder, obj runtime.Object, s *v2beta1.RunStatus, action, phase, msg string) {
+	now := metav1.Now()
+	s.Phase, s.Message, s.CompletionTime = phase, msg, &now
+	kind := corev1.EventTypeNormal
+	if phase == v2beta1.BackupFailed {
+		kind = corev1.EventTypeWarning
+	}
+	rec.Eventf(obj, nil, kind, phase, action, "%s", msg)
+}
+
+// otherActiveJob names a backup, restore or archive-delete Job of the cluster, other than own,
+// that has not finished ("" if none). Read uncached: a Job created a moment ago must count.
+func otherActiveJob(ctx context.Context, r client.Reader, ns, cluster, own string) (string, error) {
+	jobs := &batchv1.JobList{}
+	if err := r.List(ctx, jobs, client.InNamespace(ns),
+		client.MatchingLabels{v2beta1.LabelManagedBy: v2beta1.ManagedByValue, v2beta1.LabelBackupOf: cluster}); err != nil {
+		return "", err
+	}
+	for _, j := range jobs.Items {
+		if j.Name != own && !jobFinished(&j) {
+			return j.Name, nil
 		}
 	}
 	return "", nil

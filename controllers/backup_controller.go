@@ -111,7 +111,7 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 	}
 	// One backup of a cluster at a time: exports load the core that answers, and two archives
 	// taken at once say nothing more than one.
-	if other, err := r.activeBackupJob(ctx, e, b); err != nil {
+	if other, err := otherActiveJob(ctx, r.APIReader, e.Namespace, e.Name, b.JobName()); err != nil {
 		return ctrl.Result{}, err
 	} else if other != "" {
 		return r.wait(b, next, fmt.Sprintf("waiting for Job %s of cluster %s to finish", other, e.Name))
@@ -143,40 +143,15 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 	return ctrl.Result{}, nil
 }
 
-// wait keeps the backup Pending, saying why; the reason is announced once as an Event.
+// wait keeps the backup Pending, saying why.
 func (r *EMQXBackupReconciler) wait(b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus, why string) (ctrl.Result, error) {
-	if next.Phase != v2beta1.BackupPending || next.Message != why {
-		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "Waiting", "Backup", "%s", why)
-	}
-	next.Phase, next.Message = v2beta1.BackupPending, why
-	return ctrl.Result{RequeueAfter: archiveRetry}, nil
-}
-
-// activeBackupJob names another backup, restore or archive-delete Job of this cluster that has not
-// finished ("" if none).
-func (r *EMQXBackupReconciler) activeBackupJob(ctx context.Context, e *v2beta1.EMQX, b *v2beta1.EMQXBackup) (string, error) {
-	jobs := &batchv1.JobList{}
-	if err := r.APIReader.List(ctx, jobs, client.InNamespace(e.Namespace),
-		client.MatchingLabels{v2beta1.LabelManagedBy: v2beta1.ManagedByValue, v2beta1.LabelBackupOf: e.Name}); err != nil {
-		return "", err
-	}
-	for _, j := range jobs.Items {
-		if j.Name != b.JobName() && !jobFinished(&j) {
-			return j.Name, nil
-		}
-	}
-	return "", nil
+	return waitRun(r.Recorder, b, &next.RunStatus, "Backup", why)
 }
 
 // follow turns the Job's end into the backup's: the result comes from the backup pod's
 // termination message (the JSON report `manager backup` writes).
 func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup, job *batchv1.Job, next *v2beta1.EMQXBackupStatus) (ctrl.Result, error) {
-	if next.Phase != v2beta1.BackupRunning {
-		next.Phase, next.JobName = v2beta1.BackupRunning, job.Name
-		if next.StartTime == nil {
-			next.StartTime = job.CreationTimestamp.DeepCopy()
-		}
-	}
+	startRun(&next.RunStatus, job)
 	report := &backup.Report{}
 	out, err := followJob(ctx, r.Client, job, report, func() string { return report.Error })
 	if err != nil || !out.Finished {
@@ -200,13 +175,7 @@ func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup
 }
 
 func (r *EMQXBackupReconciler) finish(b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus, phase, msg string) {
-	now := metav1.Now()
-	next.Phase, next.Message, next.CompletionTime = phase, msg, &now
-	kind := corev1.EventTypeNormal
-	if phase == v2beta1.BackupFailed {
-		kind = corev1.EventTypeWarning
-	}
-	r.Recorder.Eventf(b, nil, kind, phase, "Backup", "%s", msg)
+	finishRun(r.Recorder, b, &next.RunStatus, "Backup", phase, msg)
 }
 
 // SetupWithManager watches backups and the Jobs they own.

@@ -112,7 +112,7 @@ func (r *EMQXRestoreReconciler) step(ctx context.Context, rs *v2beta1.EMQXRestor
 	}
 	// No import while a backup or another restore of the cluster runs: an export taken during an
 	// import would hold half of it.
-	if other, err := r.activeJob(ctx, e, rs); err != nil {
+	if other, err := otherActiveJob(ctx, r.APIReader, e.Namespace, e.Name, rs.JobName()); err != nil {
 		return ctrl.Result{}, err
 	} else if other != "" {
 		return r.wait(rs, next, fmt.Sprintf("waiting for Job %s of cluster %s to finish", other, e.Name))
@@ -158,35 +158,11 @@ func (r *EMQXRestoreReconciler) source(ctx context.Context, rs *v2beta1.EMQXRest
 }
 
 func (r *EMQXRestoreReconciler) wait(rs *v2beta1.EMQXRestore, next *v2beta1.EMQXRestoreStatus, why string) (ctrl.Result, error) {
-	if next.Phase != v2beta1.BackupPending || next.Message != why {
-		r.Recorder.Eventf(rs, nil, corev1.EventTypeNormal, "Waiting", "Restore", "%s", why)
-	}
-	next.Phase, next.Message = v2beta1.BackupPending, why
-	return ctrl.Result{RequeueAfter: archiveRetry}, nil
-}
-
-// activeJob names another backup or restore Job of the cluster that has not finished.
-func (r *EMQXRestoreReconciler) activeJob(ctx context.Context, e *v2beta1.EMQX, rs *v2beta1.EMQXRestore) (string, error) {
-	jobs := &batchv1.JobList{}
-	if err := r.APIReader.List(ctx, jobs, client.InNamespace(e.Namespace),
-		client.MatchingLabels{v2beta1.LabelManagedBy: v2beta1.ManagedByValue, v2beta1.LabelBackupOf: e.Name}); err != nil {
-		return "", err
-	}
-	for _, j := range jobs.Items {
-		if j.Name != rs.JobName() && !jobFinished(&j) {
-			return j.Name, nil
-		}
-	}
-	return "", nil
+	return waitRun(r.Recorder, rs, &next.RunStatus, "Restore", why)
 }
 
 func (r *EMQXRestoreReconciler) follow(ctx context.Context, rs *v2beta1.EMQXRestore, job *batchv1.Job, next *v2beta1.EMQXRestoreStatus) (ctrl.Result, error) {
-	if next.Phase != v2beta1.BackupRunning {
-		next.Phase, next.JobName = v2beta1.BackupRunning, job.Name
-		if next.StartTime == nil {
-			next.StartTime = job.CreationTimestamp.DeepCopy()
-		}
-	}
+	startRun(&next.RunStatus, job)
 	report := &backup.RestoreReport{}
 	out, err := followJob(ctx, r.Client, job, report, func() string { return report.Error })
 	if err != nil || !out.Finished {
@@ -206,13 +182,7 @@ func (r *EMQXRestoreReconciler) follow(ctx context.Context, rs *v2beta1.EMQXRest
 }
 
 func (r *EMQXRestoreReconciler) finish(rs *v2beta1.EMQXRestore, next *v2beta1.EMQXRestoreStatus, phase, msg string) {
-	now := metav1.Now()
-	next.Phase, next.Message, next.CompletionTime = phase, msg, &now
-	kind := corev1.EventTypeNormal
-	if phase == v2beta1.BackupFailed {
-		kind = corev1.EventTypeWarning
-	}
-	r.Recorder.Eventf(rs, nil, kind, phase, "Restore", "%s", msg)
+	finishRun(r.Recorder, rs, &next.RunStatus, "Restore", phase, msg)
 }
 
 // SetupWithManager watches restores and the Jobs they own.

@@ -55,8 +55,8 @@ func succeededBackup(t *testing.T, ns, name, cluster string) {
 	t.Helper()
 	b := newBackup(ns, name, cluster)
 	create(t, b)
-	b.Status = v2beta1.EMQXBackupStatus{Phase: v2beta1.BackupSucceeded, Filename: "emqx-export-1.tar.gz", SHA256: strings.Repeat("ab", 32),
-		Size: 10, CompletionTime: ptr.To(metav1.Now())}
+	b.Status = v2beta1.EMQXBackupStatus{RunStatus: v2beta1.RunStatus{Phase: v2beta1.BackupSucceeded, CompletionTime: ptr.To(metav1.Now())},
+		Filename: "emqx-export-1.tar.gz", SHA256: strings.Repeat("ab", 32), Size: 10}
 	if err := directAPI.Status().Update(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}

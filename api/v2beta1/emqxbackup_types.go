@@ -124,17 +124,25 @@ const (
 	BackupFailed    = "Failed"
 )
 
-// EMQXBackupStatus is what the backup did.
-type EMQXBackupStatus struct {
-	// Phase: Pending (waiting for the cluster or another backup), Running, Succeeded or Failed.
+// RunStatus is how the run-once Job of a backup or restore went.
+type RunStatus struct {
+	// Phase: Pending (waiting, Message says for what), Running, Succeeded or Failed.
 	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Phase",xDescriptors={"urn:alm:descriptor:text"}
 	Phase string `json:"phase,omitempty"`
-	// Message says why the backup waits or failed.
+	// Message says why it waits or failed, or what it did.
 	Message string `json:"message,omitempty"`
-	// JobName is the Job that takes the backup.
+	// JobName is the Job that runs it.
 	JobName        string       `json:"jobName,omitempty"`
 	StartTime      *metav1.Time `json:"startTime,omitempty"`
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+}
+
+// Finished reports whether the run has ended, for good.
+func (s *RunStatus) Finished() bool { return s.Phase == BackupSucceeded || s.Phase == BackupFailed }
+
+// EMQXBackupStatus is what the backup did.
+type EMQXBackupStatus struct {
+	RunStatus `json:",inline"`
 	// Node exported the archive; Filename is its name.
 	Node     string `json:"node,omitempty"`
 	Filename string `json:"filename,omitempty"`
@@ -146,9 +154,7 @@ type EMQXBackupStatus struct {
 }
 
 // Finished reports whether the backup has ended, for good.
-func (b *EMQXBackup) Finished() bool {
-	return b.Status.Phase == BackupSucceeded || b.Status.Phase == BackupFailed
-}
+func (b *EMQXBackup) Finished() bool { return b.Status.Finished() }
 
 // JobName is the Job that takes this backup.
 func (b *EMQXBackup) JobName() string { return b.Name + "-backup" }

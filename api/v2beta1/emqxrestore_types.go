@@ -57,13 +57,7 @@ type EMQXRestoreSpec struct {
 
 // EMQXRestoreStatus is what the restore did.
 type EMQXRestoreStatus struct {
-	// Phase: Pending (waiting for the cluster or the backup), Running, Succeeded or Failed.
-	Phase string `json:"phase,omitempty"`
-	// Message says why the restore waits or failed, or what it imported.
-	Message        string       `json:"message,omitempty"`
-	JobName        string       `json:"jobName,omitempty"`
-	StartTime      *metav1.Time `json:"startTime,omitempty"`
-	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	RunStatus `json:",inline"`
 	// Node imported the archive; Filename and SHA256 are the archive's.
 	Node     string `json:"node,omitempty"`
 	Filename string `json:"filename,omitempty"`
@@ -71,9 +65,7 @@ type EMQXRestoreStatus struct {
 }
 
 // Finished reports whether the restore has ended, for good.
-func (r *EMQXRestore) Finished() bool {
-	return r.Status.Phase == BackupSucceeded || r.Status.Phase == BackupFailed
-}
+func (r *EMQXRestore) Finished() bool { return r.Status.Finished() }
 
 // JobName is the Job that runs this restore.
 func (r *EMQXRestore) JobName() string { return r.Name + "-restore" }
