@@ -18,10 +18,10 @@ import (
 // ensureGenerated creates the generated Secrets that do not exist yet and returns the operator's
 // API key. Existing Secrets are never rewritten: a new cookie would split the cluster and a new
 // key would lock the operator out until every pod restarted.
-func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (credentials.APIKey, error) {
+func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (credentials.APIKey, *validation.Problem, error) {
 	generated, err := credentials.Generated(e, credentials.Reader)
 	if err != nil {
-		return credentials.APIKey{}, err
+		return credentials.APIKey{}, nil, err
 	}
 	owner := desired.OwnerReference(e)
 	var operatorKey credentials.APIKey
@@ -39,13 +39,22 @@ func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (
 				// It exists but the cache does not show it yet (or lost its label): use what is
 				// there, never the value just generated.
 				if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), live); err != nil {
-					return operatorKey, err
+					return operatorKey, nil, err
 				}
 			default:
-				return operatorKey, fmt.Errorf("creating Secret %s: %w", s.Name, err)
+				return operatorKey, nil, fmt.Errorf("creating Secret %s: %w", s.Name, err)
 			}
 		} else if err != nil {
-			return operatorKey, err
+			return operatorKey, nil, err
+		}
+		// A Secret of that name without our keys was made by someone else (the vendor's
+		// operator names its node cookie Secret the same): pods mounting it would not start.
+		for k := range s.Data {
+			if len(live.Data[k]) == 0 {
+				return operatorKey, &validation.Problem{Reason: reasonSecretNotOurs, Retry: true, Message: fmt.Sprintf(
+					"Secret %s exists without the key %s, so it was not made by this operator (the vendor's emqx-operator uses "+
+						"the same name); delete it to have one generated, or add the key", s.Name, k)}, nil
+			}
 		}
 		if s.Name == e.OperatorKeySecretName() {
 			operatorKey = credentials.APIKey{
@@ -54,8 +63,11 @@ func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (
 			}
 		}
 	}
-	return operatorKey, nil
+	return operatorKey, nil, nil
 }
+
+// reasonSecretNotOurs: a Secret the operator generates exists, made by someone else.
+const reasonSecretNotOurs = "SecretNotOurs"
 
 // userKeys resolves spec.bootstrapAPIKeys. Referenced Secrets are labelled watched, so the cache
 // holds them (and only them) and a change to one triggers a reconcile.

@@ -134,9 +134,12 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	} else if prob != nil {
 		return r.rejectSpec(e, p, prob), nil
 	}
-	operatorKey, err := r.ensureGenerated(ctx, e)
+	operatorKey, prob, err := r.ensureGenerated(ctx, e)
 	if err != nil {
 		return outcome{}, err
+	}
+	if prob != nil {
+		return r.rejectSpec(e, p, prob), nil
 	}
 	userKeys, prob, err := r.userKeys(ctx, e)
 	if err != nil {

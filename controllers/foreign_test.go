@@ -70,3 +70,24 @@ func TestForeignWorkloadsStopTheCluster(t *testing.T) {
 		t.Errorf("with the vendor's workloads gone the cluster is still held: %v", err)
 	}
 }
+
+// TestForeignSecretIsNotMounted: a Secret with the name of one the operator generates, but not its
+// keys (the vendor's node cookie Secret), stops the cluster with SecretNotOurs instead of pods
+// that could not start.
+func TestForeignSecretIsNotMounted(t *testing.T) {
+	ns := newNamespace(t, nil)
+	e := newEMQX(ns, "left", 1, 0)
+	create(t, e)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: e.CookieSecretName()},
+		StringData: map[string]string{"node_cookie": "vendor-cookie"}})
+	waitForCache(t, e)
+	r, _ := newReconciler()
+	reconcileOnce(t, r, ns, e.Name)
+	c := meta.FindStatusCondition(getEMQX(t, ns, e.Name).Status.Conditions, v2beta1.ConfigValid)
+	if c == nil || c.Reason != reasonSecretNotOurs || !strings.Contains(c.Message, "Secret left-node-cookie exists without the key") {
+		t.Fatalf("ConfigValid = %+v", c)
+	}
+	if err := directAPI.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: e.CoreWorkloadName()}, &appsv1.StatefulSet{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a StatefulSet was made with a Secret its pods cannot use (%v)", err)
+	}
+}
