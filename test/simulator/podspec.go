@@ -26,9 +26,11 @@ const (
 type nodeSpec struct {
 	name, role, version, cookie, dnsName, licenseKey string
 	// licenseFile is the file:// path the licence comes from ("" for a literal key).
-	licenseFile  string
-	bootKeys     []apiKey
-	tlsListeners []tlsListenerSpec
+	licenseFile string
+	// mgmtID/mgmtSecret are an EMQX 4 node's default management application.
+	mgmtID, mgmtSecret string
+	bootKeys           []apiKey
+	tlsListeners       []tlsListenerSpec
 }
 
 var imagePattern = regexp.MustCompile(`(^|/)(emqx|emqx-enterprise|emqx-ee)(@[^:]+)?:[ev]?(\d+\.\d+\.\d+)$`)
@@ -105,6 +107,13 @@ func readNodeSpec(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod) (
 		s.bootKeys = parseBootstrap(content)
 	}
 	s.tlsListeners = tlsListenersOf(env)
+	if isV4(s.version) {
+		s.mgmtID, s.mgmtSecret = v4Management(env)
+		if f := unquote(env["EMQX_LICENSE__FILE"]); f != "" {
+			// EMQX 4 reads its licence from a file (license.file), not a key.
+			env["EMQX_LICENSE__KEY"] = "file://" + f
+		}
+	}
 	s.licenseKey = unquote(env["EMQX_LICENSE__KEY"])
 	if s.licenseKey == "" {
 		if conf, err := mountedFile(ctx, kc, p, c, "/opt/emqx/etc/emqx.conf"); err == nil {

@@ -191,6 +191,7 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 		name: spec.name, podKey: p.Namespace + "/" + p.Name, podUID: string(p.UID), ip: p.Status.PodIP,
 		role: spec.role, version: spec.version, cookie: spec.cookie, dnsName: spec.dnsName, namespace: p.Namespace,
 		bootKeys: spec.bootKeys, tlsSpecs: spec.tlsListeners, licKey: spec.licenseKey, licFile: spec.licenseFile, licRead: time.Now(),
+		mgmtID: spec.mgmtID, mgmtSecret: spec.mgmtSecret,
 		state: booting, files: map[string][]byte{},
 	}
 	s.w.mu.Lock()
@@ -270,12 +271,16 @@ func (s *Simulator) boot(ctx context.Context, n *node, p *corev1.Pod) error {
 }
 
 func (s *Simulator) listen(n *node) error {
-	addr := net.JoinHostPort(n.ip, fmt.Sprint(s.opts.Port))
+	port, handler := s.opts.Port, s.api(n.name, n.podUID)
+	if isV4(n.version) {
+		port, handler = ManagementPortV4, s.apiV4(n.name, n.podUID)
+	}
+	addr := net.JoinHostPort(n.ip, fmt.Sprint(port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: s.api(n.name, n.podUID), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	s.serversMu.Lock()
 	s.servers[n.podUID] = srv
 	s.serversMu.Unlock()
@@ -437,7 +442,8 @@ func (s *Simulator) rereadLicenses(ctx context.Context, now time.Time) {
 	var todo []due
 	s.w.mu.Lock()
 	for _, n := range s.w.nodes {
-		if n.state == running && n.licFile != "" && now.Sub(n.licRead) >= s.scaled(LicenseRereadInterval) {
+		// EMQX 4 reads license.file at start only; a new one needs `emqx_ctl license reload`.
+		if n.state == running && n.licFile != "" && !isV4(n.version) && now.Sub(n.licRead) >= s.scaled(LicenseRereadInterval) {
 			n.licRead = now
 			ns, name, _ := strings.Cut(n.podKey, "/")
 			todo = append(todo, due{name: n.name, file: n.licFile, version: n.version,

@@ -56,6 +56,8 @@ type node struct {
 	licFile   string // its file:// path, re-read periodically
 	licRead   time.Time
 	tlsSpecs  []tlsListenerSpec // TLS listeners the pod configures
+	// mgmtID/mgmtSecret: an EMQX 4 node's management application (its API is on 8081).
+	mgmtID, mgmtSecret string
 
 	state       nodeState
 	clusterID   int
