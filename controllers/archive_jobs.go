@@ -30,14 +30,16 @@ const archiveRetry = 10 * time.Second
 // second.
 const reportGrace = 30 * time.Second
 
-// jobPodLabel is the label the Job controller puts on a Job's pods.
-const jobPodLabel = "batch.kubernetes.io/job-name"
+// jobPodLabel is the label the Job controller puts on a Job's pods: the Job's UID, not its name,
+// because a retried archive deletion makes a new Job under the old name while the old Job's pods
+// (with their failed report) may still be waiting for the garbage collector.
+const jobPodLabel = "batch.kubernetes.io/controller-uid"
 
 // readReport unmarshals the JSON report from the termination message of the Job's pod into out;
 // found is false when there is none (yet). An unreadable report is an error the caller shows.
 func readReport(ctx context.Context, c client.Client, job *batchv1.Job, out any) (found bool, err error) {
 	pods := &corev1.PodList{}
-	if err := c.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{jobPodLabel: job.Name}); err != nil {
+	if err := c.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{jobPodLabel: string(job.UID)}); err != nil {
 		return false, err
 	}
 	for _, p := range pods.Items {

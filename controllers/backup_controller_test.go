@@ -94,11 +94,11 @@ func finishJobPod(t *testing.T, ns, jobName string, ok bool, report any) {
 	}
 	job := &batchv1.Job{}
 	get(t, ns, jobName, job)
-	labels := map[string]string{jobPodLabel: jobName}
+	labels := map[string]string{jobPodLabel: string(job.UID)}
 	for k, v := range job.Spec.Template.Labels {
 		labels[k] = v
 	}
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: jobName + "-x", Labels: labels},
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: jobName + "-" + string(job.UID)[:5], Labels: labels},
 		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "backup", Image: "operator:test"}}}}
 	create(t, pod)
 	code := int32(0)
