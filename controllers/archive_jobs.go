@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 )
@@ -205,4 +206,16 @@ func otherActiveJob(ctx context.Context, r client.Reader, ns, cluster, own strin
 		}
 	}
 	return "", nil
+}
+
+// createOwnedJob creates a run-once Job owned by the resource it runs for; one that exists already
+// (made by an earlier pass whose status write was lost) is that same run.
+func createOwnedJob(ctx context.Context, c client.Client, scheme *runtime.Scheme, owner client.Object, job *batchv1.Job) error {
+	if err := controllerutil.SetControllerReference(owner, job, scheme); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating Job %s: %w", job.Name, err)
+	}
+	return nil
 }

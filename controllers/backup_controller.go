@@ -130,11 +130,8 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 		return ctrl.Result{}, err
 	}
 	job = desired.BackupJob(b, e, r.Image)
-	if err := controllerutil.SetControllerReference(b, job, r.Scheme); err != nil {
+	if err := createOwnedJob(ctx, r.Client, r.Scheme, b, job); err != nil {
 		return ctrl.Result{}, err
-	}
-	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-		return ctrl.Result{}, fmt.Errorf("creating the backup Job: %w", err)
 	}
 	now := metav1.Now()
 	next.Phase, next.JobName, next.StartTime = v2beta1.BackupRunning, job.Name, &now

@@ -2,10 +2,8 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -43,11 +41,8 @@ func (r *EMQXBackupReconciler) deleting(ctx context.Context, b *v2beta1.EMQXBack
 	}
 	if job == nil {
 		job = desired.ArchiveDeleteJob(b, r.Image)
-		if err := controllerutil.SetControllerReference(b, job, r.Scheme); err != nil {
+		if err := createOwnedJob(ctx, r.Client, r.Scheme, b, job); err != nil {
 			return ctrl.Result{}, err
-		}
-		if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-			return ctrl.Result{}, fmt.Errorf("creating the archive-delete Job: %w", err)
 		}
 		r.Recorder.Eventf(b, job, corev1.EventTypeNormal, "DeletingArchive", "Delete", "deleting %s (archivePolicy Delete)", next.Location)
 		return ctrl.Result{}, nil

@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/internal/apply"
@@ -123,11 +122,8 @@ func (r *EMQXRestoreReconciler) step(ctx context.Context, rs *v2beta1.EMQXRestor
 		return ctrl.Result{}, err
 	}
 	job = desired.RestoreJob(rs, e, src.storage, src.file, src.sha, r.Image)
-	if err := controllerutil.SetControllerReference(rs, job, r.Scheme); err != nil {
+	if err := createOwnedJob(ctx, r.Client, r.Scheme, rs, job); err != nil {
 		return ctrl.Result{}, err
-	}
-	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-		return ctrl.Result{}, fmt.Errorf("creating the restore Job: %w", err)
 	}
 	now := metav1.Now()
 	next.Phase, next.JobName, next.StartTime, next.Filename = v2beta1.BackupRunning, job.Name, &now, src.file

@@ -13,8 +13,6 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/desired"
 )
 
-// +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxrestores,verbs=get;list;watch;create
-
 // followRestore makes and follows the restore of spec.restoreFrom. The restore is created once:
 // status.restore records it, and its name is fixed, so neither a lost status write nor a
 // deleted EMQXRestore makes the operator import a second time.

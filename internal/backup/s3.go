@@ -82,20 +82,17 @@ func (s *S3Store) Begin(ctx context.Context, name string) (Upload, error) {
 	go func() {
 		_, err := s.client.PutObject(ctx, s.bucket, s.key(name), pr, -1, minio.PutObjectOptions{ContentType: "application/gzip"})
 		// An upload that stops early (refused, store gone) must fail the writer too, not block it.
-		_ = pr.CloseWithError(errOr(err, errUploadClosed))
+		closed := err
+		if closed == nil {
+			closed = errUploadClosed
+		}
+		_ = pr.CloseWithError(closed)
 		u.done <- err
 	}()
 	return u, nil
 }
 
 var errUploadClosed = errors.New("upload closed")
-
-func errOr(err, otherwise error) error {
-	if err != nil {
-		return err
-	}
-	return otherwise
-}
 
 // Verify implements Store.
 func (s *S3Store) Verify(ctx context.Context, name string, size int64, sha string) error {

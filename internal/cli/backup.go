@@ -66,8 +66,8 @@ func Backup(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return BackupUsage
 	}
-	if _, err := o.Storage.store(); errors.Is(err, errNoStorage) {
-		fmt.Fprintln(stderr, "backup:", err)
+	if !o.Storage.given() {
+		fmt.Fprintln(stderr, "backup:", errNoStorage)
 		return BackupUsage
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)

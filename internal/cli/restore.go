@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,7 +45,7 @@ func Restore(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return BackupUsage
 	}
-	if _, err := o.Storage.store(); errors.Is(err, errNoStorage) || o.Namespace == "" || o.Cluster == "" || o.File == "" {
+	if !o.Storage.given() || o.Namespace == "" || o.Cluster == "" || o.File == "" {
 		fmt.Fprintln(stderr, "restore: --namespace, --cluster, --file and either --dir or --s3-endpoint with --s3-bucket are required")
 		return BackupUsage
 	}

@@ -27,16 +27,24 @@ func (s *StorageOptions) register(fs *flag.FlagSet) {
 
 var errNoStorage = errors.New("give either --dir or --s3-endpoint with --s3-bucket")
 
+// given reports whether the flags name exactly one storage (a usage check: nothing is opened).
+func (s StorageOptions) given() bool {
+	if s.Dir != "" {
+		return s.S3.Endpoint == ""
+	}
+	return s.S3.Endpoint != "" && s.S3.Bucket != ""
+}
+
 // store opens the storage the flags name.
 func (s StorageOptions) store() (backup.Store, error) {
 	switch {
-	case s.Dir != "" && s.S3.Endpoint == "":
+	case !s.given():
+		return nil, errNoStorage
+	case s.Dir != "":
 		return backup.DirStore{Dir: s.Dir}, nil
-	case s.Dir == "" && s.S3.Endpoint != "" && s.S3.Bucket != "":
+	default:
 		c := s.S3
 		c.AccessKeyID, c.SecretAccessKey = os.Getenv(v2beta1.S3AccessKeyIDKey), os.Getenv(v2beta1.S3SecretAccessKeyKey)
 		return backup.NewS3Store(c)
-	default:
-		return nil, errNoStorage
 	}
 }

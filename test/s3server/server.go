@@ -58,15 +58,8 @@ func (s *Server) Object(bucket, key string) []byte {
 		return nil
 	}
 	defer obj.Contents.Close() //nolint:errcheck
-	b := make([]byte, 0, obj.Size)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := obj.Contents.Read(buf)
-		b = append(b, buf[:n]...)
-		if err != nil {
-			return b
-		}
-	}
+	b, _ := io.ReadAll(obj.Contents)
+	return b
 }
 
 // Keys lists a bucket's object keys, sorted.

@@ -40,6 +40,10 @@ type JobRunner struct {
 	// claims maps a PersistentVolumeClaim's name to the local directory standing for its volume.
 	claims map[string]string
 	dir    string
+	// apiHost, apiPort and apiCA are how pods reach the API server (KUBERNETES_SERVICE_HOST/PORT
+	// and the service-account volume's ca.crt), from the local cluster's kubeconfig.
+	apiHost, apiPort string
+	apiCA            []byte
 
 	mu   sync.Mutex
 	done map[types.UID]JobRun
@@ -69,6 +73,9 @@ func (e *Env) RunJobs(t *testing.T, ns string, claims map[string]string) *JobRun
 		t.Fatalf("%s is missing: `make e2e-binaries` builds it, as the Dockerfile does (CGO_ENABLED=0)", static)
 	}
 	r := &JobRunner{env: e, ns: ns, claims: claims, dir: t.TempDir(), done: map[types.UID]JobRun{}, stop: make(chan struct{})}
+	if err := r.readAPIServer(); err != nil {
+		t.Fatal(err)
+	}
 	r.wg.Add(1)
 	go r.loop(t)
 	t.Cleanup(func() { close(r.stop); r.wg.Wait() })
@@ -285,11 +292,7 @@ func (r *JobRunner) prepare(ctx context.Context, p *corev1.Pod, spec corev1.PodS
 		if err != nil {
 			return nil, nil, err
 		}
-		host, port, err := r.apiServer()
-		if err != nil {
-			return nil, nil, err
-		}
-		env = append(env, "KUBERNETES_SERVICE_HOST="+host, "KUBERNETES_SERVICE_PORT="+port)
+		env = append(env, "KUBERNETES_SERVICE_HOST="+r.apiHost, "KUBERNETES_SERVICE_PORT="+r.apiPort)
 		mounts = append(mounts, bind{src: sa, dst: "/var/run/secrets/kubernetes.io/serviceaccount", ro: true})
 	}
 	return env, mounts, nil
@@ -336,15 +339,11 @@ func (r *JobRunner) serviceAccount(ctx context.Context, p *corev1.Pod, spec core
 	if err := r.env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
 		return "", fmt.Errorf("token for service account %s: %w", name, err)
 	}
-	ca, err := r.clusterCA()
-	if err != nil {
-		return "", err
-	}
 	dir := filepath.Join(files, "serviceaccount")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	for f, b := range map[string][]byte{"token": []byte(tr.Status.Token), "ca.crt": ca, "namespace": []byte(p.Namespace)} {
+	for f, b := range map[string][]byte{"token": []byte(tr.Status.Token), "ca.crt": r.apiCA, "namespace": []byte(p.Namespace)} {
 		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
 			return "", err
 		}
@@ -352,28 +351,21 @@ func (r *JobRunner) serviceAccount(ctx context.Context, p *corev1.Pod, spec core
 	return dir, nil
 }
 
-func (r *JobRunner) apiServer() (host, port string, err error) {
+func (r *JobRunner) readAPIServer() error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", r.env.Kubeconfig)
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	hostport := strings.TrimPrefix(cfg.Host, "https://")
 	i := strings.LastIndex(hostport, ":")
 	if i < 0 {
-		return "", "", fmt.Errorf("API server address %s has no port", cfg.Host)
+		return fmt.Errorf("API server address %s has no port", cfg.Host)
 	}
-	return hostport[:i], hostport[i+1:], nil
-}
-
-func (r *JobRunner) clusterCA() ([]byte, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", r.env.Kubeconfig)
-	if err != nil {
-		return nil, err
+	r.apiHost, r.apiPort = hostport[:i], hostport[i+1:]
+	if r.apiCA = cfg.CAData; len(r.apiCA) == 0 {
+		r.apiCA, err = os.ReadFile(cfg.CAFile)
 	}
-	if len(cfg.CAData) > 0 {
-		return cfg.CAData, nil
-	}
-	return os.ReadFile(cfg.CAFile)
+	return err
 }
 
 // mountScript makes root a read-only root filesystem with the binds on it. Mount points are
