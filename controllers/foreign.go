@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -35,15 +34,16 @@ func (r *EMQXReconciler) foreignWorkloads(ctx context.Context, e *v2beta1.EMQX) 
 	if err := r.Client.List(ctx, sets, client.InNamespace(e.Namespace), client.MatchingLabels{v2beta1.LabelInstance: e.Name}); err != nil {
 		return nil, err
 	}
+	haveCore := false
 	for _, s := range sets.Items {
-		if !mine[s.Name] {
+		switch {
+		case s.Name == e.CoreWorkloadName():
+			haveCore = true
+		case !mine[s.Name]:
 			found = append(found, "StatefulSet "+s.Name)
 		}
 	}
-	ours := &appsv1.StatefulSet{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.CoreWorkloadName()}, ours)
-	switch {
-	case apierrors.IsNotFound(err):
+	if !haveCore {
 		rsets := &appsv1.ReplicaSetList{}
 		if err := r.APIReader.List(ctx, rsets, client.InNamespace(e.Namespace), client.MatchingLabels{v2beta1.LabelInstance: e.Name}); err != nil {
 			return nil, err
@@ -53,8 +53,6 @@ func (r *EMQXReconciler) foreignWorkloads(ctx context.Context, e *v2beta1.EMQX) 
 				found = append(found, "ReplicaSet "+s.Name)
 			}
 		}
-	case err != nil:
-		return nil, err
 	}
 	if len(found) == 0 {
 		return nil, nil
