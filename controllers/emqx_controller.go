@@ -35,7 +35,8 @@ import (
 type EMQXReconciler struct {
 	// Client reads from the manager's cache (scoped to the operator's own objects) and writes.
 	Client client.Client
-	// APIReader reads without a cache: only for the Secrets users reference.
+	// APIReader reads without a cache: the Secrets users reference, and a pod right before its
+	// evacuation is ended (the cache may not show its deletion yet).
 	APIReader   client.Reader
 	Scheme      *runtime.Scheme
 	Recorder    events.EventRecorder

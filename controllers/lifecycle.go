@@ -61,6 +61,14 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 	case lifecycle.ForceLeave:
 		err = call("node_not_in_cluster", func(ctx context.Context, c *emqxapi.Client) error { return c.ForceLeave(ctx, st.Node) })
 	case lifecycle.StopEvacuation:
+		// Safety gate: the plan judged the node's pod from the cache, which may not show its
+		// deletion yet. A preStop evacuation starts only after the API server recorded that
+		// deletion, so a live read sees it for every evacuation EMQX reports; ending it would send
+		// the clients of a node that is about to stop back to it, and they would be cut off.
+		leaving, lerr := r.podLeaving(ctx, e, st.Node)
+		if lerr != nil || leaving {
+			return lerr
+		}
 		err = call("not_started", func(ctx context.Context, c *emqxapi.Client) error { return c.StopEvacuation(ctx, st.Node) })
 		if err == nil {
 			r.evacuations.forget(st.Node)
@@ -86,6 +94,19 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 	}
 	r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, string(st.Kind), "Lifecycle", "%s", plan.Message)
 	return nil
+}
+
+// podLeaving reads node's pod past the cache: true when it is gone or terminating.
+func (r *EMQXReconciler) podLeaving(ctx context.Context, e *v2beta1.EMQX, node string) (bool, error) {
+	pod := &corev1.Pod{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: lifecycle.PodOfNode(e, node)}, pod)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the pod of %s before ending its evacuation: %w", node, err)
+	}
+	return pod.DeletionTimestamp != nil, nil
 }
 
 func target(st lifecycle.Step) string {
