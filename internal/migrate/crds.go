@@ -6,11 +6,14 @@ import (
 	"io"
 	"io/fs"
 	"slices"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -48,6 +51,9 @@ var converters = map[string]func(map[string]any) bool{
 // other (the vendor's v3alpha1/v3beta1) would be misread, so such a CRD is not taken over.
 var convertible = map[string][]string{
 	"emqxes.apps.emqx.io": {"v2alpha1", "v2alpha2", "v2beta1"},
+	// EMQX 4.4 kinds: this operator serves v1beta2 only; the vendor's v1beta3/v1beta4 moved fields.
+	"emqxenterprises.apps.emqx.io": {"v1beta2"},
+	"emqxbrokers.apps.emqx.io":     {"v1beta2"},
 }
 
 // TakeOver moves one CRD another operator installed under one of our names to ours, keeping every
@@ -70,11 +76,15 @@ func TakeOver(ctx context.Context, c client.Client, ours *apiextensionsv1.Custom
 	}
 
 	if known, ok := convertible[ours.Name]; ok {
-		for _, v := range cur.Status.StoredVersions {
-			if !slices.Contains(known, v) {
+		if i := slices.IndexFunc(cur.Status.StoredVersions, func(v string) bool { return !slices.Contains(known, v) }); i >= 0 {
+			// A CRD without resources has nothing stored in that version, whatever storedVersions
+			// remembers: it can be taken over. With resources (or when they cannot be listed) the
+			// resources would be misread, so nothing is changed.
+			if empty, err := hasNoResources(ctx, c, cur); err != nil || !empty {
 				return fmt.Errorf("%s: resources are stored in %s, a version this release cannot convert; nothing was changed "+
-					"(keep the vendor's operator for them, see docs/migration.md)", ours.Name, v)
+					"(keep the vendor's operator for them, see docs/migration.md)", ours.Name, cur.Status.StoredVersions[i])
 			}
+			fmt.Fprintf(log, "%s: no resources, so stored versions %v hold no data\n", ours.Name, cur.Status.StoredVersions)
 		}
 	}
 
@@ -102,7 +112,16 @@ func TakeOver(ctx context.Context, c client.Client, ours *apiextensionsv1.Custom
 	gvk := schema.GroupVersionKind{Group: ours.Spec.Group, Version: storage, Kind: ours.Spec.Names.ListKind}
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(gvk)
-	if err := c.List(ctx, list); err != nil {
+	// The version step 1 added is served once the API server's discovery publishes it, a moment
+	// after the update: until then the client knows no such kind.
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := c.List(ctx, list)
+		if meta.IsNoMatchError(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil {
 		return fmt.Errorf("%s: listing: %w", ours.Name, err)
 	}
 	convert := converters[ours.Name]
@@ -163,4 +182,15 @@ func webhook(c *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.Webho
 		return nil
 	}
 	return c.Spec.Conversion.Webhook
+}
+
+// hasNoResources lists one resource of cur in its current storage version (which needs no
+// conversion) to tell whether the CRD has any.
+func hasNoResources(ctx context.Context, c client.Client, cur *apiextensionsv1.CustomResourceDefinition) (bool, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(schema.GroupVersionKind{Group: cur.Spec.Group, Version: storageVersion(cur), Kind: cur.Spec.Names.ListKind})
+	if err := c.List(ctx, list, client.Limit(1)); err != nil {
+		return false, err
+	}
+	return len(list.Items) == 0, nil
 }
