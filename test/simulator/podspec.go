@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gurkankaymak/hocon"
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +30,7 @@ type nodeSpec struct {
 	licenseFile string
 	// mgmtID/mgmtSecret are an EMQX 4 node's default management application.
 	mgmtID, mgmtSecret string
+	image              string
 	bootKeys           []apiKey
 	tlsListeners       []tlsListenerSpec
 }
@@ -80,6 +82,7 @@ func readNodeSpec(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod) (
 		version: ImageVersion(c.Image),
 		cookie:  unquote(env["EMQX_NODE__COOKIE"]),
 		dnsName: unquote(env["EMQX_CLUSTER__DNS__NAME"]),
+		image:   c.Image,
 	}
 	if s.role == "" {
 		s.role = "core"
@@ -109,6 +112,13 @@ func readNodeSpec(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod) (
 	s.tlsListeners = tlsListenersOf(env)
 	if isV4(s.version) {
 		s.mgmtID, s.mgmtSecret = v4Management(env)
+		group, err := k8sDiscoveryV4(ctx, kc, p, env)
+		if err != nil {
+			return nodeSpec{}, err
+		}
+		if group != "" {
+			s.dnsName = group
+		}
 		if f := unquote(env["EMQX_LICENSE__FILE"]); f != "" {
 			// EMQX 4 reads its licence from a file (license.file), not a key.
 			env["EMQX_LICENSE__KEY"] = "file://" + f
@@ -132,6 +142,12 @@ func readNodeSpec(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod) (
 	}
 	if s.licenseKey == "" {
 		s.licenseKey = "default"
+	}
+	if isV4(s.version) && s.licenseFile != "" && strings.Contains(c.Image, "emqx-ee") {
+		// EMQX Enterprise 4 does not start without a licence it can load.
+		if _, err := ParseLicense(s.licenseKey, s.version, time.Now()); err != nil {
+			return nodeSpec{}, fmt.Errorf("licence file %s: %w: EMQX Enterprise 4 does not start", s.licenseFile, err)
+		}
 	}
 	return s, nil
 }

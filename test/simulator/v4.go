@@ -1,10 +1,17 @@
 package simulator
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // EMQX 4.4 nodes (images emqx/emqx-ee:4.x, emqx/emqx:4.x), as the seed article runs them: every
@@ -32,12 +39,63 @@ func v4Management(env map[string]string) (id, secret string) {
 	return id, secret
 }
 
+// k8sDiscoveryV4 is EMQX 4's cluster.discovery = k8s (ekka_cluster_k8s): the node lists the
+// endpoints of EMQX_CLUSTER__K8S__SERVICE_NAME in EMQX_CLUSTER__K8S__NAMESPACE with the pod's
+// ServiceAccount token and joins the hosts it finds. It returns the discovery group, nodes of one
+// group find each other ("" for another strategy). A pod without a token, or whose ServiceAccount
+// may not list endpoints there, never finds a peer, as a real node would log 403s and stay alone.
+func k8sDiscoveryV4(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, env map[string]string) (string, error) {
+	unquote := func(s string) string { return strings.Trim(s, `"`) }
+	if unquote(env["EMQX_CLUSTER__DISCOVERY"]) != "k8s" {
+		return "", nil
+	}
+	svc, ns := unquote(env["EMQX_CLUSTER__K8S__SERVICE_NAME"]), unquote(env["EMQX_CLUSTER__K8S__NAMESPACE"])
+	if svc == "" || ns == "" || unquote(env["EMQX_CLUSTER__K8S__ADDRESS_TYPE"]) != "hostname" {
+		return "", fmt.Errorf("k8s discovery needs EMQX_CLUSTER__K8S__SERVICE_NAME, __NAMESPACE and (for stable names) __ADDRESS_TYPE=hostname")
+	}
+	if !hasServiceAccountToken(p) {
+		return "", nil
+	}
+	sa := p.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	review, err := kc.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:               "system:serviceaccount:" + p.Namespace + ":" + sa,
+		Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + p.Namespace},
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: "endpoints"},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("checking the ServiceAccount's access to endpoints: %w", err)
+	}
+	if !review.Status.Allowed {
+		return "", nil
+	}
+	return "k8s:" + ns + "/" + svc, nil
+}
+
+// hasServiceAccountToken: the API server mounted a token (a projected serviceAccountToken volume).
+func hasServiceAccountToken(p *corev1.Pod) bool {
+	for _, v := range p.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if src.ServiceAccountToken != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // apiV4 serves one EMQX 4 node's management API.
 func (s *Simulator) apiV4(name, podUID string) http.Handler {
 	mux := http.NewServeMux()
 	h := &nodeAPI{s: s, name: name}
 	mux.HandleFunc("/status", h.status)
 	mux.HandleFunc("GET /api/v4/nodes", h.authV4(h.nodesV4))
+	mux.HandleFunc("POST /api/v4/license/upload", h.authV4(h.licenseUploadV4))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "message": "Not Found"})
 	})
@@ -73,4 +131,30 @@ func (h *nodeAPI) nodesV4(w http.ResponseWriter, _ *http.Request) {
 	}
 	unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "data": out})
+}
+
+// licenseUploadV4: POST /api/v4/license/upload {"license": "<file content>"} (EMQX 4.4 Enterprise).
+// The licence is validated, then every node of the cluster loads it at once, without a restart
+// (the 4.4 docs: it is copied to all nodes and reloaded). A bad licence changes nothing.
+func (h *nodeAPI) licenseUploadV4(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		License string `json:"license"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || strings.TrimSpace(body.License) == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 102, "message": "license is required"})
+		return
+	}
+	n, c, unlock := h.lock()
+	defer unlock()
+	if n == nil || c == nil || !strings.Contains(n.image, "emqx-ee") { // EMQX 4 Broker has no licence
+		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "message": "Not Found"})
+		return
+	}
+	lic, err := ParseLicense(strings.TrimSpace(body.License), n.version, time.Now())
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 102, "message": "invalid license: " + err.Error()})
+		return
+	}
+	c.license = lic
+	writeJSON(w, http.StatusOK, map[string]any{"code": 0})
 }

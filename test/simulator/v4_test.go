@@ -114,4 +114,34 @@ func TestEMQX4Nodes(t *testing.T) {
 			t.Errorf("licence of %s = %q, want the mounted file's", a, n.License)
 		}
 	}
+
+	// POST /api/v4/license/upload on one node loads the licence on every node; a bad one changes nothing.
+	renewed := EncodeTestLicense("Acme IoT renewed", "official", 2000000, time.Now().AddDate(2, 0, 0))
+	if code, body := postV4(t, 2, "/api/v4/license/upload", `{"license":"`+renewed+`"}`); code != 200 || string(body) != "{\"code\":0}\n" {
+		t.Fatalf("upload: %d %s", code, body)
+	}
+	if code, body := postV4(t, 1, "/api/v4/license/upload", `{"license":"garbage"}`); code != 400 || !strings.Contains(string(body), `"code":102`) {
+		t.Errorf("bad licence upload: %d %s", code, body)
+	}
+	for _, n := range w.sim.Nodes() {
+		if (n.Name == a || n.Name == b) && n.License != "Acme IoT renewed" {
+			t.Errorf("licence of %s = %q after the upload", n.Name, n.License)
+		}
+	}
+}
+
+func postV4(t *testing.T, ip int, path, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("POST", fmt.Sprintf("http://127.77.0.%d:%d%s", ip, ManagementPortV4, path), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("operator", "op-secret")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close() //nolint:errcheck
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }

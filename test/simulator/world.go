@@ -58,6 +58,7 @@ type node struct {
 	tlsSpecs  []tlsListenerSpec // TLS listeners the pod configures
 	// mgmtID/mgmtSecret: an EMQX 4 node's management application (its API is on 8081).
 	mgmtID, mgmtSecret string
+	image              string
 
 	state       nodeState
 	clusterID   int
