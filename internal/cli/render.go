@@ -17,11 +17,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/broker-ops/emqx-operator/api/v1beta2"
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/internal/credentials"
 	"github.com/broker-ops/emqx-operator/internal/desired"
 	"github.com/broker-ops/emqx-operator/internal/render"
 	"github.com/broker-ops/emqx-operator/internal/validation"
+	"github.com/broker-ops/emqx-operator/internal/values"
 )
 
 // Redacted stands in for every secret value in render output, which users paste into bug reports.
@@ -72,6 +74,9 @@ func RenderManifests(in []byte, namespace string) ([]byte, error) {
 	if err := v2beta1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
+	if err := v1beta2.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
 	decoder := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
 	var out bytes.Buffer
 	reader := utilyaml.NewYAMLReader(bufioReader(in))
@@ -91,17 +96,25 @@ func RenderManifests(in []byte, namespace string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", n+1, err)
 		}
-		e, ok := obj.(*v2beta1.EMQX)
+		co, ok := obj.(client.Object)
 		if !ok {
 			return nil, fmt.Errorf("document %d: %s is not a kind the operator renders", n+1, gvk)
 		}
-		n++
-		if e.Namespace == "" {
-			e.Namespace = namespace
+		if co.GetNamespace() == "" {
+			co.SetNamespace(namespace)
 		}
-		objs, err := objectsFor(r, e)
+		var objs []client.Object
+		switch e := obj.(type) {
+		case *v2beta1.EMQX:
+			objs, err = objectsFor(r, e)
+		case v1beta2.Cluster:
+			objs, err = emqx4ObjectsFor(r, e, gvk.Kind)
+		default:
+			return nil, fmt.Errorf("document %d: %s is not a kind the operator renders", n+1, gvk)
+		}
+		n++
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", e.Namespace, e.Name, err)
+			return nil, fmt.Errorf("%s/%s: %w", co.GetNamespace(), co.GetName(), err)
 		}
 		for _, o := range objs {
 			b, err := toYAML(o)
@@ -160,6 +173,35 @@ func objectsFor(r *render.Renderer, e *v2beta1.EMQX) ([]client.Object, error) {
 	return objs, nil
 }
 
+// emqx4ObjectsFor is what the operator applies for an EmqxEnterprise or EmqxBroker, with the
+// generated credentials Secret; the licence Secret shows the spec's licence, redacted.
+func emqx4ObjectsFor(r *render.Renderer, c v1beta2.Cluster, kind string) ([]client.Object, error) {
+	if p := validation.Emqx4(c); p != nil {
+		return nil, p
+	}
+	var lic []byte
+	if inline, secret := c.LicenseSource(); inline != "" || secret != "" {
+		lic = []byte(Redacted)
+	}
+	objs, err := desired.Emqx4Objects(r, c, kind, desired.Emqx4Inputs{License: lic})
+	if err != nil {
+		return nil, err
+	}
+	generated, err := credentials.Emqx4Generated(c, strings.NewReader(strings.Repeat("x", 1024)))
+	if err != nil {
+		return nil, err
+	}
+	generated.SetOwnerReferences(objs[0].GetOwnerReferences())
+	objs = append(objs, generated)
+	render.SortForApply(objs)
+	for _, o := range objs {
+		if s, ok := o.(*corev1.Secret); ok {
+			redact(s)
+		}
+	}
+	return objs, nil
+}
+
 // redact replaces secret values; bootstrap-file lines keep their key names.
 func redact(s *corev1.Secret) {
 	s.StringData = map[string]string{}
@@ -173,7 +215,7 @@ func redact(s *corev1.Secret) {
 			s.StringData[k] = strings.Join(lines, "\n") + "\n"
 			continue
 		}
-		if k == "username" || k == "key" {
+		if k == "username" || k == "key" || k == values.Emqx4ManagementIDKey {
 			s.StringData[k] = string(v)
 			continue
 		}

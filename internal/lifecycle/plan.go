@@ -115,6 +115,9 @@ func stopStrayEvacuations(s *State, p *Plan) bool {
 }
 
 func inviteStragglers(s *State, p *Plan) bool {
+	if s.NoInvite {
+		return false
+	}
 	timeout := s.JoinTimeout
 	if timeout <= 0 {
 		timeout = DefaultJoinTimeout
@@ -178,6 +181,9 @@ func drain(s *State, role *Role, node, pod string) (bool, Step, string) {
 		return true, Step{}, "node not running"
 	}
 	if !s.supportsEvacuation() {
+		if s.NoEvacuation != "" {
+			return true, Step{}, s.NoEvacuation
+		}
 		return true, Step{}, "this edition cannot evacuate clients"
 	}
 	if len(migrationTargets(s, node)) == 0 {

@@ -40,6 +40,11 @@ type State struct {
 	Now               time.Time
 	// JoinTimeout: a pod Ready this long whose node has not joined is invited (default DefaultJoinTimeout).
 	JoinTimeout time.Duration
+	// NoEvacuation, when set, says why the cluster's nodes cannot be evacuated (EMQX 4.4: the
+	// operator has no evacuation API for it); nodes are then stopped without one.
+	NoEvacuation string
+	// NoInvite: the nodes have no invite API (EMQX 4.4), so a node that has not joined is waited for.
+	NoInvite bool
 }
 
 // Tunables (durations in wall time).
@@ -124,6 +129,9 @@ func (s *State) running(name string) bool {
 // supportsEvacuation: node evacuation exists in Enterprise builds (all of 5.9+ and 6.x); the
 // open-source 5.8 builds answer 404.
 func (s *State) supportsEvacuation() bool {
+	if s.NoEvacuation != "" {
+		return false
+	}
 	for _, n := range s.Nodes {
 		if n.Edition == "Opensource" {
 			return false

@@ -153,7 +153,7 @@ func (r *Renderer) render(rawValues []byte, namespace string) ([]client.Object, 
 
 // applyOrder puts objects that others refer to first.
 var applyOrder = map[string]int{
-	"ServiceAccount": 0, "Secret": 1, "ConfigMap": 2, "Service": 3, "StatefulSet": 4, "PodDisruptionBudget": 5,
+	"ServiceAccount": 0, "Role": 0, "RoleBinding": 0, "Secret": 1, "ConfigMap": 2, "Service": 3, "StatefulSet": 4, "PodDisruptionBudget": 5,
 }
 
 // SortForApply sorts objects in the order they are applied: referenced objects first, then by name.

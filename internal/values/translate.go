@@ -36,6 +36,7 @@ func FromEMQX(e *v2beta1.EMQX, in Inputs) Values {
 		conf = *in.EMQXConf
 	}
 	v := Values{
+		Generation: 5,
 		Cluster: Cluster{
 			Name:            e.Name,
 			Domain:          e.Spec.ClusterDomain,

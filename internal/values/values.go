@@ -10,6 +10,8 @@ import (
 
 // Values is the emqx chart's values.yaml, typed.
 type Values struct {
+	// Generation is EMQX's major release line: 5 (EMQX 5/6) or 4 (EMQX 4.4).
+	Generation           int                           `json:"generation"`
 	Cluster              Cluster                       `json:"cluster"`
 	Image                string                        `json:"image"`
 	ImagePullPolicy      corev1.PullPolicy             `json:"imagePullPolicy"`
