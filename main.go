@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/broker-ops/emqx-operator/api/v1beta2"
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers"
 	"github.com/broker-ops/emqx-operator/internal/cli"
@@ -64,6 +65,7 @@ func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v2beta1.AddToScheme(s))
+	utilruntime.Must(v1beta2.AddToScheme(s))
 	utilruntime.Must(operatorsv2.AddToScheme(s)) // OLM's OperatorCondition
 	return s
 }
@@ -157,6 +159,20 @@ func runManager(args []string) int {
 	if err := r.SetupWithManager(mgr, maxConcurrent); err != nil {
 		setupLog.Error(err, "setting up the EMQX controller")
 		return 1
+	}
+	// The v1beta2 kinds (EMQX 4.4), each reconciled when watches.yaml lists it.
+	for _, r4 := range controllers.NewEmqx4Reconcilers(controllers.Emqx4Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("emqx-operator"),
+		Renderer: renderer, EMQXClients: emqxapi.DefaultFactory, ProxyEnv: proxy.ReadProxyVarsFromEnv(),
+	}, scheme) {
+		w, ok := watches.Find(ws, v1beta2.GroupVersion.WithKind(r4.Kind))
+		if !ok {
+			continue
+		}
+		if err := r4.SetupWithManager(mgr, max(w.MaxConcurrentReconciles, 1)); err != nil {
+			setupLog.Error(err, "setting up the controller", "kind", r4.Kind)
+			return 1
+		}
 	}
 	backups := &controllers.EMQXBackupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
 		Recorder: mgr.GetEventRecorder("emqx-operator"), Image: *backupImage}

@@ -129,6 +129,13 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	if prob := validation.Config(e); prob != nil {
 		return r.rejectSpec(e, p, prob), nil
 	}
+	// Before anything is made: an older EmqxEnterprise or EmqxBroker of the same name would share
+	// the headless Service and the pods' instance label.
+	if kind, err := olderSameName(ctx, r.Client, e, "EMQX"); err != nil {
+		return outcome{}, err
+	} else if kind != "" {
+		return r.rejectSpec(e, p, nameInUse(kind, e)), nil
+	}
 	// Before anything is made: no Secret, Service or workload next to another operator's.
 	if prob, err := r.foreignWorkloads(ctx, e); err != nil {
 		return outcome{}, err

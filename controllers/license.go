@@ -30,13 +30,18 @@ const (
 // the first time, so from then on the cache holds it and a change to it triggers a reconcile: the
 // operator caches and watches only the Secrets clusters reference.
 func (r *EMQXReconciler) userSecret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	return readUserSecret(ctx, r.Client, r.APIReader, ns, name)
+}
+
+// readUserSecret is userSecret for any reconciler: c reads the cache and writes, live reads past it.
+func readUserSecret(ctx context.Context, c client.Client, live client.Reader, ns, name string) (*corev1.Secret, error) {
 	s := &corev1.Secret{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)
+	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)
 	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)
+		err = live.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)
 		if err == nil {
 			patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:"true"}}}`, v2beta1.LabelWatched))
-			if perr := r.Client.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch)); perr != nil {
+			if perr := c.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch)); perr != nil {
 				return nil, fmt.Errorf("labelling Secret %s to watch it: %w", name, perr)
 			}
 		}

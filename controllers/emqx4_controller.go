@@ -1,0 +1,192 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/broker-ops/emqx-operator/api/v1beta2"
+	"github.com/broker-ops/emqx-operator/internal/apply"
+	"github.com/broker-ops/emqx-operator/internal/desired"
+	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
+	"github.com/broker-ops/emqx-operator/internal/render"
+	"github.com/broker-ops/emqx-operator/internal/validation"
+)
+
+// Emqx4Reconciler reconciles one of the v1beta2 kinds (EmqxEnterprise or EmqxBroker: one
+// reconciler per kind) through the same pipeline as EMQX: pure builders render the embedded chart
+// in EMQX 4 mode, one apply loop applies the result, the lifecycle layer picks the next day-2 step,
+// and one status write ends the pass.
+type Emqx4Reconciler struct {
+	// Client reads from the manager's cache and writes.
+	Client client.Client
+	// APIReader reads without a cache: users' licence Secrets before they are labelled watched.
+	APIReader   client.Reader
+	Scheme      *runtime.Scheme
+	Recorder    events.EventRecorder
+	Renderer    *render.Renderer
+	EMQXClients emqxapi.Factory
+	ProxyEnv    []corev1.EnvVar
+	// Kind is EmqxEnterprise or EmqxBroker; New makes an empty object of that kind.
+	Kind string
+	New  func() v1beta2.Cluster
+}
+
+// +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxenterprises;emqxbrokers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxenterprises/status;emqxbrokers/status,verbs=get;update;patch
+// The operator grants EMQX 4 pods read access to endpoints (Kubernetes cluster discovery), so it
+// must hold that access itself.
+// +kubebuilder:rbac:groups="",resources=endpoints,verbs=get;list;watch
+
+// statusConflictRetry is how soon a pass whose status write met a newer object runs again.
+const statusConflictRetry = 200 * time.Millisecond
+
+// pass4 collects what one reconcile learned, for the single status write at its end.
+type pass4 struct {
+	problem  *validation.Problem
+	set      *appsv1.StatefulSet
+	pods     []corev1.Pod
+	nodes    []emqxapi.NodeV4
+	nodesErr error
+	plan     lifecycle.Plan
+	applied  bool
+	license  licenseState4
+}
+
+// Reconcile brings one EMQX 4 cluster one step closer to its spec.
+func (r *Emqx4Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	current := r.New()
+	if err := r.Client.Get(ctx, req.NamespacedName, current); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !current.GetDeletionTimestamp().IsZero() {
+		// Owner references hand the children to the garbage collector; PVCs stay.
+		return ctrl.Result{}, nil
+	}
+	st := current.ClusterStatus()
+	p := &pass4{license: licenseState4{InEffect: st.LicenseRevision, Rejected: st.RejectedLicenseRevision}}
+	out, err := r.run(ctx, current, p)
+	next := emqx4Status(current, p)
+	if werr := r.writeStatus(ctx, current, next); apierrors.IsConflict(werr) && err == nil {
+		// The cache had not seen the previous pass's status write yet: look again shortly with
+		// the fresh object instead of writing over it.
+		out = waitOutcome(statusConflictRetry, "StatusConflict")
+	} else if werr != nil {
+		err = errors.Join(err, werr)
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	log.FromContext(ctx).V(1).Info("reconciled", "outcome", out.kind.String(), "reason", out.reason,
+		"readyReplicas", next.ReadyReplicas, "requeueAfter", out.result().RequeueAfter)
+	return out.result(), nil
+}
+
+func (r *Emqx4Reconciler) run(ctx context.Context, c v1beta2.Cluster, p *pass4) (outcome, error) {
+	if prob := validation.Emqx4(c); prob != nil {
+		return r.reject(c, p, prob), nil
+	}
+	if prob, err := r.nameTaken(ctx, c); err != nil {
+		return outcome{}, err
+	} else if prob != nil {
+		return r.reject(c, p, prob), nil
+	}
+	creds, prob, err := r.ensureCredentials(ctx, c)
+	if err != nil {
+		return outcome{}, err
+	}
+	if prob != nil {
+		return r.reject(c, p, prob), nil
+	}
+	want, prob, err := r.licenseSource(ctx, c)
+	if err != nil {
+		return outcome{}, err
+	}
+	if prob != nil {
+		return r.reject(c, p, prob), nil
+	}
+	if err := r.observe(ctx, c, creds, p); err != nil {
+		return outcome{}, err
+	}
+	mounted, err := r.planLicense(ctx, c, want, creds, p)
+	if err != nil {
+		return outcome{}, err
+	}
+
+	p.plan = lifecycle.Decide(lifecycleState4(c, p))
+	objs, err := desired.Emqx4Objects(r.Renderer, c, r.Kind, desired.Emqx4Inputs{
+		Replicas: &p.plan.CoreReplicas, License: mounted, ProxyEnv: r.ProxyEnv,
+	})
+	if err != nil {
+		return outcome{}, err
+	}
+	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
+	if _, err := applier.Apply(ctx, c, objs); err != nil {
+		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "%s", err.Error())
+		return outcome{}, err
+	}
+	p.applied = true
+	if err := r.execute(ctx, c, p.plan); err != nil {
+		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "StepFailed", "Lifecycle", "%s", err.Error())
+		return outcome{}, err
+	}
+	if p.plan.Step.Kind != lifecycle.None || p.plan.Busy || p.plan.Reason != "" {
+		return waitOutcome(convergingInterval, p.plan.Reason), nil
+	}
+	if p.license.Waiting {
+		return waitOutcome(convergingInterval, "LicenseWaitingForNode"), nil
+	}
+	if !allNodesRunning(c, p) {
+		return waitOutcome(convergingInterval, "NodesJoining"), nil
+	}
+	return doneOutcome(), nil
+}
+
+// reject records a spec or dependency problem: Failed=True, one Warning Event, nothing applied. A
+// missing Secret is looked at again (its creation is not watched); a spec error waits for the next
+// spec change.
+func (r *Emqx4Reconciler) reject(c v1beta2.Cluster, p *pass4, prob *validation.Problem) outcome {
+	p.problem = prob
+	if failed := meta.FindStatusCondition(c.ClusterStatus().Conditions, v1beta2.ConditionFailed); failed == nil ||
+		failed.Reason != prob.Reason || failed.Message != prob.Message {
+		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, prob.Reason, "Validate", "%s", prob.Message)
+	}
+	if prob.Retry {
+		return waitOutcome(missingDependencyRetry, prob.Reason)
+	}
+	return configErrorOutcome(prob.Reason)
+}
+
+// execute carries out the lifecycle step. EMQX 4 nodes join by themselves (Kubernetes discovery)
+// and have no evacuation API the operator uses, so the only step is replacing a pod.
+func (r *Emqx4Reconciler) execute(ctx context.Context, c v1beta2.Cluster, plan lifecycle.Plan) error {
+	switch plan.Step.Kind {
+	case lifecycle.None:
+		return nil
+	case lifecycle.ReplacePod:
+		pod := plan.Step.Pod
+		err := r.Client.Delete(ctx, pod, client.Preconditions{UID: &pod.UID})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			err = nil
+		}
+		if err != nil {
+			return fmt.Errorf("replacing pod %s: %w", pod.Name, err)
+		}
+		r.Recorder.Eventf(c, pod, corev1.EventTypeNormal, string(plan.Step.Kind), "Lifecycle", "%s", plan.Message)
+		return nil
+	default:
+		return fmt.Errorf("the lifecycle step %s has no EMQX 4 equivalent", plan.Step.Kind)
+	}
+}
