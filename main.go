@@ -77,6 +77,8 @@ func runManager(args []string) int {
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader (a Lease), so only one replica acts")
 	leaseNamespace := fs.String("leader-election-namespace", "", "namespace of the leader Lease (default: the pod's namespace)")
 	watchesFile := fs.String("watches-file", "", "watches.yaml to use instead of the compiled-in one")
+	secretPropagation := fs.Duration("secret-propagation", controllers.DefaultSecretPropagation,
+		"how long the kubelet may take to update a mounted Secret; an EMQX 4 listener is restarted for a new certificate after it")
 	joinTimeout := fs.Duration("join-timeout", lifecycle.DefaultJoinTimeout, "how long a Ready EMQX node may stay out of its cluster before the operator invites it")
 	maxRollouts := fs.Int("max-concurrent-rollouts", 3, "how many clusters may scale in or roll at once across the operator (0: no limit)")
 	backupImage := fs.String("backup-image", envOr("OPERATOR_IMAGE", DefaultImage),
@@ -164,6 +166,7 @@ func runManager(args []string) int {
 	for _, r4 := range controllers.NewEmqx4Reconcilers(controllers.Emqx4Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("emqx-operator"),
 		Renderer: renderer, EMQXClients: emqxapi.DefaultFactory, ProxyEnv: proxy.ReadProxyVarsFromEnv(),
+		SecretPropagation: *secretPropagation,
 	}, scheme) {
 		w, ok := watches.Find(ws, v1beta2.GroupVersion.WithKind(r4.Kind))
 		if !ok {

@@ -39,6 +39,9 @@ type Emqx4Reconciler struct {
 	Renderer    *render.Renderer
 	EMQXClients emqxapi.Factory
 	ProxyEnv    []corev1.EnvVar
+	// SecretPropagation is how long the kubelet may take to update mounted Secret files
+	// (DefaultSecretPropagation when zero): a listener is restarted for a new certificate only after it.
+	SecretPropagation time.Duration
 	// Kind is EmqxEnterprise or EmqxBroker; New makes an empty object of that kind.
 	Kind string
 	New  func() v1beta2.Cluster
@@ -63,6 +66,8 @@ type pass4 struct {
 	plan     lifecycle.Plan
 	applied  bool
 	license  licenseState4
+	certs    []v1beta2.ListenerCertificate
+	certWait time.Duration
 }
 
 // Reconcile brings one EMQX 4 cluster one step closer to its spec.
@@ -138,12 +143,19 @@ func (r *Emqx4Reconciler) run(ctx context.Context, c v1beta2.Cluster, p *pass4) 
 		return outcome{}, err
 	}
 	p.applied = true
+	if err := r.planCertificates(ctx, c, creds, p); err != nil {
+		return outcome{}, err
+	}
 	if err := r.execute(ctx, c, p.plan); err != nil {
 		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "StepFailed", "Lifecycle", "%s", err.Error())
 		return outcome{}, err
 	}
 	if p.plan.Step.Kind != lifecycle.None || p.plan.Busy || p.plan.Reason != "" {
 		return waitOutcome(convergingInterval, p.plan.Reason), nil
+	}
+	if p.certWait > 0 {
+		// No watch reports the kubelet updating a Secret's files: look again when it should have.
+		return waitOutcome(p.certWait, "CertificatePropagating"), nil
 	}
 	if p.license.Waiting {
 		return waitOutcome(convergingInterval, "LicenseWaitingForNode"), nil

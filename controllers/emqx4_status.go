@@ -32,6 +32,9 @@ func emqx4Status(c v1beta2.Cluster, p *pass4) v1beta2.EmqxStatus {
 		return next
 	}
 	next.LicenseRevision, next.RejectedLicenseRevision = p.license.InEffect, p.license.Rejected
+	if p.applied {
+		next.ListenerCertificates = p.certs
+	}
 	if p.license.Rejected != "" {
 		set(v1beta2.ConditionFailed, true, reasonLicenseRejected, p.license.RejectMessage+
 			"; the nodes keep the licence in effect until spec.emqxTemplate.license changes")

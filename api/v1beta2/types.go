@@ -228,6 +228,24 @@ type EmqxStatus struct {
 	// mounting the licence in effect, until the spec's licence changes.
 	// +optional
 	RejectedLicenseRevision string `json:"rejectedLicenseRevision,omitempty"`
+	// ListenerCertificates are the TLS listeners' certificates the operator put in place, and
+	// whether the listener was restarted to serve them.
+	// +listType=map
+	// +listMapKey=listener
+	// +optional
+	ListenerCertificates []ListenerCertificate `json:"listenerCertificates,omitempty"`
+}
+
+// ListenerCertificate is one TLS listener's certificate as the operator rolled it out.
+type ListenerCertificate struct {
+	// Listener is EMQX 4's listener name, e.g. mqtt:ssl:external.
+	Listener string `json:"listener"`
+	// Revision identifies the certificate files (a hash, never the key).
+	Revision string `json:"revision"`
+	// UpdatedAt is when the operator wrote them to the listener's Secret.
+	UpdatedAt metav1.Time `json:"updatedAt"`
+	// Restarted: the listener was restarted after the kubelet had time to update the files.
+	Restarted bool `json:"restarted"`
 }
 
 // EmqxNode is one node of GET /api/v4/nodes.

@@ -42,7 +42,7 @@ func Emqx4Objects(r *render.Renderer, c v1beta2.Cluster, gvk string, in Emqx4Inp
 	}
 	objs, err := r.Render(values.FromEmqx4(c, values.Emqx4Inputs{
 		Replicas: in.Replicas, License: in.License != nil, Files: values.Emqx4FilesOf(files),
-		FilesChecksum: restartInputsChecksum(files, certs), ProxyEnv: in.ProxyEnv,
+		FilesChecksum: restartInputsChecksum(files), ProxyEnv: in.ProxyEnv,
 	}), c.GetNamespace())
 	if err != nil {
 		return nil, err
@@ -61,9 +61,9 @@ func Emqx4Objects(r *render.Renderer, c v1beta2.Cluster, gvk string, in Emqx4Inp
 		s.Labels[v2beta1.LabelWatched] = "true"
 		objs = append(objs, s)
 	}
-	for _, s := range certs {
-		s.Labels[v2beta1.LabelWatched] = "true" // the apply loop compares with the cached copy
-		objs = append(objs, s)
+	for _, cert := range certs {
+		cert.secret.Labels[v2beta1.LabelWatched] = "true" // the apply loop compares with the cached copy
+		objs = append(objs, cert.secret)
 	}
 	if c.Common().ServiceAccountName == "" {
 		objs = append(objs, discoveryRBAC(c, meta)...)
@@ -91,14 +91,20 @@ func discoveryRBAC(c v1beta2.Cluster, meta func(string) metav1.ObjectMeta) []cli
 	return []client.Object{role, binding}
 }
 
+// emqx4Cert is one TLS listener's certificate Secret.
+type emqx4Cert struct {
+	listener string // EMQX 4's listener name
+	secret   *corev1.Secret
+}
+
 // emqx4CertSecrets holds spec.emqxTemplate.listener.certificate, one Secret per TLS listener.
-func emqx4CertSecrets(c v1beta2.Cluster) ([]*corev1.Secret, error) {
+func emqx4CertSecrets(c v1beta2.Cluster) ([]emqx4Cert, error) {
 	certs := c.Template().Listener.Certificate
-	var out []*corev1.Secret
+	var out []emqx4Cert
 	for _, l := range []struct {
-		name string
-		data *v1beta2.CertificateData
-	}{{"mqtts", certs.MQTTS}, {"wss", certs.WSS}} {
+		name, listener string
+		data           *v1beta2.CertificateData
+	}{{"mqtts", "mqtt:ssl:external", certs.MQTTS}, {"wss", "mqtt:wss:external", certs.WSS}} {
 		if l.data == nil {
 			continue
 		}
@@ -116,25 +122,39 @@ func emqx4CertSecrets(c v1beta2.Cluster) ([]*corev1.Secret, error) {
 			// EMQX 4 needs a readable cacertfile; the chain stands in for a missing CA.
 			data["ca.crt"] = data["tls.crt"]
 		}
-		out = append(out, &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		out = append(out, emqx4Cert{listener: l.listener, secret: &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 			ObjectMeta: metav1.ObjectMeta{Name: v1beta2.CertSecretName(c, l.name), Namespace: c.GetNamespace(),
 				Labels: values.SelectorLabels4(c)},
-			Type: corev1.SecretTypeTLS, Data: data})
+			Type: corev1.SecretTypeTLS, Data: data}})
 	}
 	return out, nil
 }
 
-// restartInputsChecksum identifies what EMQX 4 reads only at start-up besides its env: the files
-// and the listeners' certificates. It goes on the pod template, so a change rolls the pods.
-func restartInputsChecksum(files map[string]string, certs []*corev1.Secret) string {
+// restartInputsChecksum identifies the files EMQX 4 reads only at start-up besides its env. It
+// goes on the pod template, so a change rolls the pods. Certificates are not in it: a listener
+// re-reads its files when it is restarted, which the operator does instead (see Emqx4Certificates).
+func restartInputsChecksum(files map[string]string) string {
 	h := sha256.New()
 	for _, k := range slices.Sorted(maps.Keys(files)) {
 		fmt.Fprintf(h, "%s\x00%s\x00", k, files[k])
 	}
-	for _, s := range certs {
-		for _, k := range slices.Sorted(maps.Keys(s.Data)) {
-			fmt.Fprintf(h, "%s/%s\x00%s\x00", s.Name, k, s.Data[k])
-		}
-	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Emqx4Certificates are the revisions of the TLS listeners' certificates the spec gives, by EMQX 4
+// listener name (mqtt:ssl:external, mqtt:wss:external).
+func Emqx4Certificates(c v1beta2.Cluster) (map[string]string, error) {
+	certs, err := emqx4CertSecrets(c)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, cert := range certs {
+		h := sha256.New()
+		for _, k := range slices.Sorted(maps.Keys(cert.secret.Data)) {
+			fmt.Fprintf(h, "%s\x00%s\x00", k, cert.secret.Data[k])
+		}
+		out[cert.listener] = hex.EncodeToString(h.Sum(nil))[:16]
+	}
+	return out, nil
 }

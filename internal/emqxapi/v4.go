@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 )
 
 // EMQX 4.4's management API (port 8081, /api/v4, HTTP Basic with an application id and secret).
@@ -37,6 +38,13 @@ func (c *Client) NodesV4(ctx context.Context) ([]NodeV4, error) {
 // {"license": "<file content>"} (EMQX 4.4 Enterprise HTTP API, "POST /api/v4/license/upload").
 func (c *Client) UploadLicenseV4(ctx context.Context, license string) error {
 	return c.callV4(ctx, http.MethodPost, "/api/v4/license/upload", map[string]string{"license": license}, nil)
+}
+
+// RestartListenerV4 restarts one listener on every node of the cluster, which re-reads its
+// certificate files; only that listener's connections are dropped
+// (EMQX 4.4 HTTP API, "PUT /api/v4/listeners/{identifier}/restart").
+func (c *Client) RestartListenerV4(ctx context.Context, listener string) error {
+	return c.callV4(ctx, http.MethodPut, "/api/v4/listeners/"+url.PathEscape(listener)+"/restart", nil, nil)
 }
 
 func (c *Client) callV4(ctx context.Context, method, path string, in, out any) error {

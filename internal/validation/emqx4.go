@@ -2,9 +2,11 @@ package validation
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
+	"github.com/broker-ops/emqx-operator/internal/tlscert"
 )
 
 // Reasons of the v1beta2 kinds.
@@ -46,11 +48,15 @@ func Emqx4(c v1beta2.Cluster) *Problem {
 		if l.data == nil {
 			continue
 		}
-		for _, k := range []string{"tls.crt", "tls.key"} {
-			if len(l.data.Data[k]) == 0 && l.data.StringData[k] == "" {
-				return &Problem{Reason: ReasonInvalidCertificate, Message: fmt.Sprintf(
-					"spec.emqxTemplate.listener.certificate.%s has no %s", l.name, k)}
-			}
+		data := map[string][]byte{}
+		maps.Copy(data, l.data.Data)
+		for k, v := range l.data.StringData {
+			data[k] = []byte(v)
+		}
+		// A listener restarted onto a pair that does not load would stop accepting clients.
+		if _, err := tlscert.Parse(data); err != nil {
+			return &Problem{Reason: ReasonInvalidCertificate, Message: fmt.Sprintf(
+				"spec.emqxTemplate.listener.certificate.%s: %v", l.name, err)}
 		}
 	}
 	return nil

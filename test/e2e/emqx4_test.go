@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
+	"github.com/broker-ops/emqx-operator/internal/tlscert/tlscerttest"
 	"github.com/broker-ops/emqx-operator/test/e2e/harness"
 	"github.com/broker-ops/emqx-operator/test/simulator"
 )
@@ -319,6 +320,118 @@ func TestSeedArticleBadInput(t *testing.T) {
 	for node, l := range clusterLicenses(t, ns) {
 		if !strings.Contains(l, "article-reader") {
 			t.Errorf("node %s runs %q, want the licence from the Secret", node, l)
+		}
+	}
+}
+
+// TestEmqxBrokerScalesAndRotatesItsListenerCertificate: an EmqxBroker with an MQTTS certificate
+// runs 3 nodes; a new certificate is rolled out by restarting mqtt:ssl:external alone (no pod
+// restarted, no other listener touched); a pair that does not load is refused and the running one
+// stays; scaling to 4 and back to 2 goes through the lifecycle layer.
+func TestEmqxBrokerScalesAndRotatesItsListenerCertificate(t *testing.T) {
+	ns := env.NewNamespace(t)
+	ctx, cancel := harness.Ctx()
+	defer cancel()
+	a, aKey := tlscerttest.Valid("broker." + ns + ".svc")
+	b := &v1beta2.EmqxBroker{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "broker"},
+		Spec: v1beta2.EmqxBrokerSpec{EmqxSpec: v1beta2.EmqxSpec{Image: "emqx/emqx:4.4.19", Replicas: ptr.To[int32](3)}}}
+	b.Spec.EmqxTemplate.Listener.Certificate.MQTTS = &v1beta2.CertificateData{StringData: map[string]string{"tls.crt": string(a), "tls.key": string(aKey)}}
+	create(t, b)
+	getBroker := func() *v1beta2.EmqxBroker {
+		got := &v1beta2.EmqxBroker{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "broker"}, got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	waitBroker := func(what string, ok func(*v1beta2.EmqxBroker) bool) *v1beta2.EmqxBroker {
+		t.Helper()
+		var got *v1beta2.EmqxBroker
+		harness.Eventually(t, 90*time.Second, what, func() error {
+			got = getBroker()
+			if got.Status.ObservedGeneration != got.Generation || !ok(got) {
+				return fmt.Errorf("status %+v", got.Status)
+			}
+			return nil
+		})
+		return got
+	}
+	running := func(n int32) func(*v1beta2.EmqxBroker) bool {
+		return func(g *v1beta2.EmqxBroker) bool {
+			return meta.IsStatusConditionTrue(g.Status.Conditions, v1beta2.ConditionRunning) && g.Status.ReadyReplicas == n && len(g.Status.EmqxNodes) == int(n)
+		}
+	}
+	got := waitBroker("3 nodes running", running(3))
+	if len(got.Status.ListenerCertificates) != 1 || !got.Status.ListenerCertificates[0].Restarted {
+		t.Fatalf("listener certificates %+v", got.Status.ListenerCertificates)
+	}
+	firstRevision := got.Status.ListenerCertificates[0].Revision
+	uids := map[string]string{}
+	pods := &corev1.PodList{}
+	if err := env.Client.List(ctx, pods, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		uids[p.Name] = string(p.UID)
+	}
+
+	c, cKey := tlscerttest.Valid("broker." + ns + ".svc")
+	update := func(mutate func(*v1beta2.EmqxBroker)) {
+		harness.Eventually(t, 10*time.Second, "update", func() error {
+			g := getBroker()
+			mutate(g)
+			return env.Client.Update(ctx, g)
+		})
+	}
+	update(func(g *v1beta2.EmqxBroker) {
+		g.Spec.EmqxTemplate.Listener.Certificate.MQTTS.StringData = map[string]string{"tls.crt": string(c), "tls.key": string(cKey)}
+	})
+	got = waitBroker("the new certificate served after a listener restart", func(g *v1beta2.EmqxBroker) bool {
+		lc := g.Status.ListenerCertificates
+		return len(lc) == 1 && lc[0].Revision != firstRevision && lc[0].Restarted
+	})
+	assertPodsKept(t, ns, uids)
+	calls, err := env.Sim.Calls()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var restarts []string
+	for _, call := range calls {
+		if call.Method == "PUT" && strings.HasPrefix(call.Path, "/api/v4/listeners/") && strings.Contains(call.Node, ns) {
+			restarts = append(restarts, call.Path)
+		}
+	}
+	if len(restarts) != 1 || restarts[0] != "/api/v4/listeners/mqtt:ssl:external/restart" {
+		t.Errorf("listener restarts %v, want exactly mqtt:ssl:external once", restarts)
+	}
+	secret := &corev1.Secret{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "broker-mqtts-cert"}, secret); err != nil || string(secret.Data["tls.crt"]) != string(c) {
+		t.Errorf("the listener's Secret does not hold the new certificate (%v)", err)
+	}
+
+	// A certificate with another pair's key: refused, nothing changes.
+	update(func(g *v1beta2.EmqxBroker) {
+		g.Spec.EmqxTemplate.Listener.Certificate.MQTTS.StringData = map[string]string{"tls.crt": string(a), "tls.key": string(cKey)}
+	})
+	got = waitBroker("a mismatched pair refused", func(g *v1beta2.EmqxBroker) bool {
+		f := meta.FindStatusCondition(g.Status.Conditions, v1beta2.ConditionFailed)
+		return f != nil && f.Status == metav1.ConditionTrue && f.Reason == "InvalidCertificate"
+	})
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "broker-mqtts-cert"}, secret); err != nil || string(secret.Data["tls.crt"]) != string(c) {
+		t.Errorf("a refused pair reached the listener's Secret (%v)", err)
+	}
+
+	// Scale out and in, back on the good pair.
+	update(func(g *v1beta2.EmqxBroker) {
+		g.Spec.EmqxTemplate.Listener.Certificate.MQTTS.StringData = map[string]string{"tls.crt": string(c), "tls.key": string(cKey)}
+		g.Spec.Replicas = ptr.To[int32](4)
+	})
+	waitBroker("4 nodes running", running(4))
+	update(func(g *v1beta2.EmqxBroker) { g.Spec.Replicas = ptr.To[int32](2) })
+	got = waitBroker("2 nodes running", running(2))
+	for _, n := range got.Status.EmqxNodes {
+		if strings.Contains(n.Node, "broker-2.") || strings.Contains(n.Node, "broker-3.") {
+			t.Errorf("a removed node is still listed: %s", n.Node)
 		}
 	}
 }

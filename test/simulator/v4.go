@@ -96,6 +96,7 @@ func (s *Simulator) apiV4(name, podUID string) http.Handler {
 	mux.HandleFunc("/status", h.status)
 	mux.HandleFunc("GET /api/v4/nodes", h.authV4(h.nodesV4))
 	mux.HandleFunc("POST /api/v4/license/upload", h.authV4(h.licenseUploadV4))
+	mux.HandleFunc("PUT /api/v4/listeners/{id}/restart", h.authV4(h.restartListenerV4))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "message": "Not Found"})
 	})
@@ -157,4 +158,15 @@ func (h *nodeAPI) licenseUploadV4(w http.ResponseWriter, r *http.Request) {
 	}
 	c.license = lic
 	writeJSON(w, http.StatusOK, map[string]any{"code": 0})
+}
+
+// restartListenerV4: PUT /api/v4/listeners/{identifier}/restart restarts that listener on every
+// node of the cluster (it re-reads its certificate files); the other listeners keep their clients.
+func (h *nodeAPI) restartListenerV4(w http.ResponseWriter, r *http.Request) {
+	switch r.PathValue("id") {
+	case "mqtt:tcp:external", "mqtt:ssl:external", "mqtt:ws:external", "mqtt:wss:external":
+		writeJSON(w, http.StatusOK, map[string]any{"code": 0})
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "message": "listener not found"})
+	}
 }
