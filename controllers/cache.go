@@ -24,6 +24,8 @@ func CacheOptions(namespaces []string) cache.Options {
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.StatefulSet{}:           ours,
+			// The vendor's replicant ReplicaSets carry the same managed-by label (adoption).
+			&appsv1.ReplicaSet{}: ours,
 			&corev1.Pod{}:                   ours,
 			&batchv1.Job{}:                  ours,
 			&rbacv1.Role{}:                  ours,

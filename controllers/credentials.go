@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -46,6 +47,11 @@ func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (
 			}
 		} else if err != nil {
 			return operatorKey, nil, err
+		}
+		if s.Name == e.CookieSecretName() && adopting(e) {
+			if live, err = r.adoptVendorCookie(ctx, e, live); err != nil {
+				return operatorKey, nil, err
+			}
 		}
 		// A Secret of that name without our keys was made by someone else (the vendor's
 		// operator names its node cookie Secret the same): pods mounting it would not start.
@@ -92,4 +98,54 @@ func (r *EMQXReconciler) userKeys(ctx context.Context, e *v2beta1.EMQX) ([]crede
 		out = append(out, credentials.APIKey{Key: key, Secret: secret})
 	}
 	return out, nil, nil
+}
+
+// The vendor's emqx-operator: its cookie Secret (<name>-node-cookie, the same name as ours) holds
+// the cookie under this key, and its bootstrap Secret the key it calls EMQX with.
+const (
+	vendorCookieKey          = "node_cookie"
+	vendorBootstrapKey       = "bootstrap_api_key"
+	vendorOperatorAPIKeyName = "emqx-operator-controller"
+)
+
+// adoptVendorCookie gives the vendor's cookie Secret this operator's key with the same cookie, so
+// the nodes this operator starts join the running ones (a new cookie would split the cluster).
+// The vendor's key stays; the Secret is labelled watched so the cache holds it from now on.
+func (r *EMQXReconciler) adoptVendorCookie(ctx context.Context, e *v2beta1.EMQX, live *corev1.Secret) (*corev1.Secret, error) {
+	vendor, ok := live.Data[vendorCookieKey]
+	if !ok || len(live.Data[values.CookieKey]) > 0 {
+		return live, nil
+	}
+	updated := live.DeepCopy()
+	updated.Data[values.CookieKey] = vendor
+	if updated.Labels == nil {
+		updated.Labels = map[string]string{}
+	}
+	updated.Labels[v2beta1.LabelWatched] = "true"
+	if err := r.Client.Update(ctx, updated); err != nil {
+		return nil, fmt.Errorf("giving the vendor's cookie Secret %s this operator's key: %w", live.Name, err)
+	}
+	r.Recorder.Eventf(e, updated, corev1.EventTypeNormal, "AdoptingWorkloads", "Adopt",
+		"Secret %s: the running nodes' cookie kept for the nodes this operator starts", live.Name)
+	return updated, nil
+}
+
+// vendorAPIKey reads the key the vendor's operator bootstrapped its nodes with (Secret
+// <name>-bootstrap-api-key, line emqx-operator-controller:<secret>). It is read past the cache,
+// only while the nodes refuse this operator's own key during an adoption.
+func (r *EMQXReconciler) vendorAPIKey(ctx context.Context, e *v2beta1.EMQX) (credentials.APIKey, bool, error) {
+	s := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.Name + "-bootstrap-api-key"}, s)
+	if apierrors.IsNotFound(err) {
+		return credentials.APIKey{}, false, nil
+	}
+	if err != nil {
+		return credentials.APIKey{}, false, err
+	}
+	for _, line := range strings.Split(string(s.Data[vendorBootstrapKey]), "\n") {
+		if secret, ok := strings.CutPrefix(strings.TrimSpace(line), vendorOperatorAPIKeyName+":"); ok && secret != "" {
+			return credentials.APIKey{Key: vendorOperatorAPIKeyName, Secret: secret}, true, nil
+		}
+	}
+	return credentials.APIKey{}, false, nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -60,7 +61,7 @@ type EMQXReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;configmaps;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete;patch
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
@@ -91,7 +92,11 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	p := &pass{observed: &status.Observed{}}
 	out, err := r.run(ctx, e, p)
 	next := status.Compute(e, current.Status, p.observed, p.problems)
-	if werr := r.writeStatus(ctx, current, next); werr != nil {
+	if werr := r.writeStatus(ctx, current, next); apierrors.IsConflict(werr) && err == nil {
+		// The cache had not seen the previous pass's status write yet: look again shortly with
+		// the fresh object instead of writing over it.
+		out = waitOutcome(statusConflictRetry, "StatusConflict")
+	} else if werr != nil {
 		err = errors.Join(err, werr)
 	}
 	if uerr := r.Upgrade.Observe(ctx, req.String(), rolloutInProgress(p)); uerr != nil {
@@ -136,11 +141,22 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	} else if kind != "" {
 		return r.rejectSpec(e, p, nameInUse(kind, e)), nil
 	}
-	// Before anything is made: no Secret, Service or workload next to another operator's.
-	if prob, err := r.foreignWorkloads(ctx, e); err != nil {
+	// Before anything is made: no Secret, Service or workload next to another operator's, unless
+	// the user asked for them to be taken over.
+	foreign, err := r.foreignWorkloads(ctx, e)
+	if err != nil {
 		return outcome{}, err
-	} else if prob != nil {
-		return r.rejectSpec(e, p, prob), nil
+	}
+	if foreign.Problem != nil {
+		return r.rejectSpec(e, p, foreign.Problem), nil
+	}
+	if foreign.Recorded {
+		return waitOutcome(200*time.Millisecond, "AdoptingWorkloads"), nil
+	}
+	if adopting(e) {
+		if err := r.removeForeignPDBs(ctx, e); err != nil {
+			return outcome{}, err
+		}
 	}
 	operatorKey, prob, err := r.ensureGenerated(ctx, e)
 	if err != nil {
@@ -161,6 +177,22 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	if p.observed, evacs, err = r.observe(ctx, e, operatorKey); err != nil {
 		return outcome{}, err
 	}
+	ownKey := operatorKey // what the bootstrap file holds, whichever key this pass calls EMQX with
+	if adopting(e) && keyRefused(p.observed.NodesErr) {
+		// The vendor's nodes know only the vendor's key until a core restarts with this
+		// operator's bootstrap file: use it meanwhile.
+		vendorKey, found, err := r.vendorAPIKey(ctx, e)
+		if err != nil {
+			return outcome{}, err
+		}
+		if found {
+			operatorKey = vendorKey
+			if p.observed, evacs, err = r.observe(ctx, e, operatorKey); err != nil {
+				return outcome{}, err
+			}
+		}
+	}
+	p.observed.Foreign, p.observed.ForeignSets = splitForeign(p.observed), foreign.ReplicaSets
 	if p.observed.NodesErr != nil && !errors.Is(p.observed.NodesErr, emqxapi.ErrNoEndpoint) {
 		logger.Info("EMQX API not answering", "error", p.observed.NodesErr.Error(), "unreachable", p.observed.Unreachable)
 	}
@@ -206,7 +238,7 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	objs, err := desired.Objects(r.Renderer, e, desired.Inputs{
 		// Once replicants exist they stay managed, even while a core restarts.
 		ReplicantsAllowed: p.observed.ReplicantSet != nil || p.observed.CoresReady(e),
-		OperatorKey:       operatorKey,
+		OperatorKey:       ownKey,
 		UserKeys:          userKeys,
 		CoreReplicas:      &plan.CoreReplicas,
 		ReplicantReplicas: &plan.ReplicantReplicas,
@@ -214,11 +246,14 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		LicenseKey:        lic.Write,
 		TLS:               tlsPlan.Files,
 		ProxyEnv:          r.ProxyEnv,
+		AdoptedCore:       adoptedCore(e, p.observed.CoreSet),
 	})
 	if err != nil {
 		return outcome{}, err
 	}
-	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
+	// Adopting: objects the vendor's operator made are replaced by this operator's rather than
+	// merged with them (a merged pod template would mount two files at one path).
+	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder, ReplaceForeign: adopting(e)}
 	if _, err := applier.Apply(ctx, e, objs); err != nil {
 		p.problems.ApplyError = err.Error()
 		r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "%s", err.Error())
@@ -330,4 +365,12 @@ func (r *EMQXReconciler) writeStatus(ctx context.Context, current *v2beta1.EMQX,
 	updated := current.DeepCopy()
 	updated.Status = next
 	return r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}))
+}
+
+// adoptedCore is the live core StatefulSet when the operator adopted it (nil otherwise).
+func adoptedCore(e *v2beta1.EMQX, live *appsv1.StatefulSet) *appsv1.StatefulSet {
+	if live == nil || live.Name == e.DefaultCoreWorkloadName() {
+		return nil
+	}
+	return live
 }

@@ -91,3 +91,65 @@ func TestForeignSecretIsNotMounted(t *testing.T) {
 		t.Errorf("a StatefulSet was made with a Secret its pods cannot use (%v)", err)
 	}
 }
+
+// TestAdoptionRecordsTheVendorsCoreStatefulSet: with the adopt annotation, the vendor's one core
+// StatefulSet is recorded as the cluster's, and the next pass applies this operator's template to
+// it without changing what Kubernetes would refuse (selector, claim templates, service name); two
+// vendor core StatefulSets with pods stay held.
+func TestAdoptionRecordsTheVendorsCoreStatefulSet(t *testing.T) {
+	ns := newNamespace(t, nil)
+	e := newEMQX(ns, "vend", 3, 0)
+	e.Annotations = map[string]string{v2beta1.AnnotationAdoptVendorWorkloads: "true"}
+	create(t, e)
+	vendor := vendorStatefulSet(ns, e.Name)
+	vendor.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "vend-core-data"},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: mustQuantity("1Gi")}}}}}
+	create(t, vendor)
+	waitForCache(t, vendor)
+	r, _ := newReconciler()
+	reconcileOnce(t, r, ns, e.Name)
+	live := getEMQX(t, ns, e.Name)
+	if live.Annotations[v2beta1.AnnotationCoreStatefulSet] != vendor.Name {
+		t.Fatalf("annotations %v", live.Annotations)
+	}
+	waitForCache(t, live)
+	reconcileOnce(t, r, ns, e.Name)
+	sts := &appsv1.StatefulSet{}
+	get(t, ns, vendor.Name, sts)
+	if sts.Spec.Selector.MatchLabels["apps.emqx.io/pod-template-hash"] != "6f8d9c7b5" || sts.Spec.ServiceName != "vend-headless" ||
+		len(sts.Spec.VolumeClaimTemplates) != 1 || sts.Spec.VolumeClaimTemplates[0].Name != "vend-core-data" {
+		t.Errorf("immutable fields changed: %+v", sts.Spec)
+	}
+	if sts.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType || sts.Spec.Template.Labels["apps.emqx.io/pod-template-hash"] != "6f8d9c7b5" {
+		t.Errorf("this operator's template not applied: %+v %v", sts.Spec.UpdateStrategy, sts.Spec.Template.Labels)
+	}
+	mounted := false
+	for _, m := range sts.Spec.Template.Spec.Containers[0].VolumeMounts {
+		if m.Name == "vend-core-data" && m.MountPath == "/opt/emqx/data" {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("the data claim is not mounted: %+v", sts.Spec.Template.Spec.Containers[0].VolumeMounts)
+	}
+	if err := directAPI.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "vend-core"}, &appsv1.StatefulSet{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a second core StatefulSet was made (%v)", err)
+	}
+
+	ns2 := newNamespace(t, nil)
+	e2 := newEMQX(ns2, "vend", 3, 0)
+	e2.Annotations = map[string]string{v2beta1.AnnotationAdoptVendorWorkloads: "true"}
+	create(t, e2)
+	other := vendorStatefulSet(ns2, e2.Name)
+	create(t, other)
+	second := vendorStatefulSet(ns2, e2.Name)
+	second.Name = "vend-core-7a1b2c3d4"
+	create(t, second)
+	waitForCache(t, second)
+	reconcileOnce(t, r, ns2, e2.Name)
+	c := meta.FindStatusCondition(getEMQX(t, ns2, e2.Name).Status.Conditions, v2beta1.ConfigValid)
+	if c == nil || c.Reason != reasonForeignWorkloads || !strings.Contains(c.Message, "several core StatefulSets") {
+		t.Errorf("two vendor core StatefulSets: ConfigValid %+v", c)
+	}
+}

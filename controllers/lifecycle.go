@@ -6,8 +6,10 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -29,6 +31,8 @@ func (r *EMQXReconciler) lifecycleState(e *v2beta1.EMQX, o *status.Observed, eva
 		EvacuationStarted: r.evacuations.snapshot(),
 		Now:               time.Now(),
 		JoinTimeout:       r.JoinTimeout,
+		Foreign:           o.Foreign,
+		ForeignSets:       o.ForeignSets,
 	}
 	for _, ev := range evacs {
 		s.Evacuations[ev.Node] = ev
@@ -82,6 +86,13 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 		if err == nil {
 			r.evacuations.started(st.Node)
 		}
+	case lifecycle.RetireForeignPod:
+		err = r.retireForeignPod(ctx, st.Pod, st.Set)
+	case lifecycle.DeleteForeignSet:
+		err = r.Client.Delete(ctx, st.Set, client.Preconditions{UID: &st.Set.UID})
+		if apierrors.IsNotFound(err) {
+			err = nil
+		}
 	case lifecycle.ReplacePod:
 		err = r.Client.Delete(ctx, st.Pod, client.Preconditions{UID: &st.Pod.UID})
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
@@ -109,7 +120,34 @@ func (r *EMQXReconciler) podLeaving(ctx context.Context, e *v2beta1.EMQX, node s
 	return pod.DeletionTimestamp != nil, nil
 }
 
+// podDeletionCost is the annotation the ReplicaSet controller reads to choose which pod to delete
+// when it scales down: the lowest cost goes first.
+const podDeletionCost = "controller.kubernetes.io/pod-deletion-cost"
+
+// retireForeignPod removes one evacuated pod of a vendor ReplicaSet: the pod is marked the
+// cheapest to delete, then its ReplicaSet is scaled down by one, so the ReplicaSet controller
+// deletes exactly that pod (gracefully) and does not replace it. A pod without a ReplicaSet left
+// is deleted directly.
+func (r *EMQXReconciler) retireForeignPod(ctx context.Context, pod *corev1.Pod, set *appsv1.ReplicaSet) error {
+	if set == nil {
+		return client.IgnoreNotFound(r.Client.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}))
+	}
+	mark := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:"-1000000"}}}`, podDeletionCost))
+	if err := r.Client.Patch(ctx, pod, client.RawPatch(types.MergePatchType, mark)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	replicas := int32(0)
+	if set.Spec.Replicas != nil && *set.Spec.Replicas > 0 {
+		replicas = *set.Spec.Replicas - 1
+	}
+	scale := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas))
+	return client.IgnoreNotFound(r.Client.Patch(ctx, set, client.RawPatch(types.MergePatchType, scale)))
+}
+
 func target(st lifecycle.Step) string {
+	if st.Set != nil && st.Pod == nil {
+		return "ReplicaSet " + st.Set.Name
+	}
 	if st.Pod != nil {
 		return "pod " + st.Pod.Name
 	}

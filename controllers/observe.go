@@ -2,12 +2,15 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -77,4 +80,25 @@ func coreEndpoints(pods []corev1.Pod) []emqxapi.Endpoint {
 		eps = append(eps, emqxapi.Endpoint{Pod: p.Name, BaseURL: emqxapi.PodBaseURL(p.Status.PodIP)})
 	}
 	return eps
+}
+
+// splitForeign moves the pods ReplicaSets own (the vendor's replicants; this operator makes only
+// StatefulSets) out of o.Pods, and returns them.
+func splitForeign(o *status.Observed) []corev1.Pod {
+	var ours, foreign []corev1.Pod
+	for _, p := range o.Pods {
+		if ref := metav1.GetControllerOf(&p); ref != nil && ref.Kind == "ReplicaSet" {
+			foreign = append(foreign, p)
+		} else {
+			ours = append(ours, p)
+		}
+	}
+	o.Pods = ours
+	return foreign
+}
+
+// keyRefused reports that EMQX refused the operator's API key (HTTP 401).
+func keyRefused(err error) bool {
+	var apiErr *emqxapi.Error
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized
 }

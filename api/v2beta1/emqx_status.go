@@ -38,6 +38,15 @@ const (
 // scaling, rollouts) until it is removed; status keeps being reported.
 const PauseAnnotation = "apps.emqx.io/paused"
 
+// AnnotationAdoptVendorWorkloads, set to "true" by the user, lets the operator take over a cluster
+// whose nodes run in the workloads the vendor's emqx-operator made (docs/migration.md); without it
+// such a cluster is held and nothing of it is touched.
+const AnnotationAdoptVendorWorkloads = "apps.emqx.io/adopt-vendor-workloads"
+
+// AnnotationCoreStatefulSet is written by the operator when it adopts the vendor's core
+// StatefulSet: its name, which the operator keeps (the StatefulSet's name is in its PVCs' names).
+const AnnotationCoreStatefulSet = "apps.emqx.io/core-statefulset"
+
 // ConditionTypes lists every condition type in display order.
 var ConditionTypes = []string{Initialized, ConfigValid, PodsAdmitted, CoreNodesProgressing, CoreNodesReady,
 	ReplicantNodesProgressing, ReplicantNodesReady, Available, LicenseValid, TLSCertificateReady, DataRestored, Paused, Ready}

@@ -6,17 +6,27 @@ import "strings"
 // (`<name>-headless`, `<name>-dashboard`, `<name>-listeners`, pods `<name>-core-…`), so
 // dashboards, scripts and DNS names users already rely on keep working.
 
-func (e *EMQX) CoreWorkloadName() string      { return e.Name + "-core" }
-func (e *EMQX) ReplicantWorkloadName() string { return e.Name + "-replicant" }
-func (e *EMQX) HeadlessServiceName() string   { return e.Name + "-headless" }
-func (e *EMQX) DashboardServiceName() string  { return e.Name + "-dashboard" }
-func (e *EMQX) ListenersServiceName() string  { return e.Name + "-listeners" }
-func (e *EMQX) ConfigMapName() string         { return e.Name + "-configs" }
-func (e *EMQX) CookieSecretName() string      { return e.Name + "-node-cookie" }
-func (e *EMQX) DashboardSecretName() string   { return e.Name + "-dashboard-credentials" }
-func (e *EMQX) OperatorKeySecretName() string { return e.Name + "-operator-api-key" }
-func (e *EMQX) BootstrapSecretName() string   { return e.Name + "-bootstrap-api-keys" }
-func (e *EMQX) LicenseSecretName() string     { return e.Name + "-license" }
+// CoreWorkloadName is the core StatefulSet: <name>-core, or the vendor's StatefulSet the operator
+// adopted (AnnotationCoreStatefulSet), whose name cannot change without new PVCs.
+func (e *EMQX) CoreWorkloadName() string {
+	if n := e.Annotations[AnnotationCoreStatefulSet]; n != "" {
+		return n
+	}
+	return e.DefaultCoreWorkloadName()
+}
+
+// DefaultCoreWorkloadName is the name the operator gives the core StatefulSet it makes.
+func (e *EMQX) DefaultCoreWorkloadName() string { return e.Name + "-core" }
+func (e *EMQX) ReplicantWorkloadName() string   { return e.Name + "-replicant" }
+func (e *EMQX) HeadlessServiceName() string     { return e.Name + "-headless" }
+func (e *EMQX) DashboardServiceName() string    { return e.Name + "-dashboard" }
+func (e *EMQX) ListenersServiceName() string    { return e.Name + "-listeners" }
+func (e *EMQX) ConfigMapName() string           { return e.Name + "-configs" }
+func (e *EMQX) CookieSecretName() string        { return e.Name + "-node-cookie" }
+func (e *EMQX) DashboardSecretName() string     { return e.Name + "-dashboard-credentials" }
+func (e *EMQX) OperatorKeySecretName() string   { return e.Name + "-operator-api-key" }
+func (e *EMQX) BootstrapSecretName() string     { return e.Name + "-bootstrap-api-keys" }
+func (e *EMQX) LicenseSecretName() string       { return e.Name + "-license" }
 
 // InitialRestoreName is the EMQXRestore that imports spec.restoreFrom into a new cluster.
 func (e *EMQX) InitialRestoreName() string { return e.Name + "-restore" }

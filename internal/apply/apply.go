@@ -39,6 +39,11 @@ type Applier struct {
 	Client   client.Client
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
+	// ReplaceForeign: a StatefulSet or Service that exists but was never applied by this operator
+	// (no applied-hash annotation: another operator made it) first gets this operator's spec
+	// wholesale by an update, instead of a server-side apply merged with the other operator's
+	// fields. See takeOver.
+	ReplaceForeign bool
 }
 
 // Change is one object the applier created or changed.
@@ -100,6 +105,10 @@ func (a *Applier) applyOne(ctx context.Context, desired client.Object) (*Change,
 		live = nil
 	case err != nil:
 		return nil, err
+	case a.ReplaceForeign && live.GetAnnotations()[AnnotationAppliedHash] == "":
+		if err := a.takeOver(ctx, desired, live); err != nil {
+			return nil, err
+		}
 	case UpToDate(desired, live):
 		return nil, nil
 	default:

@@ -5,6 +5,7 @@ package desired
 import (
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,6 +34,9 @@ type Inputs struct {
 	TLS *TLSFiles
 	// ProxyEnv is the operator's proxy environment, passed on to the nodes (see values.Inputs).
 	ProxyEnv []corev1.EnvVar
+	// AdoptedCore is the live core StatefulSet when it is one the operator adopted (another
+	// name than its own): the fields Kubernetes does not let change are kept as they are.
+	AdoptedCore *appsv1.StatefulSet
 }
 
 // TLSFiles are the PEM files of the operator's TLS Secret.
@@ -48,6 +52,9 @@ func Objects(r *render.Renderer, e *v2beta1.EMQX, in Inputs) ([]client.Object, e
 	}), e.Namespace)
 	if err != nil {
 		return nil, err
+	}
+	if in.AdoptedCore != nil {
+		KeepImmutable(objs, in.AdoptedCore)
 	}
 	objs = append(objs, credentials.BootstrapFile(e, in.OperatorKey, in.UserKeys))
 	if e.Spec.License != nil {

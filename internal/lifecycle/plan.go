@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -21,13 +22,20 @@ const (
 	Invite          StepKind = "Invite"
 	StartEvacuation StepKind = "StartEvacuation"
 	ReplacePod      StepKind = "ReplacePod"
+	// RetireForeignPod removes one pod of a ReplicaSet the vendor's operator made: the pod is
+	// marked the cheapest to delete and its ReplicaSet scaled down by one.
+	RetireForeignPod StepKind = "RetireForeignPod"
+	// DeleteForeignSet deletes a vendor ReplicaSet that has no pod left.
+	DeleteForeignSet StepKind = "DeleteForeignSet"
 )
 
 // Step is one action.
 type Step struct {
-	Kind       StepKind
-	Node       string
-	Pod        *corev1.Pod
+	Kind StepKind
+	Node string
+	Pod  *corev1.Pod
+	// Set is the vendor ReplicaSet a RetireForeignPod or DeleteForeignSet step is about.
+	Set        *appsv1.ReplicaSet
 	Evacuation emqxapi.EvacuationOptions
 	// Disruptive steps change which nodes serve clients; the operator-wide rollout limit applies.
 	Disruptive bool
@@ -68,7 +76,7 @@ func Decide(s State) Plan {
 		}
 		return p
 	}
-	for _, rule := range []func(*State, *Plan) bool{forceLeaveDeparted, stopStrayEvacuations, inviteStragglers, scaleIn, rollOut} {
+	for _, rule := range []func(*State, *Plan) bool{forceLeaveDeparted, stopStrayEvacuations, inviteStragglers, retireForeign, scaleIn, rollOut} {
 		if rule(&s, &p) {
 			return p
 		}

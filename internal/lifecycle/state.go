@@ -45,6 +45,10 @@ type State struct {
 	NoEvacuation string
 	// NoInvite: the nodes have no invite API (EMQX 4.4), so a node that has not joined is waited for.
 	NoInvite bool
+	// Foreign are the pods of ReplicaSets the vendor's operator made (its replicants), being
+	// replaced by this operator's; ForeignSets are those ReplicaSets.
+	Foreign     []corev1.Pod
+	ForeignSets []appsv1.ReplicaSet
 }
 
 // Tunables (durations in wall time).

@@ -23,6 +23,10 @@ type Observed struct {
 	Answered emqxapi.Endpoint
 	// Unreachable lists pods that were asked and did not answer.
 	Unreachable []string
+	// Foreign are pods of the vendor's replicant ReplicaSets (a cluster being adopted), kept out
+	// of Pods; ForeignSets are those ReplicaSets.
+	Foreign     []corev1.Pod
+	ForeignSets []appsv1.ReplicaSet
 }
 
 // PodForNode maps an EMQX node name (emqx@<pod>.<headless FQDN>) to its pod's name.
