@@ -23,9 +23,9 @@ func CacheOptions(namespaces []string) cache.Options {
 	watched := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{v2beta1.LabelWatched: "true"})}
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.StatefulSet{}:           ours,
+			&appsv1.StatefulSet{}: ours,
 			// The vendor's replicant ReplicaSets carry the same managed-by label (adoption).
-			&appsv1.ReplicaSet{}: ours,
+			&appsv1.ReplicaSet{}:            ours,
 			&corev1.Pod{}:                   ours,
 			&batchv1.Job{}:                  ours,
 			&rbacv1.Role{}:                  ours,

@@ -33,7 +33,9 @@ type foreignCheck struct {
 }
 
 // adopting reports whether the user asked the operator to take the vendor's workloads over.
-func adopting(e *v2beta1.EMQX) bool { return e.Annotations[v2beta1.AnnotationAdoptVendorWorkloads] == "true" }
+func adopting(e *v2beta1.EMQX) bool {
+	return e.Annotations[v2beta1.AnnotationAdoptVendorWorkloads] == "true"
+}
 
 // foreignWorkloads looks for workloads of the cluster this operator did not make: the vendor's
 // emqx-operator names them <name>-core-<hash> (a StatefulSet) and <name>-replicant-<hash>
