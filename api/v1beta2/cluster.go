@@ -113,3 +113,15 @@ func PodOfNode(c Cluster, node string) string {
 	}
 	return pod
 }
+
+// Files is the certificate's files: data, with stringData over it (as a Secret reads them).
+func (d *CertificateData) Files() map[string][]byte {
+	out := make(map[string][]byte, len(d.Data)+len(d.StringData))
+	for k, v := range d.Data {
+		out[k] = v
+	}
+	for k, v := range d.StringData {
+		out[k] = []byte(v)
+	}
+	return out
+}

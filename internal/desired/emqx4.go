@@ -108,11 +108,7 @@ func emqx4CertSecrets(c v1beta2.Cluster) ([]emqx4Cert, error) {
 		if l.data == nil {
 			continue
 		}
-		data := map[string][]byte{}
-		maps.Copy(data, l.data.Data)
-		for k, v := range l.data.StringData {
-			data[k] = []byte(v)
-		}
+		data := l.data.Files()
 		for _, k := range []string{"tls.crt", "tls.key"} {
 			if len(data[k]) == 0 {
 				return nil, fmt.Errorf("spec.emqxTemplate.listener.certificate.%s has no %s", l.name, k)

@@ -60,17 +60,32 @@ func (c *Client) Evacuations(ctx context.Context) ([]Evacuation, error) {
 
 // send makes a JSON call; out may be nil (EMQX answers many calls with an empty body).
 func (c *Client) send(ctx context.Context, method, path string, in, out any) error {
+	status, raw, err := c.roundTrip(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	if status/100 != 2 {
+		return decodeError(status, raw)
+	}
+	if out != nil && len(bytes.TrimSpace(raw)) > 0 {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+// roundTrip sends in as JSON (nil: no body) with the client's credentials and returns the answer.
+func (c *Client) roundTrip(ctx context.Context, method, path string, in any) (int, []byte, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	req.SetBasicAuth(c.creds.Key, c.creds.Secret)
 	req.Header.Set("Accept", "application/json")
@@ -80,20 +95,14 @@ func (c *Client) send(ctx context.Context, method, path string, in, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer resp.Body.Close() //nolint:errcheck // read-only body
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return fmt.Errorf("reading %s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("reading %s %s: %w", method, path, err)
 	}
-	if resp.StatusCode/100 != 2 {
-		return decodeError(resp.StatusCode, raw)
-	}
-	if out != nil && len(bytes.TrimSpace(raw)) > 0 {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
+	return resp.StatusCode, raw, nil
 }
 
 // IsBadRequest reports an EMQX 400 whose message contains text (EMQX signals "already started",

@@ -1,11 +1,9 @@
 package emqxapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 )
@@ -48,31 +46,9 @@ func (c *Client) RestartListenerV4(ctx context.Context, listener string) error {
 }
 
 func (c *Client) callV4(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	status, raw, err := c.roundTrip(ctx, method, path, in)
 	if err != nil {
 		return err
-	}
-	req.SetBasicAuth(c.creds.Key, c.creds.Secret)
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close() //nolint:errcheck // read-only body
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("reading %s %s: %w", method, path, err)
 	}
 	var env struct {
 		Code    *int            `json:"code"`
@@ -80,8 +56,8 @@ func (c *Client) callV4(ctx context.Context, method, path string, in, out any) e
 		Data    json.RawMessage `json:"data"`
 	}
 	decodeErr := json.Unmarshal(raw, &env)
-	if resp.StatusCode/100 != 2 || decodeErr != nil || env.Code == nil || *env.Code != 0 {
-		e := &Error{Status: resp.StatusCode, Message: string(raw)}
+	if status/100 != 2 || decodeErr != nil || env.Code == nil || *env.Code != 0 {
+		e := &Error{Status: status, Message: string(raw)}
 		if decodeErr == nil && env.Code != nil {
 			e.Code, e.Message = fmt.Sprint(*env.Code), env.Message
 		}

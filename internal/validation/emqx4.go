@@ -2,7 +2,6 @@ package validation
 
 import (
 	"fmt"
-	"maps"
 	"regexp"
 
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
@@ -48,11 +47,7 @@ func Emqx4(c v1beta2.Cluster) *Problem {
 		if l.data == nil {
 			continue
 		}
-		data := map[string][]byte{}
-		maps.Copy(data, l.data.Data)
-		for k, v := range l.data.StringData {
-			data[k] = []byte(v)
-		}
+		data := l.data.Files()
 		// A listener restarted onto a pair that does not load would stop accepting clients.
 		if _, err := tlscert.Parse(data); err != nil {
 			return &Problem{Reason: ReasonInvalidCertificate, Message: fmt.Sprintf(
