@@ -25,7 +25,7 @@ func TestKeepImmutableKeepsWhatKubernetesCannotChange(t *testing.T) {
 		VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "emqx-data"}}},
 		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"apps.emqx.io/instance": "vend"}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "emqx", VolumeMounts: []corev1.VolumeMount{
-				{Name: "emqx-data", MountPath: "/opt/emqx/data"}, {Name: "license", MountPath: "/opt/emqx/etc/license"}}}}}}}
+				{Name: "emqx-data", MountPath: "/opt/emqx/data"}, {Name: "license", MountPath: "/opt/emqx/etc/license"}}}}}}}}
 	other := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "vend-replicant"}, Spec: appsv1.StatefulSetSpec{ServiceName: "x"}}
 	KeepImmutable([]client.Object{want, other}, live)
 	s := want.Spec
