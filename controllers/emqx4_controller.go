@@ -65,6 +65,7 @@ type pass4 struct {
 	nodesErr error
 	plan     lifecycle.Plan
 	applied  bool
+	applying bool // this pass changed the StatefulSet
 	license  licenseState4
 	certs    []v1beta2.ListenerCertificate
 	certWait time.Duration
@@ -138,11 +139,17 @@ func (r *Emqx4Reconciler) run(ctx context.Context, c v1beta2.Cluster, p *pass4) 
 		return outcome{}, err
 	}
 	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
-	if _, err := applier.Apply(ctx, c, objs); err != nil {
+	changes, err := applier.Apply(ctx, c, objs)
+	if err != nil {
 		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "%s", err.Error())
 		return outcome{}, err
 	}
 	p.applied = true
+	if workloadChanged(changes) {
+		// Observed before the change: the next pass sees which pods it made outdated.
+		p.applying = true
+		return waitOutcome(statusConflictRetry, "Applying"), nil
+	}
 	if err := r.planCertificates(ctx, c, creds, p); err != nil {
 		return outcome{}, err
 	}

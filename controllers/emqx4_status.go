@@ -81,7 +81,12 @@ func emqx4Status(c v1beta2.Cluster, p *pass4) v1beta2.EmqxStatus {
 	down := current > want
 	set(v1beta2.ConditionScalingDown, down, map[bool]string{true: "ScalingDown", false: "Stable"}[down], p.plan.Message)
 	rolling := p.plan.Reason == "RollingUpdate"
-	set(v1beta2.ConditionUpdating, rolling, map[bool]string{true: "RollingUpdate", false: "UpToDate"}[rolling], p.plan.Message)
+	switch {
+	case p.applying:
+		set(v1beta2.ConditionUpdating, true, "Applying", "the StatefulSet was just changed")
+	default:
+		set(v1beta2.ConditionUpdating, rolling, map[bool]string{true: "RollingUpdate", false: "UpToDate"}[rolling], p.plan.Message)
+	}
 	upgrading := rolling && imageDiffers(p, spec.Image)
 	set(v1beta2.ConditionUpgrading, upgrading, map[bool]string{true: "NewImage", false: "UpToDate"}[upgrading],
 		"pods move to "+spec.Image)

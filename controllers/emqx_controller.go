@@ -254,12 +254,23 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	// Adopting: objects the vendor's operator made are replaced by this operator's rather than
 	// merged with them (a merged pod template would mount two files at one path).
 	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder, ReplaceForeign: adopting(e)}
-	if _, err := applier.Apply(ctx, e, objs); err != nil {
+	changes, err := applier.Apply(ctx, e, objs)
+	if err != nil {
 		p.problems.ApplyError = err.Error()
 		r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "%s", err.Error())
 		return outcome{}, err
 	}
 	p.problems.Applied = true
+	changedWorkloads := workloadChanged(changes)
+	if changedWorkloads {
+		// This pass observed the StatefulSets before it changed them: whether pods are now
+		// outdated shows only once the StatefulSet controller has seen the change, so the
+		// cluster is not reported Ready on this pass's view (a spec change would read as done).
+		p.problems.Busy = true
+		if plan.Reason == "" {
+			p.problems.ProgressReason, p.problems.ProgressMessage = "Applying", "the StatefulSets were just changed; looking again"
+		}
+	}
 	if err := r.followRestore(ctx, e, p); err != nil {
 		return outcome{}, err
 	}
@@ -321,6 +332,9 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, "StepFailed", "Lifecycle", "%s", err.Error())
 		return outcome{}, err
 	}
+	if changedWorkloads {
+		return waitOutcome(statusConflictRetry, "Applying"), nil
+	}
 	if plan.Step.Kind != lifecycle.None || plan.Busy || plan.Reason != "" {
 		return waitOutcome(convergingInterval, plan.Reason), nil
 	}
@@ -373,4 +387,14 @@ func adoptedCore(e *v2beta1.EMQX, live *appsv1.StatefulSet) *appsv1.StatefulSet 
 		return nil
 	}
 	return live
+}
+
+// workloadChanged reports whether an apply changed a StatefulSet.
+func workloadChanged(changes []apply.Change) bool {
+	for _, c := range changes {
+		if _, ok := c.Object.(*appsv1.StatefulSet); ok {
+			return true
+		}
+	}
+	return false
 }
