@@ -12,6 +12,8 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 )
 
 // counts are the API calls one reconciler made.
@@ -103,6 +105,12 @@ func namespaceObject(name string, labels map[string]string) *corev1.Namespace {
 // reconcileOnce runs one reconcile of a cluster.
 func reconcileOnce(t testing.TB, r *EMQXReconciler, ns, name string) ctrl.Result {
 	t.Helper()
+	// The reconciler reads the cluster from the cache: wait until it shows the last status write,
+	// as the next event-driven reconcile would (a stale copy makes the status write conflict, and
+	// the reconciler then drops it and looks again later, which a single call would not see).
+	if e := (&v2beta1.EMQX{}); directAPI.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, e) == nil {
+		waitForCache(t, e)
+	}
 	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}})
 	if err != nil {
 		t.Fatalf("reconcile: %v", err)
