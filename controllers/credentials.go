@@ -27,25 +27,8 @@ func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (
 	owner := desired.OwnerReference(e)
 	var operatorKey credentials.APIKey
 	for _, s := range generated {
-		live := &corev1.Secret{}
-		err := r.Client.Get(ctx, client.ObjectKeyFromObject(s), live)
-		if apierrors.IsNotFound(err) {
-			s.OwnerReferences = append(s.OwnerReferences, owner)
-			err = r.Client.Create(ctx, s)
-			switch {
-			case err == nil:
-				r.Recorder.Eventf(e, s, corev1.EventTypeNormal, "Created", "Generate", "Secret %s created", s.Name)
-				live = s
-			case apierrors.IsAlreadyExists(err):
-				// It exists but the cache does not show it yet (or lost its label): use what is
-				// there, never the value just generated.
-				if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), live); err != nil {
-					return operatorKey, nil, err
-				}
-			default:
-				return operatorKey, nil, fmt.Errorf("creating Secret %s: %w", s.Name, err)
-			}
-		} else if err != nil {
+		live, err := ensureGeneratedSecret(ctx, r.Client, r.APIReader, r.Recorder, e, owner, s)
+		if err != nil {
 			return operatorKey, nil, err
 		}
 		if s.Name == e.CookieSecretName() && adopting(e) {
@@ -53,14 +36,8 @@ func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (
 				return operatorKey, nil, err
 			}
 		}
-		// A Secret of that name without our keys was made by someone else (the vendor's
-		// operator names its node cookie Secret the same): pods mounting it would not start.
-		for k := range s.Data {
-			if len(live.Data[k]) == 0 {
-				return operatorKey, &validation.Problem{Reason: reasonSecretNotOurs, Retry: true, Message: fmt.Sprintf(
-					"Secret %s exists without the key %s, so it was not made by this operator (the vendor's emqx-operator uses "+
-						"the same name); delete it to have one generated, or add the key", s.Name, k)}, nil
-			}
+		if prob := secretNotOurs(s, live); prob != nil {
+			return operatorKey, prob, nil
 		}
 		if s.Name == e.OperatorKeySecretName() {
 			operatorKey = credentials.APIKey{

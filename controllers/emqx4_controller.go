@@ -58,6 +58,9 @@ const statusConflictRetry = 200 * time.Millisecond
 
 // pass4 collects what one reconcile learned, for the single status write at its end.
 type pass4 struct {
+	// spec and listener are the resource's spec and listener with the API's defaults.
+	spec     v1beta2.EmqxSpec
+	listener v1beta2.Listener
 	problem  *validation.Problem
 	set      *appsv1.StatefulSet
 	pods     []corev1.Pod
@@ -83,6 +86,7 @@ func (r *Emqx4Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	}
 	st := current.ClusterStatus()
 	p := &pass4{license: licenseState4{InEffect: st.LicenseRevision, Rejected: st.RejectedLicenseRevision}}
+	p.spec, p.listener = v1beta2.Defaulted(current)
 	out, err := r.run(ctx, current, p)
 	next := emqx4Status(current, p)
 	if werr := r.writeStatus(ctx, current, next); apierrors.IsConflict(werr) && err == nil {

@@ -67,7 +67,7 @@ func (r *Emqx4Reconciler) planLicense(ctx context.Context, c v1beta2.Cluster, wa
 		p.license.InEffect = rev
 		return want, nil
 	}
-	eps := readyEndpointsV4(p.pods, managementPort(c))
+	eps := readyEndpointsV4(p.pods, p.listener.Ports.API)
 	if len(eps) == 0 || p.nodesErr != nil {
 		p.license.Waiting = true
 		return mounted, nil
@@ -99,9 +99,4 @@ func rejectedMessage(c v1beta2.Cluster) string {
 		}
 	}
 	return "EMQX refused the licence"
-}
-
-func managementPort(c v1beta2.Cluster) int32 {
-	_, l := v1beta2.Defaulted(c)
-	return l.Ports.API
 }

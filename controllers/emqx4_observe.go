@@ -31,28 +31,12 @@ func (r *Emqx4Reconciler) ensureCredentials(ctx context.Context, c v1beta2.Clust
 	if err != nil {
 		return emqxapi.Credentials{}, nil, err
 	}
-	live := &corev1.Secret{}
-	err = r.Client.Get(ctx, client.ObjectKeyFromObject(gen), live)
-	if apierrors.IsNotFound(err) {
-		gen.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(c, v1beta2.GroupVersion.WithKind(r.Kind))}
-		err = r.Client.Create(ctx, gen)
-		switch {
-		case err == nil:
-			r.Recorder.Eventf(c, gen, corev1.EventTypeNormal, "Created", "Generate", "Secret %s created", gen.Name)
-			live = gen
-		case apierrors.IsAlreadyExists(err):
-			// The cache does not show it yet: use what is there, never the value just generated.
-			err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(gen), live)
-		}
-	}
+	live, err := ensureGeneratedSecret(ctx, r.Client, r.APIReader, r.Recorder, c, *metav1.NewControllerRef(c, v1beta2.GroupVersion.WithKind(r.Kind)), gen)
 	if err != nil {
-		return emqxapi.Credentials{}, nil, fmt.Errorf("secret %s: %w", gen.Name, err)
+		return emqxapi.Credentials{}, nil, err
 	}
-	for k := range gen.Data {
-		if len(live.Data[k]) == 0 {
-			return emqxapi.Credentials{}, &validation.Problem{Reason: reasonSecretNotOurs, Retry: true, Message: fmt.Sprintf(
-				"Secret %s exists without the key %s, so it was not made by this operator; delete it to have one generated", gen.Name, k)}, nil
-		}
+	if prob := secretNotOurs(gen, live); prob != nil {
+		return emqxapi.Credentials{}, prob, nil
 	}
 	return emqxapi.Credentials{Key: string(live.Data[values.Emqx4ManagementIDKey]), Secret: string(live.Data[values.Emqx4ManagementSecretK])}, nil, nil
 }
@@ -100,8 +84,7 @@ func (r *Emqx4Reconciler) observe(ctx context.Context, c v1beta2.Cluster, creds 
 	}
 	p.pods = pods.Items
 	sort.Slice(p.pods, func(i, j int) bool { return p.pods[i].Name < p.pods[j].Name })
-	_, listener := v1beta2.Defaulted(c)
-	ans, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, readyEndpointsV4(p.pods, listener.Ports.API),
+	ans, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, readyEndpointsV4(p.pods, p.listener.Ports.API),
 		func(ctx context.Context, cl *emqxapi.Client) ([]emqxapi.NodeV4, error) { return cl.NodesV4(ctx) })
 	p.nodes, p.nodesErr = ans.Value, err
 	return nil
@@ -121,7 +104,7 @@ func readyEndpointsV4(pods []corev1.Pod, port int32) []emqxapi.Endpoint {
 // lifecycleState4 puts an EMQX 4 cluster into the lifecycle layer's terms: one core role, nodes
 // named as EMQX nodes of a cluster of that name and headless Service, no evacuation, no invite.
 func lifecycleState4(c v1beta2.Cluster, p *pass4) lifecycle.State {
-	spec, _ := v1beta2.Defaulted(c)
+	spec := p.spec
 	shadow := &v2beta1.EMQX{ObjectMeta: metav1.ObjectMeta{Name: c.GetName(), Namespace: c.GetNamespace()},
 		Spec: v2beta1.EMQXSpec{Image: spec.Image, ClusterDomain: v1beta2.ClusterDomain}}
 	shadow.Spec.CoreTemplate.Spec.Replicas = spec.Replicas
@@ -143,17 +126,15 @@ func lifecycleState4(c v1beta2.Cluster, p *pass4) lifecycle.State {
 
 // allNodesRunning: every wanted pod is Ready and its node runs in the cluster.
 func allNodesRunning(c v1beta2.Cluster, p *pass4) bool {
-	spec, _ := v1beta2.Defaulted(c)
 	ready, running := countReady4(c, p)
-	return p.set != nil && ready == *spec.Replicas && running == *spec.Replicas
+	return p.set != nil && ready == *p.spec.Replicas && running == *p.spec.Replicas
 }
 
 // countReady4 counts Ready pods of wanted ordinals and the running nodes that are those pods.
 func countReady4(c v1beta2.Cluster, p *pass4) (ready, running int32) {
-	spec, _ := v1beta2.Defaulted(c)
 	wanted := map[string]bool{}
 	for i := range p.pods {
-		if lifecycle.Ordinal(p.pods[i].Name) < int(*spec.Replicas) && status.IsPodReady(&p.pods[i]) {
+		if lifecycle.Ordinal(p.pods[i].Name) < int(*p.spec.Replicas) && status.IsPodReady(&p.pods[i]) {
 			wanted[p.pods[i].Name] = true
 			ready++
 		}

@@ -42,7 +42,7 @@ func emqx4Status(c v1beta2.Cluster, p *pass4) v1beta2.EmqxStatus {
 		set(v1beta2.ConditionFailed, false, "Reconciled", "the spec was applied")
 	}
 
-	spec, _ := v1beta2.Defaulted(c)
+	spec := p.spec
 	want := *spec.Replicas
 	ready, running := countReady4(c, p)
 	next.Replicas, next.ReadyReplicas = want, ready

@@ -63,7 +63,7 @@ func (r *Emqx4Reconciler) planCertificates(ctx context.Context, c v1beta2.Cluste
 }
 
 func (r *Emqx4Reconciler) restartListener(ctx context.Context, c v1beta2.Cluster, creds emqxapi.Credentials, p *pass4, listener string) error {
-	_, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, readyEndpointsV4(p.pods, managementPort(c)),
+	_, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, readyEndpointsV4(p.pods, p.listener.Ports.API),
 		func(ctx context.Context, cl *emqxapi.Client) (struct{}, error) {
 			return struct{}{}, cl.RestartListenerV4(ctx, listener)
 		})

@@ -125,3 +125,30 @@ func (d *CertificateData) Files() map[string][]byte {
 	}
 	return out
 }
+
+// TLSListener is one of EMQX 4's TLS listeners and the certificate the spec gives it.
+type TLSListener struct {
+	// Name is the certificate's key in listener.certificate (mqtts, wss): it names the Secret and
+	// the mount directory.
+	Name string
+	// EMQXName is EMQX 4's listener name, e.g. mqtt:ssl:external.
+	EMQXName string
+	// EnvPrefix is the prefix of the listener's settings in env, e.g. EMQX_LISTENER__SSL__EXTERNAL.
+	EnvPrefix string
+	// Certificate is nil when the spec gives the listener none.
+	Certificate *CertificateData
+}
+
+// TLSListeners are the TLS listeners that have a certificate in the spec, in a fixed order.
+func (c Certificates) TLSListeners() []TLSListener {
+	var out []TLSListener
+	for _, l := range []TLSListener{
+		{Name: "mqtts", EMQXName: "mqtt:ssl:external", EnvPrefix: "EMQX_LISTENER__SSL__EXTERNAL", Certificate: c.MQTTS},
+		{Name: "wss", EMQXName: "mqtt:wss:external", EnvPrefix: "EMQX_LISTENER__WSS__EXTERNAL", Certificate: c.WSS},
+	} {
+		if l.Certificate != nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}

@@ -156,10 +156,19 @@ func objectsFor(r *render.Renderer, e *v2beta1.EMQX) ([]client.Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	generated, err := credentials.Generated(e, strings.NewReader(strings.Repeat("x", 1024)))
+	generated, err := credentials.Generated(e, fixedRandomness())
 	if err != nil {
 		return nil, err
 	}
+	return withGenerated(objs, generated...), nil
+}
+
+// fixedRandomness stands in for the generator's randomness offline: the values are redacted.
+func fixedRandomness() *strings.Reader { return strings.NewReader(strings.Repeat("x", 1024)) }
+
+// withGenerated adds the Secrets the operator would generate, owned like the rendered objects, in
+// apply order, with every Secret value redacted.
+func withGenerated(objs []client.Object, generated ...*corev1.Secret) []client.Object {
 	for _, s := range generated {
 		s.SetOwnerReferences(objs[0].GetOwnerReferences())
 		objs = append(objs, s)
@@ -170,7 +179,7 @@ func objectsFor(r *render.Renderer, e *v2beta1.EMQX) ([]client.Object, error) {
 			redact(s)
 		}
 	}
-	return objs, nil
+	return objs
 }
 
 // emqx4ObjectsFor is what the operator applies for an EmqxEnterprise or EmqxBroker, with the
@@ -187,19 +196,11 @@ func emqx4ObjectsFor(r *render.Renderer, c v1beta2.Cluster, kind string) ([]clie
 	if err != nil {
 		return nil, err
 	}
-	generated, err := credentials.Emqx4Generated(c, strings.NewReader(strings.Repeat("x", 1024)))
+	generated, err := credentials.Emqx4Generated(c, fixedRandomness())
 	if err != nil {
 		return nil, err
 	}
-	generated.SetOwnerReferences(objs[0].GetOwnerReferences())
-	objs = append(objs, generated)
-	render.SortForApply(objs)
-	for _, o := range objs {
-		if s, ok := o.(*corev1.Secret); ok {
-			redact(s)
-		}
-	}
-	return objs, nil
+	return withGenerated(objs, generated), nil
 }
 
 // redact replaces secret values; bootstrap-file lines keep their key names.

@@ -99,27 +99,20 @@ type emqx4Cert struct {
 
 // emqx4CertSecrets holds spec.emqxTemplate.listener.certificate, one Secret per TLS listener.
 func emqx4CertSecrets(c v1beta2.Cluster) ([]emqx4Cert, error) {
-	certs := c.Template().Listener.Certificate
 	var out []emqx4Cert
-	for _, l := range []struct {
-		name, listener string
-		data           *v1beta2.CertificateData
-	}{{"mqtts", "mqtt:ssl:external", certs.MQTTS}, {"wss", "mqtt:wss:external", certs.WSS}} {
-		if l.data == nil {
-			continue
-		}
-		data := l.data.Files()
+	for _, l := range c.Template().Listener.Certificate.TLSListeners() {
+		data := l.Certificate.Files()
 		for _, k := range []string{"tls.crt", "tls.key"} {
 			if len(data[k]) == 0 {
-				return nil, fmt.Errorf("spec.emqxTemplate.listener.certificate.%s has no %s", l.name, k)
+				return nil, fmt.Errorf("spec.emqxTemplate.listener.certificate.%s has no %s", l.Name, k)
 			}
 		}
 		if len(data["ca.crt"]) == 0 {
 			// EMQX 4 needs a readable cacertfile; the chain stands in for a missing CA.
 			data["ca.crt"] = data["tls.crt"]
 		}
-		out = append(out, emqx4Cert{listener: l.listener, secret: &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-			ObjectMeta: metav1.ObjectMeta{Name: v1beta2.CertSecretName(c, l.name), Namespace: c.GetNamespace(),
+		out = append(out, emqx4Cert{listener: l.EMQXName, secret: &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: metav1.ObjectMeta{Name: v1beta2.CertSecretName(c, l.Name), Namespace: c.GetNamespace(),
 				Labels: values.SelectorLabels4(c)},
 			Type: corev1.SecretTypeTLS, Data: data}})
 	}

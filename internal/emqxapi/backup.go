@@ -74,22 +74,13 @@ func (c *Client) UploadData(ctx context.Context, filename string, r io.Reader) e
 		}
 		_ = pw.CloseWithError(err)
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v5/data/files", pr)
+	status, raw, err := c.do(ctx, http.MethodPost, "/api/v5/data/files", form.FormDataContentType(), pr)
 	if err != nil {
-		_ = pr.CloseWithError(err)
+		_ = pr.CloseWithError(err) // stops the writer if the request never read the body
 		return err
 	}
-	req.SetBasicAuth(c.creds.Key, c.creds.Secret)
-	req.Header.Set("Content-Type", form.FormDataContentType())
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close() //nolint:errcheck // read-only body
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return decodeError(resp.StatusCode, raw)
+	if status/100 != 2 {
+		return decodeError(status, raw)
 	}
 	return nil
 }

@@ -73,25 +73,30 @@ func (c *Client) send(ctx context.Context, method, path string, in, out any) err
 	return nil
 }
 
-// roundTrip sends in as JSON (nil: no body) with the client's credentials and returns the answer.
+// roundTrip sends in as JSON (nil: no body) and returns the answer.
 func (c *Client) roundTrip(ctx context.Context, method, path string, in any) (int, []byte, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return 0, nil, err
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return c.do(ctx, method, path, "", nil)
 	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return 0, nil, err
+	}
+	// EMQX answers 415 to JSON-schema endpoints without this content type.
+	return c.do(ctx, method, path, "application/json", bytes.NewReader(b))
+}
+
+// do sends one request with the client's credentials and returns the status and (at most 16 MiB
+// of) the answer. contentType is set when there is a body.
+func (c *Client) do(ctx context.Context, method, path, contentType string, body io.Reader) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return 0, nil, err
 	}
 	req.SetBasicAuth(c.creds.Key, c.creds.Secret)
 	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		// EMQX answers 415 to JSON-schema endpoints without this header.
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

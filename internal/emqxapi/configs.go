@@ -3,7 +3,6 @@ package emqxapi
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 )
@@ -17,25 +16,14 @@ func (c *Client) PutConfigs(ctx context.Context, hoconText string, replace bool)
 	if replace {
 		mode = "replace"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%s/api/v5/configs?mode=%s&ignore_readonly=true", c.base, mode),
-		strings.NewReader(hoconText))
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(c.creds.Key, c.creds.Secret)
 	// text/plain: from 6.1 a JSON body is silently treated as empty (200, nothing changed).
-	req.Header.Set("Content-Type", "text/plain")
-	resp, err := c.http.Do(req)
+	status, body, err := c.do(ctx, http.MethodPut, fmt.Sprintf("/api/v5/configs?mode=%s&ignore_readonly=true", mode),
+		"text/plain", strings.NewReader(hoconText))
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close() //nolint:errcheck // read-only body
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return decodeError(resp.StatusCode, body)
+	if status/100 != 2 {
+		return decodeError(status, body)
 	}
 	return nil
 }

@@ -39,19 +39,11 @@ func Emqx4(c v1beta2.Cluster) *Problem {
 			}
 		}
 	}
-	certs := c.Template().Listener.Certificate
-	for _, l := range []struct {
-		name string
-		data *v1beta2.CertificateData
-	}{{"mqtts", certs.MQTTS}, {"wss", certs.WSS}} {
-		if l.data == nil {
-			continue
-		}
-		data := l.data.Files()
+	for _, l := range c.Template().Listener.Certificate.TLSListeners() {
 		// A listener restarted onto a pair that does not load would stop accepting clients.
-		if _, err := tlscert.Parse(data); err != nil {
+		if _, err := tlscert.Parse(l.Certificate.Files()); err != nil {
 			return &Problem{Reason: ReasonInvalidCertificate, Message: fmt.Sprintf(
-				"spec.emqxTemplate.listener.certificate.%s: %v", l.name, err)}
+				"spec.emqxTemplate.listener.certificate.%s: %v", l.Name, err)}
 		}
 	}
 	return nil

@@ -54,17 +54,10 @@ func Emqx4Env(c v1beta2.Cluster, ports v1beta2.Ports, in Emqx4Inputs) []corev1.E
 	if in.Files.Modules {
 		base = append(base, val("EMQX_MODULES__LOADED_FILE", Emqx4FilesDir+"/"+Emqx4ModulesKey))
 	}
-	certs := c.Template().Listener.Certificate
-	for _, l := range []struct {
-		name, prefix string
-		set          bool
-	}{{"mqtts", "EMQX_LISTENER__SSL__EXTERNAL", certs.MQTTS != nil}, {"wss", "EMQX_LISTENER__WSS__EXTERNAL", certs.WSS != nil}} {
-		if !l.set {
-			continue
-		}
-		dir := Emqx4CertDir + "/" + l.name
-		base = append(base, val(l.prefix+"__KEYFILE", dir+"/tls.key"), val(l.prefix+"__CERTFILE", dir+"/tls.crt"),
-			val(l.prefix+"__CACERTFILE", dir+"/ca.crt"))
+	for _, l := range c.Template().Listener.Certificate.TLSListeners() {
+		dir := Emqx4CertDir + "/" + l.Name
+		base = append(base, val(l.EnvPrefix+"__KEYFILE", dir+"/tls.key"), val(l.EnvPrefix+"__CERTFILE", dir+"/tls.crt"),
+			val(l.EnvPrefix+"__CACERTFILE", dir+"/ca.crt"))
 	}
 	user := c.Common().Env
 	userNames := map[string]bool{}
@@ -98,15 +91,9 @@ func emqx4Volumes(c v1beta2.Cluster, in Emqx4Inputs) ([]corev1.Volume, []corev1.
 			LocalObjectReference: corev1.LocalObjectReference{Name: v1beta2.FilesConfigMapName(c)}, DefaultMode: ptr.To[int32](0o444)}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "emqx4-files", MountPath: Emqx4FilesDir, ReadOnly: true})
 	}
-	certs := c.Template().Listener.Certificate
-	for _, l := range []struct {
-		name string
-		set  bool
-	}{{"mqtts", certs.MQTTS != nil}, {"wss", certs.WSS != nil}} {
-		if l.set {
-			v, m := secretVolume("cert-"+l.name, v1beta2.CertSecretName(c, l.name), Emqx4CertDir+"/"+l.name)
-			vols, mounts = append(vols, v...), append(mounts, m...)
-		}
+	for _, l := range c.Template().Listener.Certificate.TLSListeners() {
+		v, m := secretVolume("cert-"+l.Name, v1beta2.CertSecretName(c, l.Name), Emqx4CertDir+"/"+l.Name)
+		vols, mounts = append(vols, v...), append(mounts, m...)
 	}
 	return vols, mounts
 }
