@@ -127,6 +127,7 @@ func (d *CertificateData) Files() map[string][]byte {
 }
 
 // TLSListener is one of EMQX 4's TLS listeners and the certificate the spec gives it.
+// +kubebuilder:object:generate=false
 type TLSListener struct {
 	// Name is the certificate's key in listener.certificate (mqtts, wss): it names the Secret and
 	// the mount directory.
