@@ -60,8 +60,17 @@ type podOpts struct {
 	tlsSecret string
 }
 
-// pod creates a running pod for an EMQX node named emqx@<name>.emqx-headless.ns.svc.cluster.local.
+// pod creates a running pod for an EMQX node named emqx@<name>.emqx-headless.ns.svc.cluster.local
+// and waits until the node runs, which means its listeners accept connections.
 func (w *testWorld) pod(name string, ip int, o podOpts) string {
+	w.t.Helper()
+	node := w.createPod(name, ip, o)
+	w.waitFor(func() bool { return w.nodeState(node) == "running" }, "node "+node+" running")
+	return node
+}
+
+// createPod creates the pod of pod(name, ip, o) and returns its node's name without waiting.
+func (w *testWorld) createPod(name string, ip int, o podOpts) string {
 	w.t.Helper()
 	if o.role == "" {
 		o.role = "core"
@@ -110,9 +119,7 @@ func (w *testWorld) pod(name string, ip int, o podOpts) string {
 	if _, err := w.kc.CoreV1().Pods("ns").Create(w.ctx, p, metav1.CreateOptions{}); err != nil {
 		w.t.Fatal(err)
 	}
-	node := "emqx@" + name + ".emqx-headless.ns.svc.cluster.local"
-	w.waitFor(func() bool { return w.nodeState(node) == "running" }, "node "+node+" running")
-	return node
+	return "emqx@" + name + ".emqx-headless.ns.svc.cluster.local"
 }
 
 func (w *testWorld) deletePod(name string) {

@@ -58,10 +58,16 @@ type Simulator struct {
 	w    *world
 	log  *slog.Logger
 
+	// serversMu guards servers, tlsListeners and closed. Lock order: w.mu before serversMu.
 	serversMu sync.Mutex
-	servers   map[string]*http.Server // by pod UID
+	servers   map[string]*apiServer // by pod UID
 	// tlsListeners are the nodes' TLS listeners, by pod UID.
 	tlsListeners map[string][]*tlsListener
+	// closed: Run is stopping; no listener is registered any more.
+	closed bool
+	// wg counts the goroutines the simulator starts (boots, stops, API and TLS servers); Run
+	// returns only once they have, so nothing binds a pod IP after it.
+	wg sync.WaitGroup
 
 	callsMu sync.Mutex
 	calls   []Call
@@ -87,7 +93,7 @@ type Call struct {
 // New returns a simulator for the cluster kc talks to.
 func New(kc kubernetes.Interface, opts Options) *Simulator {
 	opts.defaults()
-	return &Simulator{opts: opts, kc: kc, w: newWorld(), log: opts.Log, servers: map[string]*http.Server{}, tlsListeners: map[string][]*tlsListener{}, stopping: map[string]bool{}}
+	return &Simulator{opts: opts, kc: kc, w: newWorld(), log: opts.Log, servers: map[string]*apiServer{}, tlsListeners: map[string][]*tlsListener{}, stopping: map[string]bool{}}
 }
 
 // scaled converts an EMQX duration into wall time.
@@ -127,7 +133,11 @@ func (s *Simulator) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// The event handlers have returned: no node starts or stops any more. Then every
+			// listener is closed and none can open; then the boots and stops under way end.
+			factory.Shutdown()
 			s.stopAll()
+			s.wg.Wait()
 			return nil
 		case now := <-t.C:
 			s.tickEvacuations(now, tick)
@@ -180,7 +190,8 @@ func (s *Simulator) nodeOfPod(uid string) *node {
 }
 
 // startNode boots a node for a running pod: after the boot time its API listens and /status
-// answers 200; a core that comes back on its data volume returns to its cluster.
+// answers 200; a core that comes back on its data volume returns to its cluster. The node is
+// "running" (Nodes, the control API, the other nodes' APIs) only once its listeners are bound.
 func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 	spec, err := readNodeSpec(ctx, s.kc, p)
 	if err != nil {
@@ -210,7 +221,7 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 	s.w.mu.Unlock()
 	s.log.Info("node booting", "node", n.name, "pod", n.podKey, "version", n.version, "role", n.role)
 
-	go func() {
+	s.wg.Go(func() {
 		select {
 		case <-ctx.Done():
 			return
@@ -219,15 +230,44 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 		if err := s.boot(ctx, n, p); err != nil {
 			s.log.Error("node failed to boot", "node", n.name, "error", err)
 		}
-	}()
+	})
 }
 
+// boot binds the node's listeners, then publishes it as running, then serves: whoever sees the
+// node running can connect to it at once (a connection that arrives before Serve runs waits in
+// the listen backlog). A node whose API cannot listen stays booting, as EMQX would not start.
 func (s *Simulator) boot(ctx context.Context, n *node, p *corev1.Pod) error {
-	s.w.mu.Lock()
-	if cur := s.w.nodes[n.name]; cur != n {
-		s.w.mu.Unlock()
+	if !s.current(n) {
 		return nil // replaced or gone meanwhile
 	}
+	api, err := s.openAPI(n)
+	if err != nil {
+		return err
+	}
+	tlsLs := s.openTLS(ctx, n, p)
+	closeAll := func() {
+		api.close()
+		for _, l := range tlsLs {
+			_ = l.ln.Close()
+		}
+	}
+
+	s.w.mu.Lock()
+	if !s.currentLocked(n) {
+		s.w.mu.Unlock()
+		closeAll() // stopped, replaced or gone while the listeners opened
+		return nil
+	}
+	s.serversMu.Lock()
+	if s.closed {
+		s.serversMu.Unlock()
+		s.w.mu.Unlock()
+		closeAll()
+		return nil
+	}
+	s.servers[n.podUID] = api
+	s.tlsListeners[n.podUID] = tlsLs
+	s.serversMu.Unlock()
 	lic, licErr := ParseLicense(n.licKey, n.version, time.Now())
 	if licErr != nil {
 		lic = defaultLicense(n.version)
@@ -261,16 +301,46 @@ func (s *Simulator) boot(ctx context.Context, n *node, p *corev1.Pod) error {
 	faults := n.faults
 	s.w.mu.Unlock()
 
-	if err := s.listen(n); err != nil {
-		return err
+	s.wg.Go(func() {
+		if err := api.srv.Serve(api.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("node API stopped", "node", n.name, "error", err)
+		}
+	})
+	for _, l := range tlsLs {
+		s.wg.Go(func() { serveTLS(l.ln) })
 	}
-	s.startTLS(ctx, n, p)
 	s.annotate(ctx, p, AnnotationReady, fmt.Sprint(!faults.Unhealthy))
 	s.log.Info("node running", "node", n.name, "ip", n.ip)
 	return nil
 }
 
-func (s *Simulator) listen(n *node) error {
+// current reports whether n is still the booting node of its name.
+func (s *Simulator) current(n *node) bool {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return s.currentLocked(n)
+}
+
+func (s *Simulator) currentLocked(n *node) bool {
+	return s.w.nodes[n.name] == n && n.state == booting
+}
+
+// apiServer is a node's HTTP API: its bound listener and the server that serves it.
+type apiServer struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// close stops the server and closes the listener itself: http.Server.Close only closes the
+// listeners Serve has begun to track, and a Serve that starts later closes its own only when it
+// returns. Closing ln here frees the address before close returns.
+func (a *apiServer) close() {
+	_ = a.srv.Close()
+	_ = a.ln.Close()
+}
+
+// openAPI binds the node's API listener (18083, or 8081 for EMQX 4); nothing serves it yet.
+func (s *Simulator) openAPI(n *node) (*apiServer, error) {
 	port, handler := s.opts.Port, s.api(n.name, n.podUID)
 	if isV4(n.version) {
 		port, handler = ManagementPortV4, s.apiV4(n.name, n.podUID)
@@ -278,18 +348,9 @@ func (s *Simulator) listen(n *node) error {
 	addr := net.JoinHostPort(n.ip, fmt.Sprint(port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", addr, err)
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	s.serversMu.Lock()
-	s.servers[n.podUID] = srv
-	s.serversMu.Unlock()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("node API stopped", "node", n.name, "error", err)
-		}
-	}()
-	return nil
+	return &apiServer{ln: ln, srv: &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}}, nil
 }
 
 // stopPod runs a graceful stop: the node stops (a core stays in the cluster as stopped; a
@@ -305,13 +366,13 @@ func (s *Simulator) stopPod(ctx context.Context, p *corev1.Pod) {
 	}
 	s.stopping[string(p.UID)] = true
 	s.stoppingMu.Unlock()
-	go func() {
+	s.wg.Go(func() {
 		if opts, script, ok := preStopEvacuation(p); ok {
 			s.runPreStop(ctx, p, opts, script)
 		}
 		s.stopNode(string(p.UID))
 		s.annotate(ctx, p, AnnotationStopped, "true")
-	}()
+	})
 }
 
 func (s *Simulator) onPodGone(o any) {
@@ -323,17 +384,23 @@ func (s *Simulator) onPodGone(o any) {
 	}
 }
 
+// stopNode stops the pod's node. Its listeners are closed before it is published as stopped, and
+// in the same critical section as boot registers them: a node still booting either never
+// registers them (boot sees it stopped and closes them) or has them closed here.
 func (s *Simulator) stopNode(podUID string) {
-	s.stopTLS(podUID)
-	s.serversMu.Lock()
-	srv := s.servers[podUID]
-	delete(s.servers, podUID)
-	s.serversMu.Unlock()
-	if srv != nil {
-		_ = srv.Close()
-	}
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
+	s.serversMu.Lock()
+	api, tlsLs := s.servers[podUID], s.tlsListeners[podUID]
+	delete(s.servers, podUID)
+	delete(s.tlsListeners, podUID)
+	s.serversMu.Unlock()
+	if api != nil {
+		api.close() // closes the sockets; it does not wait for handlers (which take w.mu)
+	}
+	for _, l := range tlsLs {
+		_ = l.ln.Close()
+	}
 	n := s.nodeOfPod(podUID)
 	if n == nil || n.state == stopped {
 		return
@@ -349,11 +416,13 @@ func (s *Simulator) stopNode(podUID string) {
 	s.log.Info("node stopped", "node", n.name)
 }
 
+// stopAll closes every listener; after it no boot registers one (see closed).
 func (s *Simulator) stopAll() {
 	s.serversMu.Lock()
 	defer s.serversMu.Unlock()
-	for uid, srv := range s.servers {
-		_ = srv.Close()
+	s.closed = true
+	for uid, api := range s.servers {
+		api.close()
 		delete(s.servers, uid)
 	}
 	for uid, ls := range s.tlsListeners {

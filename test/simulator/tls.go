@@ -94,14 +94,15 @@ func (l *tlsListener) load(certPEM, keyPEM string, now time.Time) (changed bool,
 	return true, nil
 }
 
-// startTLS opens a node's TLS listeners on its pod IP from the files its pod mounts. A listener
-// whose files do not hold a valid pair is not started (EMQX logs the failure).
-func (s *Simulator) startTLS(ctx context.Context, n *node, p *corev1.Pod) {
+// openTLS binds a node's TLS listeners on its pod IP from the files its pod mounts; boot serves
+// them once the node runs. A listener whose files do not hold a valid pair is not started (EMQX
+// logs the failure).
+func (s *Simulator) openTLS(ctx context.Context, n *node, p *corev1.Pod) []*tlsListener {
 	c := emqxContainer(p)
 	if c == nil {
-		return
+		return nil
 	}
-	var started []*tlsListener
+	var opened []*tlsListener
 	for _, spec := range n.tlsSpecs {
 		l := &tlsListener{spec: spec}
 		certPEM, keyPEM, err := s.readPair(ctx, p, c, spec)
@@ -119,12 +120,9 @@ func (s *Simulator) startTLS(ctx context.Context, n *node, p *corev1.Pod) {
 			continue
 		}
 		l.ln = ln
-		started = append(started, l)
-		go serveTLS(ln)
+		opened = append(opened, l)
 	}
-	s.serversMu.Lock()
-	s.tlsListeners[n.podUID] = started
-	s.serversMu.Unlock()
+	return opened
 }
 
 // serveTLS completes handshakes and closes: the simulator has no MQTT, only what a TLS client
@@ -140,16 +138,6 @@ func serveTLS(ln net.Listener) {
 			_ = conn.(*tls.Conn).Handshake()
 			_ = conn.Close()
 		}()
-	}
-}
-
-func (s *Simulator) stopTLS(podUID string) {
-	s.serversMu.Lock()
-	ls := s.tlsListeners[podUID]
-	delete(s.tlsListeners, podUID)
-	s.serversMu.Unlock()
-	for _, l := range ls {
-		_ = l.ln.Close()
 	}
 }
 

@@ -19,6 +19,14 @@ import (
 // env, the licence as a mounted file.
 func (w *testWorld) podV4(name string, ip int) string {
 	w.t.Helper()
+	node := w.createPodV4(name, ip)
+	w.waitFor(func() bool { return w.nodeState(node) == "running" }, "node "+node+" running")
+	return node
+}
+
+// createPodV4 creates the pod of podV4(name, ip) and returns its node's name without waiting.
+func (w *testWorld) createPodV4(name string, ip int) string {
+	w.t.Helper()
 	host := name + ".emqx-ee-headless.ns.svc.cluster.local"
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name + fmt.Sprint(time.Now().UnixNano())),
@@ -46,9 +54,7 @@ func (w *testWorld) podV4(name string, ip int) string {
 	if _, err := w.kc.CoreV1().Pods("ns").Create(w.ctx, p, metav1.CreateOptions{}); err != nil {
 		w.t.Fatal(err)
 	}
-	node := "emqx@" + host
-	w.waitFor(func() bool { return w.nodeState(node) == "running" }, "node "+node+" running")
-	return node
+	return "emqx@" + host
 }
 
 func getV4(t *testing.T, ip int, path, id, secret string) (int, []byte) {
