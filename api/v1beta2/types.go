@@ -262,9 +262,10 @@ type EmqxNode struct {
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=emqx-ee
+// +kubebuilder:resource:shortName=emqx-ee,categories=emqx-all
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=".spec.replicas"
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=".status.readyReplicas"
+// +kubebuilder:printcolumn:name="Healthy",type=string,JSONPath=".status.conditions[?(@.type==\"Healthy\")].status",description="EMQX reports every node running"
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=".spec.image"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 
@@ -295,9 +296,10 @@ type EmqxEnterpriseList struct {
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=emqx-broker
+// +kubebuilder:resource:shortName=emqx-broker,categories=emqx-all
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=".spec.replicas"
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=".status.readyReplicas"
+// +kubebuilder:printcolumn:name="Healthy",type=string,JSONPath=".status.conditions[?(@.type==\"Healthy\")].status",description="EMQX reports every node running"
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=".spec.image"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 

@@ -8,7 +8,7 @@ import (
 // EMQX is one EMQX 5.x/6.x cluster: core nodes (a StatefulSet with the cluster's data on PVCs) and
 // optional replicant nodes, with the Services, configuration and credentials they need.
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:path=emqxes,singular=emqx,shortName=emqx,categories=emqx
+// +kubebuilder:resource:path=emqxes,singular=emqx,shortName=emqx,categories=emqx-all
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.replicantTemplate.spec.replicas,statuspath=.status.replicantNodesStatus.replicas,selectorpath=.status.replicantNodesSelector
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=".status.phase",description="Summary of the newest condition"

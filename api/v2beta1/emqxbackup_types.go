@@ -9,7 +9,7 @@ import (
 // spec says. A backup runs at most once: a finished backup (Succeeded or Failed) is never retried;
 // create a new one.
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:path=emqxbackups,singular=emqxbackup,shortName=emqxbackup,categories=emqx
+// +kubebuilder:resource:path=emqxbackups,singular=emqxbackup,shortName=emqxbackup,categories=emqx-all
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=".spec.clusterName"
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=".status.phase"

@@ -8,7 +8,7 @@ import (
 // (named <schedule>-<unix time of the run>), which then runs like any other. Retention deletes
 // the oldest backups, and their archives, beyond what it keeps.
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:path=emqxbackupschedules,singular=emqxbackupschedule,shortName=emqxbs,categories=emqx
+// +kubebuilder:resource:path=emqxbackupschedules,singular=emqxbackupschedule,shortName=emqxbs,categories=emqx-all
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=".spec.template.clusterName"
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=".spec.schedule"

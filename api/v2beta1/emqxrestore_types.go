@@ -9,7 +9,7 @@ import (
 // imports it there (EMQX merges: records with the same key are replaced, others stay). A finished
 // restore (Succeeded or Failed) never runs again; create a new one.
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:path=emqxrestores,singular=emqxrestore,shortName=emqxrestore,categories=emqx
+// +kubebuilder:resource:path=emqxrestores,singular=emqxrestore,shortName=emqxrestore,categories=emqx-all
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=".spec.clusterName"
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=".status.phase"
