@@ -171,12 +171,16 @@ GO
   rm -rf "$(dirname "$dir")"
 }
 
-build_one() {
-  local tool=$1
-  [[ -x $(tool_path "$tool") ]] && return 0
-  log "building $tool $(version_of "$tool") (once per version; cached in $TOOLS_ROOT)"
-  local start=$SECONDS
-  case "$tool" in
+# The four Kubernetes binaries come from one build: they count as one step and share its log.
+build_unit() {
+  case "$1" in
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) echo kubernetes ;;
+    *) echo "$1" ;;
+  esac
+}
+
+run_build() { # run_build TOOL: the build itself, its output on stdout/stderr
+  case "$1" in
     etcd) build_etcd ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) build_kubernetes ;;
     kwok) build_go_install kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" ;;
@@ -187,8 +191,28 @@ build_one() {
     operator-sdk) build_operator_sdk ;;
     opm) build_opm ;;
   esac
-  [[ -x $(tool_path "$tool") ]] || die "building $tool $(version_of "$tool") failed (see the go output above)"
-  log "built $tool in $((SECONDS - start)) s"
+}
+
+# build_one TOOL STEP TOTAL: one line for a person ("[3/9] kube-apiserver v1.37.2 … 341 s"); the go
+# command's download and compile chatter goes to a log file, whose last lines are shown on failure.
+build_one() {
+  local tool=$1 step=$2 total=$3 log
+  [[ -x $(tool_path "$tool") ]] && return 0
+  mkdir -p "$TOOLS_ROOT/logs"
+  log="$TOOLS_ROOT/logs/$(build_unit "$tool")-$(version_of "$tool").log"
+  local label="$tool $(version_of "$tool")"
+  [[ $(build_unit "$tool") == kubernetes ]] && label="kubernetes $(version_of "$tool") (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)"
+  printf 'tools: [%d/%d] %s … ' "$step" "$total" "$label" >&2
+  local start=$SECONDS
+  # In the background so that errexit holds inside the build (an `if !` around it would turn it off).
+  (run_build "$tool") >"$log" 2>&1 &
+  if ! wait $! || [[ ! -x $(tool_path "$tool") ]]; then
+    echo "failed after $((SECONDS - start)) s" >&2
+    echo "tools: the last lines of $log:" >&2
+    tail -n 25 "$log" | sed 's/^/  | /' >&2
+    die "building $tool $(version_of "$tool") failed. Check that the Go module proxy answers and that there is disk space (about 10 GB), then run the same command again: what was built stays cached."
+  fi
+  echo "$((SECONDS - start)) s" >&2
 }
 
 with_lock() { # one builder at a time per cache, so parallel make targets do not race
@@ -199,10 +223,24 @@ with_lock() { # one builder at a time per cache, so parallel make targets do not
 }
 
 build() {
-  local tools=("$@")
+  local tools=("$@") missing=() units=() t u seen
   [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
   for t in "${tools[@]}"; do version_of "$t" >/dev/null; done
-  for t in "${tools[@]}"; do with_lock build_one "$t"; done
+  # Count the builds still to do (the four Kubernetes binaries are one), for the [n/N] lines.
+  for t in "${tools[@]}"; do
+    [[ -x $(tool_path "$t") ]] && continue
+    u=$(build_unit "$t") seen=""
+    for x in "${units[@]}"; do [[ $x == "$u" ]] && seen=1; done
+    [[ -n $seen ]] && continue
+    units+=("$u") missing+=("$t")
+  done
+  [[ ${#missing[@]} -gt 0 ]] || return 0
+  log "${#missing[@]} to build (once per version; cached in $TOOLS_ROOT, build logs in $TOOLS_ROOT/logs)"
+  local i=0
+  for t in "${missing[@]}"; do
+    i=$((i + 1))
+    with_lock build_one "$t" "$i" "${#missing[@]}"
+  done
 }
 
 envtest_assets() {
