@@ -1,4 +1,7 @@
-package harness
+// Package jobrunner plays the kubelet for Job pods on the local kwok cluster, where no container
+// runs: the e2e suite (harness.RunJobs) and `make demo` (cmd/job-runner) use it, so that the
+// backups and restores the operator starts as Jobs really run.
+package jobrunner
 
 import (
 	"context"
@@ -10,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -22,37 +24,53 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// AnnotationExitCode finishes a Job pod with that exit code (see hack/kwok/stages.yaml).
+const AnnotationExitCode = "sim.emqx.io/exit-code"
+
 // AnnotationTerminationMessage carries what a Job pod's container wrote to its
 // terminationMessagePath; the kwok stages copy it into the terminated state, as a kubelet would.
 const AnnotationTerminationMessage = "sim.emqx.io/termination-message"
 
-// JobRunner plays the kubelet for the Job pods of one namespace. kwok starts no containers, so
-// for each running Job pod it takes the Job's pod template as the operator created it and
-// executes that exact container command as a local process: environment resolved as a kubelet
-// resolves it (values, Secret keys, fields), PersistentVolumeClaims bound to local directories,
-// a service-account token from the TokenRequest API, every volume bind-mounted at the path the
-// spec names inside a private mount namespace, a read-only root with only the static manager
-// binary at /manager (the image's layout), run as the pod's user. The process's exit code and
-// termination-log file then end the pod.
-type JobRunner struct {
-	env *Env
-	ns  string
-	// claims maps a PersistentVolumeClaim's name to the local directory standing for its volume.
-	claims map[string]string
-	dir    string
+// Runner plays the kubelet for Job pods. kwok starts no containers, so for each running Job pod
+// it takes the Job's pod template as the operator created it and executes that exact container
+// command as a local process: environment resolved as a kubelet resolves it (values, Secret keys,
+// fields), PersistentVolumeClaims bound to local directories, a service-account token from the
+// TokenRequest API, every volume bind-mounted at the path the spec names inside a private mount
+// namespace, a read-only root with only the static manager binary at /manager (the image's
+// layout), run as the pod's user. The process's exit code and termination-log file then end the
+// pod. It needs root (mount namespaces, chroot, switching to the pod's user).
+type Runner struct {
+	cfg Config
 	// apiHost, apiPort and apiCA are how pods reach the API server (KUBERNETES_SERVICE_HOST/PORT
 	// and the service-account volume's ca.crt), from the local cluster's kubeconfig.
 	apiHost, apiPort string
 	apiCA            []byte
 
 	mu   sync.Mutex
-	done map[types.UID]JobRun
+	done map[types.UID]Run
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-// JobRun is one executed Job pod.
-type JobRun struct {
+// Config says what the runner runs and where.
+type Config struct {
+	Client client.Client
+	// Kubeconfig of the local cluster: the API server address and CA the pods get.
+	Kubeconfig string
+	// ManagerStatic is the statically linked manager, mounted at /manager (the image's entry point).
+	ManagerStatic string
+	// Namespace limits the runner to one namespace; empty means every namespace.
+	Namespace string
+	// Volume returns the local directory standing for a PersistentVolumeClaim.
+	Volume func(namespace, claim string) (string, error)
+	// WorkDir holds each pod's root and files; LogDir (optional) gets a log per pod.
+	WorkDir, LogDir string
+	// OnError hears about pods that could not be run or finished (they end with exit code 128).
+	OnError func(error)
+}
+
+// Run is one executed Job pod.
+type Run struct {
 	Job, Pod string
 	// Command is what ran (the container's command and args).
 	Command  []string
@@ -61,50 +79,49 @@ type JobRun struct {
 	Message, Log string
 }
 
-// RunJobs starts a JobRunner for ns; claims maps PVC names to local directories. It stops at the
-// end of the test. Needs root (mount namespaces, chroot, switching to the pod's user).
-func (e *Env) RunJobs(t *testing.T, ns string, claims map[string]string) *JobRunner {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("running Job pods needs root: a private mount namespace, bind mounts, chroot and the pod's user (CI runs the e2e suite as root)")
+// Start runs Job pods until Stop.
+func Start(cfg Config) (*Runner, error) {
+	if _, err := os.Stat(cfg.ManagerStatic); err != nil {
+		return nil, fmt.Errorf("%s is missing: `make e2e-binaries` builds it, as the Dockerfile does (CGO_ENABLED=0)", cfg.ManagerStatic)
 	}
-	static := filepath.Join(e.cfg.Bin, "manager-static")
-	if _, err := os.Stat(static); err != nil {
-		t.Fatalf("%s is missing: `make e2e-binaries` builds it, as the Dockerfile does (CGO_ENABLED=0)", static)
+	if cfg.OnError == nil {
+		cfg.OnError = func(error) {}
 	}
-	r := &JobRunner{env: e, ns: ns, claims: claims, dir: t.TempDir(), done: map[types.UID]JobRun{}, stop: make(chan struct{})}
+	r := &Runner{cfg: cfg, done: map[types.UID]Run{}, stop: make(chan struct{})}
 	if err := r.readAPIServer(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	r.wg.Add(1)
-	go r.loop(t)
-	t.Cleanup(func() { close(r.stop); r.wg.Wait() })
-	return r
+	go r.loop()
+	return r, nil
 }
 
+// Stop ends the loop and waits for a pod being run.
+func (r *Runner) Stop() { close(r.stop); r.wg.Wait() }
+
 // Runs lists the pods executed so far, in order of their Jobs' names.
-func (r *JobRunner) Runs() []JobRun {
+func (r *Runner) Runs() []Run {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []JobRun
+	var out []Run
 	for _, run := range r.done {
 		out = append(out, run)
 	}
-	slices.SortFunc(out, func(a, b JobRun) int { return strings.Compare(a.Job, b.Job) })
+	slices.SortFunc(out, func(a, b Run) int { return strings.Compare(a.Job, b.Job) })
 	return out
 }
 
 // Run returns the run of a Job's pod (false if it has not run).
-func (r *JobRunner) Run(job string) (JobRun, bool) {
+func (r *Runner) Run(job string) (Run, bool) {
 	for _, run := range r.Runs() {
 		if run.Job == job {
 			return run, true
 		}
 	}
-	return JobRun{}, false
+	return Run{}, false
 }
 
-func (r *JobRunner) loop(t *testing.T) {
+func (r *Runner) loop() {
 	defer r.wg.Done()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -115,8 +132,8 @@ func (r *JobRunner) loop(t *testing.T) {
 		case <-tick.C:
 		}
 		pods := &corev1.PodList{}
-		ctx, cancel := Ctx()
-		err := r.env.Client.List(ctx, pods, client.InNamespace(r.ns), client.HasLabels{"batch.kubernetes.io/job-name"})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := r.cfg.Client.List(ctx, pods, client.InNamespace(r.cfg.Namespace), client.HasLabels{"batch.kubernetes.io/job-name"})
 		cancel()
 		if err != nil {
 			continue
@@ -131,20 +148,20 @@ func (r *JobRunner) loop(t *testing.T) {
 			}
 			run, err := r.execute(p)
 			if err != nil {
-				t.Errorf("running Job pod %s: %v", p.Name, err)
+				r.cfg.OnError(fmt.Errorf("running Job pod %s/%s: %w", p.Namespace, p.Name, err))
 				run.ExitCode = 128
 			}
 			r.mu.Lock()
 			r.done[p.UID] = run
 			r.mu.Unlock()
 			if err := r.finish(p, run); err != nil {
-				t.Errorf("finishing Job pod %s: %v", p.Name, err)
+				r.cfg.OnError(fmt.Errorf("finishing Job pod %s/%s: %w", p.Namespace, p.Name, err))
 			}
 		}
 	}
 }
 
-func (r *JobRunner) finish(p *corev1.Pod, run JobRun) error {
+func (r *Runner) finish(p *corev1.Pod, run Run) error {
 	patch := client.MergeFrom(p.DeepCopy())
 	if p.Annotations == nil {
 		p.Annotations = map[string]string{}
@@ -153,30 +170,30 @@ func (r *JobRunner) finish(p *corev1.Pod, run JobRun) error {
 	if run.Message != "" {
 		p.Annotations[AnnotationTerminationMessage] = run.Message
 	}
-	ctx, cancel := Ctx()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return r.env.Client.Patch(ctx, p, patch)
+	return r.cfg.Client.Patch(ctx, p, patch)
 }
 
 // execute runs the pod's single container from its Job's template.
-func (r *JobRunner) execute(p *corev1.Pod) (JobRun, error) {
+func (r *Runner) execute(p *corev1.Pod) (Run, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	jobName := p.Labels["batch.kubernetes.io/job-name"]
 	job := &batchv1.Job{}
-	if err := r.env.Client.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: jobName}, job); err != nil {
-		return JobRun{Job: jobName, Pod: p.Name}, err
+	if err := r.cfg.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: jobName}, job); err != nil {
+		return Run{Job: jobName, Pod: p.Name}, err
 	}
 	spec := job.Spec.Template.Spec
 	if len(spec.Containers) != 1 || len(spec.InitContainers) != 0 {
-		return JobRun{Job: jobName, Pod: p.Name}, fmt.Errorf("the runner runs pods of exactly one container, not %d (+%d init)", len(spec.Containers), len(spec.InitContainers))
+		return Run{Job: jobName, Pod: p.Name}, fmt.Errorf("the runner runs pods of exactly one container, not %d (+%d init)", len(spec.Containers), len(spec.InitContainers))
 	}
 	c := spec.Containers[0]
-	run := JobRun{Job: jobName, Pod: p.Name, Command: append(slices.Clone(c.Command), c.Args...)}
+	run := Run{Job: jobName, Pod: p.Name, Command: append(slices.Clone(c.Command), c.Args...)}
 	if len(run.Command) == 0 || run.Command[0] != "/manager" {
 		return run, fmt.Errorf("command %v: the operator image's entry point is /manager", run.Command)
 	}
-	root := filepath.Join(r.dir, p.Name)
+	root := filepath.Join(r.cfg.WorkDir, p.Namespace, p.Name)
 	env, mounts, err := r.prepare(ctx, p, spec, c, root)
 	if err != nil {
 		return run, err
@@ -189,7 +206,7 @@ func (r *JobRunner) execute(p *corev1.Pod) (JobRun, error) {
 	if err := os.Chmod(termLog, 0o666); err != nil {
 		return run, err
 	}
-	mounts = append(mounts, bind{src: filepath.Join(r.env.cfg.Bin, "manager-static"), dst: "/manager", ro: true},
+	mounts = append(mounts, bind{src: r.cfg.ManagerStatic, dst: "/manager", ro: true},
 		bind{src: "/dev/null", dst: "/dev/null"}, bind{src: termLog, dst: terminationPath(c)})
 	uid, gid := int64(0), int64(0)
 	if sc := spec.SecurityContext; sc != nil {
@@ -213,7 +230,11 @@ func (r *JobRunner) execute(p *corev1.Pod) (JobRun, error) {
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "bash", "-ec", script)
 	out, err := cmd.CombinedOutput()
 	run.Log = string(out)
-	_ = os.WriteFile(filepath.Join(r.env.logDir, "job-"+p.Name+".log"), append([]byte(strings.Join(run.Command, " ")+"\n"), out...), 0o644)
+	if r.cfg.LogDir != "" {
+		if err := os.WriteFile(filepath.Join(r.cfg.LogDir, "job-"+p.Namespace+"-"+p.Name+".log"), append([]byte(strings.Join(run.Command, " ")+"\n"), out...), 0o644); err != nil {
+			r.cfg.OnError(fmt.Errorf("the log of Job pod %s/%s: %w", p.Namespace, p.Name, err))
+		}
+	}
 	if _, serr := os.Stat(ready); serr != nil {
 		return run, fmt.Errorf("setting up the pod's filesystem failed: %v\n%s", err, out)
 	}
@@ -242,7 +263,7 @@ func terminationPath(c corev1.Container) string {
 }
 
 // prepare resolves the container's environment and volumes the way a kubelet would.
-func (r *JobRunner) prepare(ctx context.Context, p *corev1.Pod, spec corev1.PodSpec, c corev1.Container, root string) ([]string, []bind, error) {
+func (r *Runner) prepare(ctx context.Context, p *corev1.Pod, spec corev1.PodSpec, c corev1.Container, root string) ([]string, []bind, error) {
 	if err := os.MkdirAll(root+"-files", 0o755); err != nil {
 		return nil, nil, err
 	}
@@ -268,9 +289,9 @@ func (r *JobRunner) prepare(ctx context.Context, p *corev1.Pod, spec corev1.PodS
 		if v.PersistentVolumeClaim == nil {
 			return nil, nil, fmt.Errorf("volume %s: the runner binds PersistentVolumeClaims only", v.Name)
 		}
-		dir, ok := r.claims[v.PersistentVolumeClaim.ClaimName]
-		if !ok {
-			return nil, nil, fmt.Errorf("no local directory stands for PersistentVolumeClaim %s", v.PersistentVolumeClaim.ClaimName)
+		dir, err := r.cfg.Volume(p.Namespace, v.PersistentVolumeClaim.ClaimName)
+		if err != nil {
+			return nil, nil, err
 		}
 		dir = filepath.Join(dir, m.SubPath)
 		// The kubelet makes a subPath and hands the volume to the pod's fsGroup.
@@ -298,14 +319,14 @@ func (r *JobRunner) prepare(ctx context.Context, p *corev1.Pod, spec corev1.PodS
 	return env, mounts, nil
 }
 
-func (r *JobRunner) envValue(ctx context.Context, p *corev1.Pod, ev corev1.EnvVar) (string, error) {
+func (r *Runner) envValue(ctx context.Context, p *corev1.Pod, ev corev1.EnvVar) (string, error) {
 	switch {
 	case ev.ValueFrom == nil:
 		return ev.Value, nil
 	case ev.ValueFrom.SecretKeyRef != nil:
 		ref := ev.ValueFrom.SecretKeyRef
 		s := &corev1.Secret{}
-		if err := r.env.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: ref.Name}, s); err != nil {
+		if err := r.cfg.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: ref.Name}, s); err != nil {
 			return "", fmt.Errorf("env %s: %w (a kubelet would not start the container)", ev.Name, err)
 		}
 		v, ok := s.Data[ref.Key]
@@ -325,18 +346,18 @@ func (r *JobRunner) envValue(ctx context.Context, p *corev1.Pod, ev corev1.EnvVa
 }
 
 // serviceAccount writes the token, CA and namespace files a kubelet projects into the pod.
-func (r *JobRunner) serviceAccount(ctx context.Context, p *corev1.Pod, spec corev1.PodSpec, files string) (string, error) {
+func (r *Runner) serviceAccount(ctx context.Context, p *corev1.Pod, spec corev1.PodSpec, files string) (string, error) {
 	name := spec.ServiceAccountName
 	if name == "" {
 		name = "default"
 	}
 	sa := &corev1.ServiceAccount{}
-	if err := r.env.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: name}, sa); err != nil {
+	if err := r.cfg.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: name}, sa); err != nil {
 		return "", fmt.Errorf("service account %s: %w", name, err)
 	}
 	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600),
 		BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID}}}
-	if err := r.env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+	if err := r.cfg.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
 		return "", fmt.Errorf("token for service account %s: %w", name, err)
 	}
 	dir := filepath.Join(files, "serviceaccount")
@@ -351,8 +372,8 @@ func (r *JobRunner) serviceAccount(ctx context.Context, p *corev1.Pod, spec core
 	return dir, nil
 }
 
-func (r *JobRunner) readAPIServer() error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", r.env.Kubeconfig)
+func (r *Runner) readAPIServer() error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", r.cfg.Kubeconfig)
 	if err != nil {
 		return err
 	}

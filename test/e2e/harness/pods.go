@@ -8,10 +8,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/broker-ops/emqx-operator/test/jobrunner"
 )
 
 // AnnotationExitCode finishes a Job pod with that exit code (see hack/kwok/stages.yaml).
-const AnnotationExitCode = "sim.emqx.io/exit-code"
+const AnnotationExitCode = jobrunner.AnnotationExitCode
 
 // FinishPod ends a running Job pod with an exit code, as its container would: kwok does not run
 // containers, so a test that executed the pod's command itself reports the result this way.
