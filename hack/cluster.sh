@@ -17,6 +17,10 @@
 #                 netns: the caller already runs in a network namespace of its own where
 #                 10.20.0.0/16 is routed to lo (hack/in-netns.sh); EndpointSlices stay real.
 #   NODES         number of fake nodes (default 3)
+#   APISERVER_ADVERTISE_ADDRESS  the address kube-apiserver advertises; needed only where there is
+#                 no default route to pick it from (netns mode sets 10.20.255.254 itself)
+#   LOOPBACK_POD_NET  the first two octets of loopback pod IPs (default 127.10); a test that runs a
+#                 cluster beside a developer's demo without a network namespace picks another one.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +28,7 @@ CLUSTER_NAME=${CLUSTER_NAME:-emqx-dev}
 WORK_DIR=${WORK_DIR:-$ROOT/.work}
 NET_MODE=${NET_MODE:-loopback}
 NODES=${NODES:-3}
+LOOPBACK_POD_NET=${LOOPBACK_POD_NET:-127.10}
 export KWOK_WORKDIR=$WORK_DIR/kwok
 CLUSTER_DIR=$WORK_DIR/clusters/$CLUSTER_NAME
 KUBECONFIG_PATH=$CLUSTER_DIR/kubeconfig
@@ -35,7 +40,7 @@ tool() { "$ROOT/hack/tools.sh" path "$1"; }
 
 pod_cidr() { # pod_cidr N
   case "$NET_MODE" in
-    loopback) echo "127.10.$1.0/24" ;;
+    loopback) echo "$LOOPBACK_POD_NET.$1.0/24" ;;
     netns) echo "10.20.$1.0/24" ;;
     *) die "NET_MODE must be loopback or netns, not '$NET_MODE'" ;;
   esac
@@ -48,11 +53,16 @@ write_config() {
     # for ever, flooding Events and burning CPU.
     controllers="*,-endpoints-controller,-endpointslice-controller,-endpointslice-mirroring-controller"
   fi
-  local apiserver_patch=""
-  if [[ $NET_MODE == netns ]]; then
-    # The namespace has no default route, from which kube-apiserver would pick the address it
-    # advertises; give it one of the namespace's local addresses instead.
-    apiserver_patch=$'- name: kube-apiserver\n  extraArgs:\n  - {key: advertise-address, value: "10.20.255.254"}'
+  local apiserver_patch="" advertise=${APISERVER_ADVERTISE_ADDRESS:-}
+  if [[ -z $advertise && $NET_MODE == netns ]]; then
+    advertise=10.20.255.254 # one of the namespace's local addresses (hack/in-netns.sh)
+  fi
+  if [[ -z $advertise && -z $(ip route show default 2>/dev/null) && -z $(ip -6 route show default 2>/dev/null) ]]; then
+    die "this machine (or network namespace) has no default route, from which kube-apiserver picks the address it
+  advertises. Set APISERVER_ADVERTISE_ADDRESS to a local address that is not in 127.0.0.0/8 and run again."
+  fi
+  if [[ -n $advertise ]]; then
+    apiserver_patch=$'- name: kube-apiserver\n  extraArgs:\n  - {key: advertise-address, value: "'"$advertise"'"}'
   fi
   mkdir -p "$CLUSTER_DIR"
   {
@@ -136,8 +146,10 @@ up() {
   fi
   local bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl)
   "$ROOT/hack/tools.sh" build "${bins[@]}" || die "building the cluster's tools failed (see above); fix the error and run again"
-  # A previous cluster whose processes died leaves state behind: remove it first.
+  # A previous cluster whose processes died (or half of them) leaves state behind: remove it first.
+  local stale; stale=$(cluster_pids)
   "$(tool kwokctl)" delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KUBECONFIG_PATH" >/dev/null 2>&1 || true
+  wait_gone $stale
   write_config
   log "starting cluster $CLUSTER_NAME ($NET_MODE pod IPs) in $KWOK_WORKDIR"
   if ! "$(tool kwokctl)" create cluster --name "$CLUSTER_NAME" --config "$CLUSTER_DIR/kwokctl.yaml" \
@@ -145,15 +157,56 @@ up() {
     cat "$CLUSTER_DIR/create.log" >&2
     die "kwokctl could not start the cluster (log above; component logs in $KWOK_WORKDIR/clusters/$CLUSTER_NAME/logs)"
   fi
+  # kwokctl can return before the API server it started answers, or (ports are reused: it picks
+  # them from 32767 down) while an API server of a cluster that was just deleted still holds the
+  # port. Only an answer checked against this cluster's own CA counts.
+  local i
+  for ((i = 0; i < 120; i++)); do is_up && break; sleep 0.5; done
+  if ! is_up; then
+    show_component_logs
+    die "the API server of cluster $CLUSTER_NAME does not answer at $(server_address) (component logs above)"
+  fi
   create_nodes | kubectl_ apply -f - >/dev/null
   echo "$KUBECONFIG_PATH"
 }
 
+server_address() { sed -n 's/^ *server: //p' "$KUBECONFIG_PATH" 2>/dev/null | head -1; }
+
+show_component_logs() {
+  local f
+  for f in "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/logs/"*.log; do
+    [[ -f $f ]] || continue
+    echo "--- the last lines of $f" >&2
+    tail -n 15 "$f" >&2
+  done
+}
+
+# cluster_pids: the processes of this cluster (kwokctl runs them from the cluster's own directory).
+cluster_pids() { pgrep -f -- "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/bin/" || true; }
+
 down() {
+  local pids
+  pids=$(cluster_pids)
   if [[ -d $KWOK_WORKDIR/clusters/$CLUSTER_NAME ]]; then
     "$(tool kwokctl)" delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KUBECONFIG_PATH" >/dev/null 2>&1 || true
   fi
+  # kwokctl signals the components and returns; wait until they are gone, so that the next cluster
+  # (on the same ports) never meets this one's API server.
+  wait_gone $pids
   rm -rf "$CLUSTER_DIR"
+}
+
+wait_gone() { # wait_gone PID...: up to 20 s, then SIGKILL
+  local pid i
+  [[ $# -gt 0 ]] || return 0
+  for ((i = 0; i < 200; i++)); do
+    local alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && return 0
+    sleep 0.1
+  done
+  log "cluster $CLUSTER_NAME: components still running 20 s after the delete; killing them"
+  kill -9 "$@" 2>/dev/null || true
 }
 
 case "${1:-}" in
