@@ -258,52 +258,12 @@ func deleteClusterScoped(t *testing.T, objs []*unstructured.Unstructured) {
 	}
 }
 
-// managerCommand turns the Deployment's container into a local command: its args (listen
-// addresses moved to loopback, the Lease namespace given since there is no pod to read it from)
-// and its env (fieldRefs resolved as the kubelet would).
+// managerCommand is the path's Deployment as a local command (harness.ManagerCommand).
 func managerCommand(t *testing.T, p installPath) (args, envVars []string) {
 	t.Helper()
-	pod := p.deployment.Spec.Template
-	var c *corev1.Container
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Name == "manager" {
-			c = &pod.Spec.Containers[i]
-		}
-	}
-	if c == nil {
-		t.Fatalf("%s: no manager container", p.name)
-	}
-	leader := false
-	for _, a := range c.Args {
-		switch {
-		case strings.HasPrefix(a, "--metrics-bind-address"):
-			args = append(args, "--metrics-bind-address=0")
-		case strings.HasPrefix(a, "--health-probe-bind-address"):
-			args = append(args, "--health-probe-bind-address=127.0.0.1:0")
-		default:
-			args = append(args, a)
-			leader = leader || a == "--leader-elect" || a == "--leader-elect=true"
-		}
-	}
-	if leader {
-		args = append(args, "--leader-election-namespace="+p.namespace)
-	}
-	for _, e := range c.Env {
-		v := e.Value
-		if e.ValueFrom != nil {
-			if e.ValueFrom.FieldRef == nil {
-				t.Fatalf("%s: env %s comes from something other than a fieldRef", p.name, e.Name)
-			}
-			switch fp := e.ValueFrom.FieldRef.FieldPath; {
-			case fp == "metadata.namespace":
-				v = p.namespace
-			case strings.HasPrefix(fp, "metadata.annotations['"):
-				v = pod.Annotations[strings.TrimSuffix(strings.TrimPrefix(fp, "metadata.annotations['"), "']")]
-			default:
-				t.Fatalf("%s: env %s: fieldRef %s not resolved by the test", p.name, e.Name, fp)
-			}
-		}
-		envVars = append(envVars, e.Name+"="+v)
+	args, envVars, err := harness.ManagerCommand(p.deployment, p.namespace)
+	if err != nil {
+		t.Fatalf("%s: %v", p.name, err)
 	}
 	return args, envVars
 }
@@ -311,16 +271,8 @@ func managerCommand(t *testing.T, p installPath) (args, envVars []string) {
 // impersonatingKubeconfig is the cluster's kubeconfig acting as the path's ServiceAccount.
 func impersonatingKubeconfig(t *testing.T, p installPath) string {
 	t.Helper()
-	cfg, err := clientcmd.LoadFromFile(env.Kubeconfig)
+	path, err := env.ImpersonatingKubeconfig(t.TempDir(), p.namespace, p.deployment.Spec.Template.Spec.ServiceAccountName)
 	if err != nil {
-		t.Fatal(err)
-	}
-	sa := p.deployment.Spec.Template.Spec.ServiceAccountName
-	for _, a := range cfg.AuthInfos {
-		a.Impersonate = "system:serviceaccount:" + p.namespace + ":" + sa
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		t.Fatal(err)
 	}
 	return path
