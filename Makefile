@@ -57,8 +57,8 @@ run: manifests ## Run the operator against the cluster in $KUBECONFIG.
 ##@ Tests
 
 .PHONY: test
-test: verify test-unit test-envtest test-e2e ## The whole suite: static checks, unit, envtest, e2e.
-	@echo "make test: all suites passed"
+test: ## The whole suite: static checks, unit, envtest, e2e (each suite's time printed at the end).
+	@hack/test.sh verify test-unit test-envtest e2e-binaries test-e2e-main test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
 
 .PHONY: verify
 verify: ## go vet, gofmt, and generated files up to date.
@@ -86,23 +86,28 @@ e2e-binaries:
 	# Static, as the Dockerfile builds it: the e2e Job runner runs it at /manager in a bare root.
 	CGO_ENABLED=0 go build -o bin/manager-static .
 	go build -o bin/emqx-sim ./test/simulator/cmd/emqx-sim
+	go build -o bin/job-runner ./test/jobrunner/cmd/job-runner
 	go test -c -o bin/e2e.test ./test/e2e
 	go test -c -o bin/e2e-install.test ./test/e2e/install
 	go test -c -o bin/e2e-migrate.test ./test/e2e/migrate
-	$(TOOLS) build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl kustomize helm
+	go test -c -o bin/e2e-docs.test ./test/e2e/docs
+	$(TOOLS) build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl kustomize helm controller-gen
 
 .PHONY: test-e2e
 test-e2e: e2e-binaries ## End-to-end tests on the local kwok cluster with the EMQX simulator.
 	@echo "e2e: network mode $(E2E_NET_MODE)"
-ifeq ($(E2E_NET_MODE),netns)
-	cd test/e2e && E2E_NET_MODE=netns ../../hack/in-netns.sh ../../bin/e2e.test -test.v -test.count=1 -test.timeout=20m
-	cd test/e2e/install && E2E_NET_MODE=netns ../../../hack/in-netns.sh ../../../bin/e2e-install.test -test.v -test.count=1 -test.timeout=10m
-	cd test/e2e/migrate && E2E_NET_MODE=netns ../../../hack/in-netns.sh ../../../bin/e2e-migrate.test -test.v -test.count=1 -test.timeout=10m
-else
-	cd test/e2e && E2E_NET_MODE=loopback ../../bin/e2e.test -test.v -test.count=1 -test.timeout=20m
-	cd test/e2e/install && E2E_NET_MODE=loopback ../../../bin/e2e-install.test -test.v -test.count=1 -test.timeout=10m
-	cd test/e2e/migrate && E2E_NET_MODE=loopback ../../../bin/e2e-migrate.test -test.v -test.count=1 -test.timeout=10m
-endif
+	$(MAKE) test-e2e-main test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
+
+.PHONY: test-e2e-main test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
+test-e2e-main: ## e2e: the operator's features (test/e2e).
+	E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e bin/e2e.test 20m
+test-e2e-install: ## e2e: every install path to a Ready cluster (test/e2e/install).
+	E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e/install bin/e2e-install.test 10m
+test-e2e-migrate: ## e2e: the switch from the vendor's operator (test/e2e/migrate).
+	E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e/migrate bin/e2e-migrate.test 10m
+test-e2e-docs: ## e2e: make demo as a user runs it, and every runnable block of README.md and docs/ (test/e2e/docs).
+	E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e/docs bin/e2e-docs.test 20m
+check-leftovers:
 	@hack/check-leftovers.sh
 
 ##@ Ship
@@ -130,6 +135,16 @@ install-yaml: manifests ## dist/install.yaml: CRDs, RBAC and the operator in one
 	$(call tool,kustomize) build config/default > dist/install.yaml
 	@echo "dist/install.yaml written"
 
+##@ Deploy (into the cluster in $KUBECONFIG)
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster in $$KUBECONFIG (server-side apply: the CRDs are large).
+	$(call tool,kubectl) apply --server-side --force-conflicts -k config/crd
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs from the cluster in $$KUBECONFIG (this deletes every EMQX resource too).
+	$(call tool,kubectl) delete --ignore-not-found -k config/crd
+
 .PHONY: deploy
 deploy: manifests ## Install CRDs, RBAC and the operator into the cluster in $$KUBECONFIG.
 	$(call tool,kustomize) build config/default | $(call tool,kubectl) apply --server-side -f -
@@ -137,6 +152,8 @@ deploy: manifests ## Install CRDs, RBAC and the operator into the cluster in $$K
 .PHONY: undeploy
 undeploy: ## Remove what make deploy installed (EMQX clusters' PVCs stay).
 	$(call tool,kustomize) build config/default | $(call tool,kubectl) delete --ignore-not-found -f -
+
+##@ Images and charts
 
 .PHONY: helm-chart
 helm-chart: manifests ## Copy the CRD and RBAC rules into the operator's Helm chart, then lint it.
@@ -176,5 +193,5 @@ bench: ## Benchmarks: render (first and cached) and a no-op reconcile.
 ##@ Help
 
 .PHONY: help
-help:
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+help: ## This list.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*?##/ { gsub(/\$$\$$/, "$$", $$2); printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
