@@ -13,10 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -138,18 +136,7 @@ func (o *operators) proveWorks(where string, d *appsv1.Deployment, m *harness.Ma
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		o.t.Fatal(err)
 	}
-	e := &v2beta1.EMQX{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "docs-check"},
-		Spec: v2beta1.EMQXSpec{
-			Image: "emqx/emqx-enterprise:5.8.6",
-			CoreTemplate: v2beta1.CoreTemplate{Spec: v2beta1.CoreTemplateSpec{
-				ReplicantTemplateSpec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To[int32](1)},
-				VolumeClaimTemplates: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{
-					Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
-			}},
-			ReplicantTemplate: &v2beta1.ReplicantTemplate{Spec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To[int32](1)}},
-		},
-	}
+	e := harness.SmallEMQX(ns, "docs-check")
 	// The install's CRDs may not be served yet right after it (kubectl apply does not wait for
 	// them to be established): a new client discovers the API again on each try.
 	harness.Eventually(o.t, time.Minute, where+": the EMQX kind served", func() error {

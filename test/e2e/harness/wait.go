@@ -10,7 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -105,4 +107,21 @@ func (e *Env) Events(t testing.TB, ns string) []eventsv1.Event {
 		t.Fatal(err)
 	}
 	return list.Items
+}
+
+// SmallEMQX is a 1 core + 1 replicant cluster of ns/name: what a test needs to see an operator
+// bring a cluster to Ready.
+func SmallEMQX(ns, name string) *v2beta1.EMQX {
+	return &v2beta1.EMQX{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v2beta1.EMQXSpec{
+			Image: "emqx/emqx-enterprise:5.8.6",
+			CoreTemplate: v2beta1.CoreTemplate{Spec: v2beta1.CoreTemplateSpec{
+				ReplicantTemplateSpec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To[int32](1)},
+				VolumeClaimTemplates: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
+			}},
+			ReplicantTemplate: &v2beta1.ReplicantTemplate{Spec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To[int32](1)}},
+		},
+	}
 }

@@ -23,7 +23,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -278,20 +277,7 @@ func impersonatingKubeconfig(t *testing.T, p installPath) string {
 	return path
 }
 
-func emqxCluster(ns string) *v2beta1.EMQX {
-	return &v2beta1.EMQX{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "emqx"},
-		Spec: v2beta1.EMQXSpec{
-			Image: "emqx/emqx-enterprise:5.8.6",
-			CoreTemplate: v2beta1.CoreTemplate{Spec: v2beta1.CoreTemplateSpec{
-				ReplicantTemplateSpec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To[int32](1)},
-				VolumeClaimTemplates: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{
-					Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
-			}},
-			ReplicantTemplate: &v2beta1.ReplicantTemplate{Spec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To[int32](1)}},
-		},
-	}
-}
+func emqxCluster(ns string) *v2beta1.EMQX { return harness.SmallEMQX(ns, "emqx") }
 
 // checkRestricted: the operator's pod, created in a namespace that enforces Pod Security
 // "restricted" (server-side dry run), is admitted.
