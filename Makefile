@@ -58,7 +58,7 @@ run: manifests ## Run the operator against the cluster in $KUBECONFIG.
 
 .PHONY: test
 test: ## The whole suite: static checks, unit, envtest, e2e (each suite's time printed at the end).
-	@hack/test.sh verify test-unit test-envtest e2e-binaries test-e2e-main test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
+	+@hack/test.sh verify test-unit test-envtest e2e-binaries test-e2e-main test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
 
 .PHONY: verify
 verify: ## go vet, gofmt, and generated files up to date.
@@ -81,7 +81,7 @@ test-envtest: ## Controller tests against a real kube-apiserver + etcd built by 
 E2E_NET_MODE ?= $(shell unshare --net true 2>/dev/null && echo netns || echo loopback)
 
 .PHONY: e2e-binaries
-e2e-binaries:
+e2e-binaries: ## Build the operator, the simulator, the Job runner and the e2e test binaries, and the tools e2e uses.
 	go build -o bin/manager .
 	# Static, as the Dockerfile builds it: the e2e Job runner runs it at /manager in a bare root.
 	CGO_ENABLED=0 go build -o bin/manager-static .
@@ -107,7 +107,7 @@ test-e2e-migrate: ## e2e: the switch from the vendor's operator (test/e2e/migrat
 	E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e/migrate bin/e2e-migrate.test 10m
 test-e2e-docs: ## e2e: make demo as a user runs it, and every runnable block of README.md and docs/ (test/e2e/docs).
 	E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e/docs bin/e2e-docs.test 20m
-check-leftovers:
+check-leftovers: ## Fail if a test run left a process or listener of the rig behind.
 	@hack/check-leftovers.sh
 
 ##@ Ship
@@ -139,10 +139,12 @@ install-yaml: manifests ## dist/install.yaml: CRDs, RBAC and the operator in one
 
 .PHONY: install
 install: manifests ## Install the CRDs into the cluster in $$KUBECONFIG (server-side apply: the CRDs are large).
+	@$(TOOLS) build kubectl
 	$(call tool,kubectl) apply --server-side --force-conflicts -k config/crd
 
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRDs from the cluster in $$KUBECONFIG (this deletes every EMQX resource too).
+	@$(TOOLS) build kubectl
 	$(call tool,kubectl) delete --ignore-not-found -k config/crd
 
 .PHONY: deploy

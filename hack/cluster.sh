@@ -46,6 +46,13 @@ pod_cidr() { # pod_cidr N
   esac
 }
 
+# has_default_route: what kube-apiserver looks for to pick the address it advertises (the same
+# files). A fresh network namespace has an IPv6 reject route on lo, which does not count.
+has_default_route() {
+  awk 'NR > 1 && $2 == "00000000" && $1 != "lo" {found = 1} END {exit !found}' /proc/net/route 2>/dev/null ||
+    awk '$1 == "00000000000000000000000000000000" && $2 == "00" && $10 != "lo" {found = 1} END {exit !found}' /proc/net/ipv6_route 2>/dev/null
+}
+
 write_config() {
   local controllers="*"
   if [[ $NET_MODE == loopback ]]; then
@@ -57,7 +64,7 @@ write_config() {
   if [[ -z $advertise && $NET_MODE == netns ]]; then
     advertise=10.20.255.254 # one of the namespace's local addresses (hack/in-netns.sh)
   fi
-  if [[ -z $advertise && -z $(ip route show default 2>/dev/null) && -z $(ip -6 route show default 2>/dev/null) ]]; then
+  if [[ -z $advertise ]] && ! has_default_route; then
     die "this machine (or network namespace) has no default route, from which kube-apiserver picks the address it
   advertises. Set APISERVER_ADVERTISE_ADDRESS to a local address that is not in 127.0.0.0/8 and run again."
   fi

@@ -123,9 +123,9 @@ $(tail -5 "$DEMO_DIR/logs/$p.log")"
   done
 
   say "==> Applying a 5-node EMQX cluster (3 cores + 2 replicants) in namespace $NS"
-  k create namespace "$NS" --dry-run=client -o yaml | k apply -f - >/dev/null
+  k create namespace "$NS" --dry-run=client -o yaml | k apply -f - >/dev/null || fail "creating the namespace $NS failed"
   local applied=$SECONDS
-  k apply -n "$NS" -f "$SAMPLE"
+  k apply -n "$NS" -f "$SAMPLE" || fail "applying $SAMPLE failed"
   say "    waiting for it to be Ready..."
   if ! k wait -n "$NS" --for=condition=Ready "$RESOURCE" --timeout=120s >/dev/null; then
     say "" >&2
@@ -156,7 +156,7 @@ Try next:
   export KUBECONFIG=\$(make -s kubeconfig)
   kubectl get emqx -n $NS -w                                   # watch status
   kubectl scale emqx/emqx -n $NS --replicas=4                  # scale the replicants
-  kubectl wait -n $NS --for=condition=Ready emqx/emqx --timeout=2m
+  kubectl wait -n $NS --for=jsonpath='{.status.readyNodes}'=7/7 emqx/emqx --timeout=2m   # 3 cores + 4
   kubectl get emqx-all -n $NS                                  # every EMQX resource
   kubectl get events -n $NS --sort-by=.metadata.creationTimestamp
   ./bin/manager render -f config/samples/apps_v2beta1_emqx.yaml   # what the operator applies

@@ -204,9 +204,14 @@ build_one() {
   [[ $(build_unit "$tool") == kubernetes ]] && label="kubernetes $(version_of "$tool") (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)"
   printf 'tools: [%d/%d] %s … ' "$step" "$total" "$label" >&2
   local start=$SECONDS
-  # In the background so that errexit holds inside the build (an `if !` around it would turn it off).
-  (run_build "$tool") >"$log" 2>&1 &
-  if ! wait $! || [[ ! -x $(tool_path "$tool") ]]; then
+  # In the foreground, so Ctrl-C stops the build too; errexit is set inside the subshell, outside
+  # any `if` (which would turn it off there).
+  local rc
+  set +e
+  (set -e; run_build "$tool") >"$log" 2>&1
+  rc=$?
+  set -e
+  if [[ $rc -ne 0 || ! -x $(tool_path "$tool") ]]; then
     echo "failed after $((SECONDS - start)) s" >&2
     echo "tools: the last lines of $log:" >&2
     tail -n 25 "$log" | sed 's/^/  | /' >&2

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,22 +33,25 @@ func TestDemo(t *testing.T) {
 		// it advertises from (a user's machine has one); hack/in-netns.sh made this one local.
 		env = append(env, "APISERVER_ADVERTISE_ADDRESS=10.20.255.254")
 	}
+	var downOnce sync.Once
 	down := func() {
-		out, err := makeTarget(env, "demo-down")
-		if err != nil {
-			t.Errorf("make demo-down: %v\n%s", err, out)
-		}
+		downOnce.Do(func() {
+			out, err := makeTarget(env, "demo-down")
+			if err != nil {
+				t.Errorf("make demo-down: %v\n%s", err, out)
+			}
+		})
 	}
+	// Whatever fails from here on, the demo does not outlive the test.
+	t.Cleanup(down)
 
 	start := time.Now()
 	out, err := makeTarget(env, "demo")
 	t.Logf("make demo (%s):\n%s", time.Since(start).Round(time.Second), indent(out, "  | "))
 	if err != nil {
-		down()
 		t.Fatalf("make demo failed: %v", err)
 	}
 	if !regexp.MustCompile(`(?m)^==> Ready: the EMQX cluster took \d+ s from apply to Ready`).MatchString(out) {
-		down()
 		t.Fatalf("make demo did not say the cluster is Ready")
 	}
 	t.Cleanup(func() {
@@ -61,14 +65,20 @@ func TestDemo(t *testing.T) {
 	s := newSession(t, env)
 	tryNext := tryNextLines(out)
 	if len(tryNext) < 4 {
-		down()
 		t.Fatalf("make demo printed %d \"Try next\" lines, want the commands a user tries:\n%s", len(tryNext), out)
 	}
 	s.run(doctest.Block{File: "make demo (Try next)", Lang: "sh", Marker: "printed by make demo", Text: strings.Join(tryNext, "\n") + "\n"}, 3*time.Minute)
 	s.checkBackground(2 * time.Minute)
 
+	// The demo runs Job pods only as root (mount namespaces); elsewhere backups stay Running, as
+	// docs/backup.md says, and the blocks that take one are not run.
+	jobs := os.Geteuid() == 0
 	for _, b := range docBlocks(t) {
 		if b.Run && b.On == doctest.OnDemo {
+			if !jobs {
+				t.Logf("%s:%d not run: the demo runs Job pods only as root", rel(b.File), b.Line)
+				continue
+			}
 			s.run(b, 5*time.Minute)
 		}
 	}
@@ -76,6 +86,7 @@ func TestDemo(t *testing.T) {
 	// kubectl's names, by the short name, the full name and the category, as docs and users type them.
 	ns := "-n=emqx-demo"
 	// The "Try next" lines scaled the replicants to 4: 3 cores + 4 replicants.
+	showsTheBackup := map[string]bool{"emqxbackup": true, "emqxrestore": true, "emqx-all": true}
 	for _, c := range []struct {
 		args  []string
 		wants []string // regexps the output must match
@@ -94,7 +105,10 @@ func TestDemo(t *testing.T) {
 		{[]string{"get", "emqx-all", ns}, []string{`(?m)^emqx\.apps\.emqx\.io/emqx\s+Ready\s+7/7\s`,
 			`(?m)^emqxbackup\.apps\.emqx\.io/emqx-backup-1\s+emqx\s+Succeeded\s`, `(?m)^emqxrestore\.apps\.emqx\.io/emqx-restore-1\s+emqx\s+Succeeded\s`}},
 	} {
-		cmd := exec.Command("kubectl", c.args...)
+		if !jobs && showsTheBackup[c.args[1]] {
+			continue
+		}
+		cmd := exec.Command(filepath.Join(toolsBin, "kubectl"), c.args...)
 		cmd.Env = append(env, "KUBECONFIG="+filepath.Join(work, "clusters", "emqx-dev", "kubeconfig"))
 		b, err := cmd.CombinedOutput()
 		if err != nil {

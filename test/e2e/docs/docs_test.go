@@ -20,8 +20,9 @@ import (
 
 var (
 	repoRoot string
-	// toolsPATH puts the pinned kubectl, helm and kustomize first, as a user's PATH would have them.
-	toolsPATH string
+	// toolsBin holds the pinned kubectl, helm and kustomize; toolsPATH puts them first, as a
+	// user's PATH would have them.
+	toolsBin, toolsPATH string
 )
 
 func TestMain(m *testing.M) {
@@ -56,7 +57,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
-	toolsPATH = bin + ":" + os.Getenv("PATH")
+	toolsBin, toolsPATH = bin, bin+":"+os.Getenv("PATH")
 	start := time.Now()
 	code := m.Run()
 	fmt.Fprintf(os.Stderr, "docs suite took %s\n", time.Since(start).Round(time.Second))
