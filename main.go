@@ -26,6 +26,7 @@ import (
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/cli"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
@@ -148,11 +149,13 @@ func runManager(args []string) int {
 		Recorder:    mgr.GetEventRecorder("emqx-operator"),
 		Renderer:    renderer,
 		EMQXClients: emqxapi.DefaultFactory,
-		Rollouts:    &controllers.RolloutLimiter{Max: *maxRollouts},
+		Rollouts:    &pipeline.RolloutLimiter{Max: *maxRollouts},
 		JoinTimeout: *joinTimeout,
 		// HTTP_PROXY/HTTPS_PROXY/NO_PROXY as OLM sets them on a proxied cluster: EMQX nodes get them too.
 		ProxyEnv: proxy.ReadProxyVarsFromEnv(),
 		Upgrade:  upgradeGate,
+		// watches.yaml's reconcilePeriod (Parse has checked it): the resync of a healthy cluster.
+		ReadyResync: mustPeriod(emqxWatch),
 	}
 	maxConcurrent := emqxWatch.MaxConcurrentReconciles
 	if maxConcurrent <= 0 {
@@ -172,6 +175,7 @@ func runManager(args []string) int {
 		if !ok {
 			continue
 		}
+		r4.ReadyResync = mustPeriod(w)
 		if err := r4.SetupWithManager(mgr, max(w.MaxConcurrentReconciles, 1)); err != nil {
 			setupLog.Error(err, "setting up the controller", "kind", r4.Kind)
 			return 1
@@ -219,4 +223,13 @@ func watchNamespaces() []string {
 		}
 	}
 	return out
+}
+
+// mustPeriod is a watches.yaml entry's reconcilePeriod, which watches.Parse has already checked.
+func mustPeriod(w watches.Watch) time.Duration {
+	d, err := w.Period()
+	if err != nil {
+		panic(fmt.Sprintf("watches.yaml entry %s: reconcilePeriod %q passed Parse but does not parse: %v", w.GVK(), w.ReconcilePeriod, err))
+	}
+	return d
 }

@@ -12,19 +12,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 )
 
 // Helpers shared by the backup and restore controllers: their Jobs run the operator's image,
 // once, and report a JSON result in the container's termination message.
-
-// archiveRetry is how soon a waiting backup or restore looks again (cluster readiness, other
-// backups and users' Secrets are not watched by these controllers).
-const archiveRetry = 10 * time.Second
 
 // reportGrace is how long after its Job ended a backup or restore waits for the pod's report:
 // the Job's end and its pod's termination message are two watch events, and the pod's may come
@@ -161,13 +157,17 @@ func storageProblem(ctx context.Context, r client.Reader, ns string, s v2beta1.B
 	return "", nil
 }
 
+// reasonJobRunning: a backup, restore or archive deletion Job has not ended (or its report is
+// awaited); the Job watch, or the recheck of a report, wakes the reconciler.
+const reasonJobRunning = "JobRunning"
+
 // waitRun keeps a run Pending, saying why; a new reason is announced once as an Event.
-func waitRun(rec events.EventRecorder, obj runtime.Object, s *v2beta1.RunStatus, action, why string) (ctrl.Result, error) {
+func waitRun(rec events.EventRecorder, obj runtime.Object, s *v2beta1.RunStatus, action, why string) (pipeline.Outcome, error) {
 	if s.Phase != v2beta1.BackupPending || s.Message != why {
 		rec.Eventf(obj, nil, corev1.EventTypeNormal, "Waiting", action, "%s", why)
 	}
 	s.Phase, s.Message = v2beta1.BackupPending, why
-	return ctrl.Result{RequeueAfter: archiveRetry}, nil
+	return pipeline.WaitFor(pipeline.ArchiveRetry, "Waiting"), nil
 }
 
 // startRun records that the run's Job exists (also when it was made by an earlier pass).

@@ -3,11 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/apply"
 	"github.com/broker-ops/emqx-operator/internal/backup"
 	"github.com/broker-ops/emqx-operator/internal/desired"
@@ -51,33 +50,29 @@ func (r *EMQXBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	next := b.Status.DeepCopy()
-	var res ctrl.Result
+	var out pipeline.Outcome
 	var err error
 	switch {
 	case !b.DeletionTimestamp.IsZero():
-		res, err = r.deleting(ctx, b, next)
+		out, err = r.deleting(ctx, b, next)
 	case b.Finished():
 		// A backup runs at most once: a finished one is never started again, whatever happens
 		// to its Job (a retry would be a different backup, taken at another time).
 		return ctrl.Result{}, nil
 	default:
-		res, err = r.step(ctx, b, next)
+		out, err = r.step(ctx, b, next)
 	}
-	if !equality.Semantic.DeepEqual(&b.Status, next) {
-		updated := b.DeepCopy()
-		updated.Status = *next
-		if werr := r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(b, client.MergeFromWithOptimisticLock{})); werr != nil &&
-			!(apierrors.IsNotFound(werr) && !b.DeletionTimestamp.IsZero()) {
-			return ctrl.Result{}, werr
-		}
-	}
-	return res, err
+	updated := b.DeepCopy()
+	updated.Status = *next
+	wout, werr := pipeline.PatchStatus(ctx, r.Client, b, updated)
+	out, err = pipeline.AfterStatusWrite(out, err, wout, werr)
+	return out.Result(), err
 }
 
-func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus) (ctrl.Result, error) {
+func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus) (pipeline.Outcome, error) {
 	job, err := getJob(ctx, r.Client, b.Namespace, b.JobName())
 	if err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	}
 	if job != nil {
 		return r.follow(ctx, b, job, next)
@@ -85,14 +80,14 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 	if next.Phase == v2beta1.BackupRunning {
 		// Running, but its Job is gone (deleted by hand): the backup cannot report a result.
 		r.finish(b, next, v2beta1.BackupFailed, "the backup Job "+b.JobName()+" was deleted before it finished")
-		return ctrl.Result{}, nil
+		return pipeline.Converged(0), nil
 	}
 
 	e := &v2beta1.EMQX{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Spec.ClusterName}, e); apierrors.IsNotFound(err) {
 		return r.wait(b, next, fmt.Sprintf("EMQX cluster %s not found in namespace %s", b.Spec.ClusterName, b.Namespace))
 	} else if err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	}
 	// An export from a cluster that is not Ready may miss data (a core that is restarting, a
 	// rollout half done): wait until the cluster is Ready again.
@@ -105,14 +100,14 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 	}
 	// A Job whose PVC or credentials are missing would sit in Pending: say so here instead.
 	if why, err := storageProblem(ctx, r.APIReader, b.Namespace, b.Spec.BackupStorage); err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	} else if why != "" {
 		return r.wait(b, next, why)
 	}
 	// One backup of a cluster at a time: exports load the core that answers, and two archives
 	// taken at once say nothing more than one.
 	if other, err := otherActiveJob(ctx, r.APIReader, e.Namespace, e.Name, b.JobName()); err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	} else if other != "" {
 		return r.wait(b, next, fmt.Sprintf("waiting for Job %s of cluster %s to finish", other, e.Name))
 	}
@@ -121,45 +116,45 @@ func (r *EMQXBackupReconciler) step(ctx context.Context, b *v2beta1.EMQXBackup, 
 		patch := client.MergeFrom(b.DeepCopy())
 		controllerutil.AddFinalizer(b, v2beta1.ArchiveFinalizer)
 		if err := r.Client.Patch(ctx, b, patch); err != nil {
-			return ctrl.Result{}, err
+			return pipeline.Converged(0), err
 		}
 	}
 
 	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
 	if _, err := applier.Apply(ctx, e, desired.BackupAccess(e)); err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	}
 	job = desired.BackupJob(b, e, r.Image)
 	if err := createOwnedJob(ctx, r.Client, r.Scheme, b, job); err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	}
 	now := metav1.Now()
 	next.Phase, next.JobName, next.StartTime = v2beta1.BackupRunning, job.Name, &now
 	next.Message = "backup Job " + job.Name + " started"
 	r.Recorder.Eventf(b, job, corev1.EventTypeNormal, "Started", "Backup", "backup Job %s started for cluster %s", job.Name, e.Name)
-	return ctrl.Result{}, nil
+	return pipeline.Converged(0), nil
 }
 
 // wait keeps the backup Pending, saying why.
-func (r *EMQXBackupReconciler) wait(b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus, why string) (ctrl.Result, error) {
+func (r *EMQXBackupReconciler) wait(b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus, why string) (pipeline.Outcome, error) {
 	return waitRun(r.Recorder, b, &next.RunStatus, "Backup", why)
 }
 
 // follow turns the Job's end into the backup's: the result comes from the backup pod's
 // termination message (the JSON report `manager backup` writes).
-func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup, job *batchv1.Job, next *v2beta1.EMQXBackupStatus) (ctrl.Result, error) {
+func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup, job *batchv1.Job, next *v2beta1.EMQXBackupStatus) (pipeline.Outcome, error) {
 	startRun(&next.RunStatus, job)
 	report := &backup.Report{}
 	out, err := followJob(ctx, r.Client, job, report, func() string { return report.Error })
 	if err != nil || !out.Finished {
-		return ctrl.Result{RequeueAfter: out.RecheckAfter}, err
+		return pipeline.WaitFor(out.RecheckAfter, reasonJobRunning), err
 	}
 	if out.Succeeded && (report.Filename == "" || report.SHA256 == "") {
 		out.Succeeded, out.Failure = false, "the backup Job succeeded but reported no archive (its termination message was empty)"
 	}
 	if !out.Succeeded {
 		r.finish(b, next, v2beta1.BackupFailed, out.Failure)
-		return ctrl.Result{}, nil
+		return pipeline.Converged(0), nil
 	}
 	next.Node, next.Filename, next.Size, next.SHA256, next.Location =
 		report.Node, report.Filename, report.Size, report.SHA256, report.Location
@@ -168,7 +163,7 @@ func (r *EMQXBackupReconciler) follow(ctx context.Context, b *v2beta1.EMQXBackup
 		msg += "; " + report.Warning
 	}
 	r.finish(b, next, v2beta1.BackupSucceeded, msg)
-	return ctrl.Result{}, nil
+	return pipeline.Converged(0), nil
 }
 
 func (r *EMQXBackupReconciler) finish(b *v2beta1.EMQXBackup, next *v2beta1.EMQXBackupStatus, phase, msg string) {
@@ -182,6 +177,3 @@ func (r *EMQXBackupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&batchv1.Job{}).
 		Complete(r)
 }
-
-// archiveDeleteRetry is how soon a failed archive deletion is tried again.
-const archiveDeleteRetry = time.Minute

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/credentials"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/emqxconf"
@@ -30,8 +32,6 @@ type configChange struct {
 	// Rejected: EMQX already refused this revision; do not send it again.
 	Rejected bool
 }
-
-const reasonConfigRejected = "ConfigRejected"
 
 // planConfig decides how a config change reaches the cluster. A running cluster gets it through
 // PUT /configs first; the ConfigMap (read by nodes when they start) keeps the text the cluster
@@ -63,7 +63,7 @@ func (r *EMQXReconciler) planConfig(ctx context.Context, e *v2beta1.EMQX, o *sta
 	case nodesUp:
 		c.Hold, c.Pending = &live, true
 		if cond := meta.FindStatusCondition(e.Status.Conditions, v2beta1.ConfigValid); cond != nil &&
-			cond.Reason == reasonConfigRejected && strings.Contains(cond.Message, c.Revision) {
+			cond.Reason == pipeline.ReasonConfigRejected && strings.Contains(cond.Message, c.Revision) {
 			c.Rejected = true
 		}
 	}
@@ -78,8 +78,8 @@ func (r *EMQXReconciler) applyConfig(ctx context.Context, e *v2beta1.EMQX, c con
 			return struct{}{}, cl.PutConfigs(ctx, c.Text, e.Spec.Config.Mode == "Replace")
 		})
 	var apiErr *emqxapi.Error
-	if asAPIError(err, &apiErr) && apiErr.Status == 400 {
-		return &validation.Problem{Reason: reasonConfigRejected, Message: fmt.Sprintf(
+	if errors.As(err, &apiErr) && apiErr.Status == 400 {
+		return &validation.Problem{Reason: pipeline.ReasonConfigRejected, Message: fmt.Sprintf(
 			"EMQX rejected spec.config.data (revision %s); the running configuration is unchanged: %s", c.Revision, apiErr.Message)}, nil
 	}
 	if err != nil {

@@ -49,9 +49,6 @@ func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (
 	return operatorKey, nil, nil
 }
 
-// reasonSecretNotOurs: a Secret the operator generates exists, made by someone else.
-const reasonSecretNotOurs = "SecretNotOurs"
-
 // userKeys resolves spec.bootstrapAPIKeys. Referenced Secrets are labelled watched, so the cache
 // holds them (and only them) and a change to one triggers a reconcile.
 func (r *EMQXReconciler) userKeys(ctx context.Context, e *v2beta1.EMQX) ([]credentials.APIKey, *validation.Problem, error) {

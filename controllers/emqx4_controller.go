@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/apply"
 	"github.com/broker-ops/emqx-operator/internal/desired"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
@@ -42,6 +43,9 @@ type Emqx4Reconciler struct {
 	// SecretPropagation is how long the kubelet may take to update mounted Secret files
 	// (DefaultSecretPropagation when zero): a listener is restarted for a new certificate only after it.
 	SecretPropagation time.Duration
+	// ReadyResync is how often a healthy cluster is looked at again (watches.yaml's
+	// reconcilePeriod; pipeline.DefaultReadyResync when zero).
+	ReadyResync time.Duration
 	// Kind is EmqxEnterprise or EmqxBroker; New makes an empty object of that kind.
 	Kind string
 	New  func() v1beta2.Cluster
@@ -52,9 +56,6 @@ type Emqx4Reconciler struct {
 // The operator grants EMQX 4 pods read access to endpoints (Kubernetes cluster discovery), so it
 // must hold that access itself.
 // +kubebuilder:rbac:groups="",resources=endpoints,verbs=get;list;watch
-
-// statusConflictRetry is how soon a pass whose status write met a newer object runs again.
-const statusConflictRetry = 200 * time.Millisecond
 
 // pass4 collects what one reconcile learned, for the single status write at its end.
 type pass4 struct {
@@ -89,50 +90,47 @@ func (r *Emqx4Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	p.spec, p.listener = v1beta2.Defaulted(current)
 	out, err := r.run(ctx, current, p)
 	next := emqx4Status(current, p)
-	if werr := r.writeStatus(ctx, current, next); apierrors.IsConflict(werr) && err == nil {
-		// The cache had not seen the previous pass's status write yet: look again shortly with
-		// the fresh object instead of writing over it.
-		out = waitOutcome(statusConflictRetry, "StatusConflict")
-	} else if werr != nil {
-		err = errors.Join(err, werr)
-	}
+	updated := current.DeepCopyObject().(v1beta2.Cluster)
+	*updated.ClusterStatus() = next
+	wout, werr := pipeline.PatchStatus(ctx, r.Client, current, updated)
+	out, err = pipeline.AfterStatusWrite(out, err, wout, werr)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	log.FromContext(ctx).V(1).Info("reconciled", "outcome", out.kind.String(), "reason", out.reason,
-		"readyReplicas", next.ReadyReplicas, "requeueAfter", out.result().RequeueAfter)
-	return out.result(), nil
+	log.FromContext(ctx).V(1).Info("reconciled", "outcome", out.Kind.String(), "reason", out.Reason,
+		"readyReplicas", next.ReadyReplicas, "requeueAfter", out.Result().RequeueAfter)
+	return out.Result(), nil
 }
 
-func (r *Emqx4Reconciler) run(ctx context.Context, c v1beta2.Cluster, p *pass4) (outcome, error) {
+func (r *Emqx4Reconciler) run(ctx context.Context, c v1beta2.Cluster, p *pass4) (pipeline.Outcome, error) {
 	if prob := validation.Emqx4(c); prob != nil {
 		return r.reject(c, p, prob), nil
 	}
 	if prob, err := r.nameTaken(ctx, c); err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	} else if prob != nil {
 		return r.reject(c, p, prob), nil
 	}
 	creds, prob, err := r.ensureCredentials(ctx, c)
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if prob != nil {
 		return r.reject(c, p, prob), nil
 	}
 	want, prob, err := r.licenseSource(ctx, c)
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if prob != nil {
 		return r.reject(c, p, prob), nil
 	}
 	if err := r.observe(ctx, c, creds, p); err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	mounted, err := r.planLicense(ctx, c, want, creds, p)
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 
 	p.plan = lifecycle.Decide(lifecycleState4(c, p))
@@ -140,56 +138,62 @@ func (r *Emqx4Reconciler) run(ctx context.Context, c v1beta2.Cluster, p *pass4) 
 		Replicas: &p.plan.CoreReplicas, License: mounted, ProxyEnv: r.ProxyEnv,
 	})
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
 	changes, err := applier.Apply(ctx, c, objs)
+	var replacing *apply.ReplacePending
+	if errors.As(err, &replacing) {
+		// Not a failure: the object's deletion wakes the next pass, which creates it again.
+		p.applying = true
+		return pipeline.WaitFor(pipeline.ObjectReleased, pipeline.ReasonReplacingObject), nil
+	}
 	if err != nil {
 		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "%s", err.Error())
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	p.applied = true
 	if workloadChanged(changes) {
 		// Observed before the change: the next pass sees which pods it made outdated.
 		p.applying = true
-		return waitOutcome(statusConflictRetry, "Applying"), nil
+		return pipeline.WaitFor(pipeline.Settle, "Applying"), nil
 	}
 	if err := r.planCertificates(ctx, c, creds, p); err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if err := r.execute(ctx, c, p.plan); err != nil {
 		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "StepFailed", "Lifecycle", "%s", err.Error())
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if p.plan.Step.Kind != lifecycle.None || p.plan.Busy || p.plan.Reason != "" {
-		return waitOutcome(convergingInterval, p.plan.Reason), nil
+		return pipeline.WaitFor(pipeline.Converging, p.plan.Reason), nil
 	}
 	if p.certWait > 0 {
 		// No watch reports the kubelet updating a Secret's files: look again when it should have.
-		return waitOutcome(p.certWait, "CertificatePropagating"), nil
+		return pipeline.WaitFor(p.certWait, "CertificatePropagating"), nil
 	}
 	if p.license.Waiting {
-		return waitOutcome(convergingInterval, "LicenseWaitingForNode"), nil
+		return pipeline.WaitFor(pipeline.Converging, "LicenseWaitingForNode"), nil
 	}
 	if !allNodesRunning(c, p) {
-		return waitOutcome(convergingInterval, "NodesJoining"), nil
+		return pipeline.WaitFor(pipeline.Converging, "NodesJoining"), nil
 	}
-	return doneOutcome(), nil
+	return pipeline.Converged(r.readyResync()), nil
 }
 
 // reject records a spec or dependency problem: Failed=True, one Warning Event, nothing applied. A
 // missing Secret is looked at again (its creation is not watched); a spec error waits for the next
 // spec change.
-func (r *Emqx4Reconciler) reject(c v1beta2.Cluster, p *pass4, prob *validation.Problem) outcome {
+func (r *Emqx4Reconciler) reject(c v1beta2.Cluster, p *pass4, prob *validation.Problem) pipeline.Outcome {
 	p.problem = prob
 	if failed := meta.FindStatusCondition(c.ClusterStatus().Conditions, v1beta2.ConditionFailed); failed == nil ||
 		failed.Reason != prob.Reason || failed.Message != prob.Message {
 		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, prob.Reason, "Validate", "%s", prob.Message)
 	}
 	if prob.Retry {
-		return waitOutcome(missingDependencyRetry, prob.Reason)
+		return pipeline.WaitFor(pipeline.MissingDependency, prob.Reason)
 	}
-	return configErrorOutcome(prob.Reason)
+	return pipeline.Rejected(prob.Reason)
 }
 
 // execute carries out the lifecycle step. EMQX 4 nodes join by themselves (Kubernetes discovery)
@@ -212,4 +216,11 @@ func (r *Emqx4Reconciler) execute(ctx context.Context, c v1beta2.Cluster, plan l
 	default:
 		return fmt.Errorf("the lifecycle step %s has no EMQX 4 equivalent", plan.Step.Kind)
 	}
+}
+
+func (r *Emqx4Reconciler) readyResync() time.Duration {
+	if r.ReadyResync > 0 {
+		return r.ReadyResync
+	}
+	return pipeline.DefaultReadyResync
 }

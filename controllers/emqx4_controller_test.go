@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 )
 
@@ -141,13 +142,13 @@ func TestClustersOfDifferentKindsCannotShareAName(t *testing.T) {
 	create(t, ee)
 	waitForCache(t, ee)
 	got := reconcile4(t, newEmqx4Reconciler(), ns, "shared")
-	if failedReason(got) != reasonNameInUse {
+	if failedReason(got) != pipeline.ReasonNameInUse {
 		t.Fatalf("conditions %+v", got.Status.Conditions)
 	}
 	r, _ := newReconciler()
 	reconcileOnce(t, r, ns, "shared")
 	e := getEMQX(t, ns, "shared")
-	if c := meta.FindStatusCondition(e.Status.Conditions, "ConfigValid"); c != nil && c.Reason == reasonNameInUse {
+	if c := meta.FindStatusCondition(e.Status.Conditions, "ConfigValid"); c != nil && c.Reason == pipeline.ReasonNameInUse {
 		t.Errorf("the older EMQX was refused too: %+v", c)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 )
 
@@ -80,7 +81,7 @@ func (r *Emqx4Reconciler) planLicense(ctx context.Context, c v1beta2.Cluster, wa
 	// management secret. Unreachable nodes and 5xx are retried.
 	if errors.As(err, &apiErr) && apiErr.Status != http.StatusUnauthorized && apiErr.Status/100 != 5 {
 		p.license.Rejected, p.license.RejectMessage = rev, fmt.Sprintf("EMQX refused the licence (revision %s): %s", rev, apiErr.Error())
-		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, reasonLicenseRejected, "LoadLicense", "%s", p.license.RejectMessage)
+		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, pipeline.ReasonLicenseRejected, "LoadLicense", "%s", p.license.RejectMessage)
 		return mounted, nil
 	}
 	if err != nil {
@@ -94,7 +95,7 @@ func (r *Emqx4Reconciler) planLicense(ctx context.Context, c v1beta2.Cluster, wa
 
 func rejectedMessage(c v1beta2.Cluster) string {
 	for _, cond := range c.ClusterStatus().Conditions {
-		if cond.Type == v1beta2.ConditionFailed && cond.Reason == reasonLicenseRejected {
+		if cond.Type == v1beta2.ConditionFailed && cond.Reason == pipeline.ReasonLicenseRejected {
 			return cond.Message
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/credentials"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
@@ -147,9 +148,6 @@ func countReady4(c v1beta2.Cluster, p *pass4) (ready, running int32) {
 	return ready, running
 }
 
-// reasonNameInUse: another cluster of another kind has the same name in the namespace.
-const reasonNameInUse = "NameInUse"
-
 // nameTaken refuses a cluster whose name an older cluster of another kind (EMQX, EmqxEnterprise,
 // EmqxBroker) already uses in the namespace: both would claim the same headless Service and pods
 // labelled with the same instance name.
@@ -164,7 +162,7 @@ func (r *Emqx4Reconciler) nameTaken(ctx context.Context, c v1beta2.Cluster) (*va
 // nameInUse is the problem of a cluster whose name an older cluster of another kind holds. It is
 // retried: deleting the other cluster frees the name, and no watch reports that here.
 func nameInUse(kind string, o client.Object) *validation.Problem {
-	return &validation.Problem{Reason: reasonNameInUse, Retry: true, Message: fmt.Sprintf(
+	return &validation.Problem{Reason: pipeline.ReasonNameInUse, Retry: true, Message: fmt.Sprintf(
 		"an %s named %s already exists in namespace %s; clusters of different kinds need different names", kind, o.GetName(), o.GetNamespace())}
 }
 

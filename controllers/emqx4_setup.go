@@ -19,6 +19,7 @@ import (
 
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 )
 
 // SetupWithManager watches the kind and every kind of object made for it; pods (owned by the
@@ -36,7 +37,7 @@ func (r *Emqx4Reconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) 
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(pipeline.PodsOf(mgr.GetClient(), v1beta2.GroupVersion.WithKind(r.Kind).GroupKind()))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.licenseSecretToClusters)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)

@@ -1,16 +1,14 @@
 package controllers
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 )
 
 // emqx4Status is the status one pass observed. A pass that stopped at a spec problem only sets
@@ -36,7 +34,7 @@ func emqx4Status(c v1beta2.Cluster, p *pass4) v1beta2.EmqxStatus {
 		next.ListenerCertificates = p.certs
 	}
 	if p.license.Rejected != "" {
-		set(v1beta2.ConditionFailed, true, reasonLicenseRejected, p.license.RejectMessage+
+		set(v1beta2.ConditionFailed, true, pipeline.ReasonLicenseRejected, p.license.RejectMessage+
 			"; the nodes keep the licence in effect until spec.emqxTemplate.license changes")
 	} else {
 		set(v1beta2.ConditionFailed, false, "Reconciled", "the spec was applied")
@@ -119,14 +117,4 @@ func imageDiffers(p *pass4, image string) bool {
 		}
 	}
 	return false
-}
-
-// writeStatus writes the status once per pass, and only when it changed.
-func (r *Emqx4Reconciler) writeStatus(ctx context.Context, current v1beta2.Cluster, next v1beta2.EmqxStatus) error {
-	if equality.Semantic.DeepEqual(*current.ClusterStatus(), next) {
-		return nil
-	}
-	updated := current.DeepCopyObject().(v1beta2.Cluster)
-	*updated.ClusterStatus() = next
-	return r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}))
 }

@@ -12,7 +12,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/apply"
 	"github.com/broker-ops/emqx-operator/internal/desired"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
@@ -44,7 +44,7 @@ type EMQXReconciler struct {
 	Renderer    *render.Renderer
 	EMQXClients emqxapi.Factory
 	// Rollouts limits how many clusters scale in or roll at once (nil: no limit).
-	Rollouts *RolloutLimiter
+	Rollouts *pipeline.RolloutLimiter
 	// JoinTimeout is how long a Ready node may stay out of the cluster before it is invited.
 	JoinTimeout time.Duration
 	// Upgrade tells OLM whether an operator upgrade must wait for a rollout (nil outside OLM).
@@ -52,6 +52,9 @@ type EMQXReconciler struct {
 	// ProxyEnv is the proxy environment the operator runs with (operator-lib's proxy package),
 	// passed on to EMQX nodes.
 	ProxyEnv []corev1.EnvVar
+	// ReadyResync is how often a healthy cluster is looked at again (watches.yaml's
+	// reconcilePeriod; pipeline.DefaultReadyResync when zero).
+	ReadyResync time.Duration
 
 	evacuations evacuationClock
 }
@@ -92,22 +95,19 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	p := &pass{observed: &status.Observed{}}
 	out, err := r.run(ctx, e, p)
 	next := status.Compute(e, current.Status, p.observed, p.problems)
-	if werr := r.writeStatus(ctx, current, next); apierrors.IsConflict(werr) && err == nil {
-		// The cache had not seen the previous pass's status write yet: look again shortly with
-		// the fresh object instead of writing over it.
-		out = waitOutcome(statusConflictRetry, "StatusConflict")
-	} else if werr != nil {
-		err = errors.Join(err, werr)
-	}
+	updated := current.DeepCopy()
+	updated.Status = next
+	wout, werr := pipeline.PatchStatus(ctx, r.Client, current, updated)
+	out, err = pipeline.AfterStatusWrite(out, err, wout, werr)
 	if uerr := r.Upgrade.Observe(ctx, req.String(), rolloutInProgress(p)); uerr != nil {
 		err = errors.Join(err, uerr)
 	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	log.FromContext(ctx).V(1).Info("reconciled", "outcome", out.kind.String(), "reason", out.reason,
-		"phase", next.Phase, "readyNodes", next.ReadyNodes, "requeueAfter", out.result().RequeueAfter)
-	return out.result(), nil
+	log.FromContext(ctx).V(1).Info("reconciled", "outcome", out.Kind.String(), "reason", out.Reason,
+		"phase", next.Phase, "readyNodes", next.ReadyNodes, "requeueAfter", out.Result().RequeueAfter)
+	return out.Result(), nil
 }
 
 // rolloutInProgress says why an operator upgrade should wait for this cluster ("" when it need not):
@@ -128,7 +128,7 @@ type pass struct {
 	problems status.Problems
 }
 
-func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (outcome, error) {
+func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (pipeline.Outcome, error) {
 	logger := log.FromContext(ctx)
 
 	if prob := validation.Config(e); prob != nil {
@@ -137,7 +137,7 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	// Before anything is made: an older EmqxEnterprise or EmqxBroker of the same name would share
 	// the headless Service and the pods' instance label.
 	if kind, err := olderSameName(ctx, r.Client, e, "EMQX"); err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	} else if kind != "" {
 		return r.rejectSpec(e, p, nameInUse(kind, e)), nil
 	}
@@ -145,37 +145,38 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	// the user asked for them to be taken over.
 	foreign, err := r.foreignWorkloads(ctx, e)
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if foreign.Problem != nil {
 		return r.rejectSpec(e, p, foreign.Problem), nil
 	}
 	if foreign.Recorded {
-		return waitOutcome(200*time.Millisecond, "AdoptingWorkloads"), nil
+		return pipeline.WaitFor(200*time.Millisecond, "AdoptingWorkloads"), nil
 	}
 	if adopting(e) {
 		if err := r.removeForeignPDBs(ctx, e); err != nil {
-			return outcome{}, err
+			return pipeline.Outcome{}, err
 		}
 	}
 	operatorKey, prob, err := r.ensureGenerated(ctx, e)
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if prob != nil {
 		return r.rejectSpec(e, p, prob), nil
 	}
 	userKeys, prob, err := r.userKeys(ctx, e)
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if prob != nil {
 		return r.rejectSpec(e, p, prob), nil
 	}
 
 	var evacs []emqxapi.Evacuation
-	if p.observed, evacs, err = r.observe(ctx, e, operatorKey); err != nil {
-		return outcome{}, err
+	p.observed, evacs = r.observe(ctx, e, operatorKey)
+	if p.observed.ReadErr != nil {
+		return r.cacheReadFailed(ctx, p), nil
 	}
 	ownKey := operatorKey // what the bootstrap file holds, whichever key this pass calls EMQX with
 	if adopting(e) && keyRefused(p.observed.NodesErr) {
@@ -183,12 +184,12 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		// operator's bootstrap file: use it meanwhile.
 		vendorKey, found, err := r.vendorAPIKey(ctx, e)
 		if err != nil {
-			return outcome{}, err
+			return pipeline.Outcome{}, err
 		}
 		if found {
 			operatorKey = vendorKey
-			if p.observed, evacs, err = r.observe(ctx, e, operatorKey); err != nil {
-				return outcome{}, err
+			if p.observed, evacs = r.observe(ctx, e, operatorKey); p.observed.ReadErr != nil {
+				return r.cacheReadFailed(ctx, p), nil
 			}
 		}
 	}
@@ -200,37 +201,37 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	// Pause holds every change back; the cluster is still observed and reported.
 	if e.Annotations[v2beta1.PauseAnnotation] == "true" {
 		p.problems.Paused = true
-		return waitOutcome(readyResync, "Paused"), nil
+		return pipeline.WaitFor(r.readyResync(), pipeline.ReasonPaused), nil
 	}
 
 	lic, prob, err := r.planLicense(ctx, e, p.observed)
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if prob != nil {
 		return r.rejectSpec(e, p, prob), nil
 	}
 	if lic.Apply {
 		if err := r.applyLicense(ctx, e, &lic, operatorKey, p.observed, p); err != nil {
-			return outcome{}, err
+			return pipeline.Outcome{}, err
 		}
 	}
 
 	tlsPlan, prob, err := r.planTLS(ctx, e, p)
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if prob != nil {
 		return r.rejectSpec(e, p, prob), nil
 	}
 	if tlsPlan.Wait {
 		// No certificate to mount yet (cert-manager has not issued it): pods would not start.
-		return waitOutcome(missingDependencyRetry, reasonWaitingForCertificate), nil
+		return pipeline.WaitFor(pipeline.MissingDependency, pipeline.ReasonWaitingForCertificate), nil
 	}
 
 	conf, err := r.planConfig(ctx, e, p.observed, p)
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	plan := lifecycle.Decide(r.lifecycleState(e, p.observed, evacs))
 	p.problems.ProgressRole, p.problems.ProgressReason, p.problems.ProgressMessage = plan.Role, plan.Reason, plan.Message
@@ -249,16 +250,27 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		AdoptedCore:       adoptedCore(e, p.observed.CoreSet),
 	})
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	// Adopting: objects the vendor's operator made are replaced by this operator's rather than
 	// merged with them (a merged pod template would mount two files at one path).
 	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder, ReplaceForeign: adopting(e)}
 	changes, err := applier.Apply(ctx, e, objs)
+	var replacing *apply.ReplacePending
+	if errors.As(err, &replacing) {
+		// Not a failure: the object's deletion wakes the next pass, which creates it again.
+		p.problems.Busy = true
+		role := v2beta1.RoleCore
+		if replacing.Name == e.ReplicantWorkloadName() {
+			role = v2beta1.RoleReplicant
+		}
+		p.problems.ProgressRole, p.problems.ProgressReason, p.problems.ProgressMessage = role, pipeline.ReasonReplacingObject, replacing.Error()
+		return pipeline.WaitFor(pipeline.ObjectReleased, pipeline.ReasonReplacingObject), nil
+	}
 	if err != nil {
 		p.problems.ApplyError = err.Error()
 		r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "%s", err.Error())
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	p.problems.Applied = true
 	changedWorkloads := workloadChanged(changes)
@@ -272,14 +284,14 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		}
 	}
 	if err := r.followRestore(ctx, e, p); err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	r.observeLicense(ctx, e, operatorKey, p.observed, lic, p)
 	r.observeTLS(ctx, e, p.observed, tlsPlan, p)
 
 	reason, msg, err := r.admissionProblem(ctx, p.observed.CoreSet, p.observed.ReplicantSet)
 	if err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if reason == "" {
 		reason, msg = kubeletRefusal(p.observed.Pods)
@@ -287,21 +299,21 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 	if reason != "" {
 		p.problems.AdmissionReason, p.problems.AdmissionMessage = reason, msg
 		r.warnOnce(e, v2beta1.PodsAdmitted, reason, msg)
-		return waitOutcome(convergingInterval, reason), nil
+		return pipeline.WaitFor(pipeline.Converging, reason), nil
 	}
 
 	if why, err := r.expandVolumes(ctx, e); err != nil {
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	} else if why != "" && plan.Reason == "" {
 		plan.Reason, plan.Role, plan.Message = "VolumeNotExpanded", v2beta1.RoleCore, why
 		p.problems.ProgressRole, p.problems.ProgressReason, p.problems.ProgressMessage = plan.Role, plan.Reason, plan.Message
 	}
 
 	if conf.Pending {
-		prob := &validation.Problem{Reason: reasonConfigRejected}
+		prob := &validation.Problem{Reason: pipeline.ReasonConfigRejected}
 		if !conf.Rejected {
 			if prob, err = r.applyConfig(ctx, e, conf, operatorKey, p.observed); err != nil {
-				return outcome{}, err
+				return pipeline.Outcome{}, err
 			}
 		} else if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.ConfigValid); c != nil {
 			prob.Message = c.Message
@@ -311,7 +323,7 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		}
 		// Accepted: the next pass writes it to the ConfigMap (and rolls pods if restart-only keys changed).
 		p.problems.AppliedConfigRevision = conf.Revision
-		return waitOutcome(200*time.Millisecond, "ConfigApplied"), nil
+		return pipeline.WaitFor(200*time.Millisecond, "ConfigApplied"), nil
 	}
 
 	key := client.ObjectKeyFromObject(e).String()
@@ -326,39 +338,46 @@ func (r *EMQXReconciler) run(ctx context.Context, e *v2beta1.EMQX, p *pass) (out
 		// Another cluster holds the last rollout slot: this one waits its turn.
 		p.problems.ProgressReason = "WaitingForRolloutSlot"
 		p.problems.ProgressMessage = fmt.Sprintf("%d clusters are already rolling (--max-concurrent-rollouts); waiting for a slot", r.Rollouts.Max)
-		return waitOutcome(convergingInterval, "WaitingForRolloutSlot"), nil
+		return pipeline.WaitFor(pipeline.Converging, "WaitingForRolloutSlot"), nil
 	}
 	if err := r.execute(ctx, e, plan, operatorKey, p.observed); err != nil {
 		r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, "StepFailed", "Lifecycle", "%s", err.Error())
-		return outcome{}, err
+		return pipeline.Outcome{}, err
 	}
 	if changedWorkloads {
-		return waitOutcome(statusConflictRetry, "Applying"), nil
+		return pipeline.WaitFor(pipeline.Settle, "Applying"), nil
 	}
 	if plan.Step.Kind != lifecycle.None || plan.Busy || plan.Reason != "" {
-		return waitOutcome(convergingInterval, plan.Reason), nil
+		return pipeline.WaitFor(pipeline.Converging, plan.Reason), nil
 	}
 	if !p.observed.CoresReady(e) || !p.observed.RoleJoined(e, v2beta1.RoleReplicant, e.ReplicantReplicas()) ||
 		p.observed.ReplicantSet == nil && e.ReplicantReplicas() > 0 {
-		return waitOutcome(convergingInterval, "NodesJoining"), nil
+		return pipeline.WaitFor(pipeline.Converging, "NodesJoining"), nil
 	}
 	if p.problems.TLSRotating {
 		// No watch reports a node re-reading its certificate files: look again soon.
-		return waitOutcome(convergingInterval, reasonCertificateRotating), nil
+		return pipeline.WaitFor(pipeline.Converging, pipeline.ReasonCertificateRotating), nil
 	}
-	return doneOutcome(), nil
+	return pipeline.Converged(r.readyResync()), nil
 }
 
 // rejectSpec records a spec error: a false condition, one Warning Event, nothing applied. A
 // problem outside the spec (a Secret not created yet) is looked at again; the rest wait for the
 // next spec change, which the watch delivers.
-func (r *EMQXReconciler) rejectSpec(e *v2beta1.EMQX, p *pass, prob *validation.Problem) outcome {
+func (r *EMQXReconciler) rejectSpec(e *v2beta1.EMQX, p *pass, prob *validation.Problem) pipeline.Outcome {
 	p.problems.ConfigReason, p.problems.ConfigMessage = prob.Reason, prob.Message
 	r.warnOnce(e, v2beta1.ConfigValid, prob.Reason, prob.Message)
 	if prob.Retry {
-		return waitOutcome(missingDependencyRetry, prob.Reason)
+		return pipeline.WaitFor(pipeline.MissingDependency, prob.Reason)
 	}
-	return configErrorOutcome(prob.Reason)
+	return pipeline.Rejected(prob.Reason)
+}
+
+// cacheReadFailed ends a pass whose view of the cluster's objects could not be read: the status keeps
+// what earlier passes saw (status.Compute) and the pass runs again shortly.
+func (r *EMQXReconciler) cacheReadFailed(ctx context.Context, p *pass) pipeline.Outcome {
+	log.FromContext(ctx).Error(p.observed.ReadErr, "reading the cluster's workloads and pods from the cache")
+	return pipeline.WaitFor(pipeline.Converging, status.ReasonCacheReadFailed)
 }
 
 // warnOnce emits a Warning Event unless the condition already says the same, so a problem that
@@ -369,16 +388,6 @@ func (r *EMQXReconciler) warnOnce(e *v2beta1.EMQX, condType, reason, msg string)
 		return
 	}
 	r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, reason, "Validate", "%s", msg)
-}
-
-// writeStatus is the reconcile's only status write, skipped when nothing changed.
-func (r *EMQXReconciler) writeStatus(ctx context.Context, current *v2beta1.EMQX, next v2beta1.EMQXStatus) error {
-	if equality.Semantic.DeepEqual(current.Status, next) {
-		return nil
-	}
-	updated := current.DeepCopy()
-	updated.Status = next
-	return r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}))
 }
 
 // adoptedCore is the live core StatefulSet when the operator adopted it (nil otherwise).
@@ -397,4 +406,11 @@ func workloadChanged(changes []apply.Change) bool {
 		}
 	}
 	return false
+}
+
+func (r *EMQXReconciler) readyResync() time.Duration {
+	if r.ReadyResync > 0 {
+		return r.ReadyResync
+	}
+	return pipeline.DefaultReadyResync
 }

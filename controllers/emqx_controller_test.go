@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 )
 
 // convergeCores takes a new cluster to "cores ready": the StatefulSet created by the operator,
@@ -110,8 +111,8 @@ func TestSecondReconcileMakesZeroWrites(t *testing.T) {
 	if u := c.uncachedReads.Load(); u != 0 {
 		t.Errorf("a reconcile with nothing to change made %d uncached reads, want 0", u)
 	}
-	if res.RequeueAfter != readyResync {
-		t.Errorf("a Ready cluster requeues after %s, want the %s resync", res.RequeueAfter, readyResync)
+	if res.RequeueAfter != pipeline.DefaultReadyResync {
+		t.Errorf("a Ready cluster requeues after %s, want the %s resync", res.RequeueAfter, pipeline.DefaultReadyResync)
 	}
 }
 

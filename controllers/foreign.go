@@ -13,13 +13,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/validation"
 )
 
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch;patch;delete
-
-// reasonForeignWorkloads: the cluster's nodes run in workloads another operator made.
-const reasonForeignWorkloads = "ForeignWorkloads"
 
 // foreignCheck is what foreignWorkloads found.
 type foreignCheck struct {
@@ -84,7 +82,7 @@ func (r *EMQXReconciler) foreignWorkloads(ctx context.Context, e *v2beta1.EMQX) 
 	}
 	sort.Strings(found)
 	held := func(why string) *validation.Problem {
-		return &validation.Problem{Reason: reasonForeignWorkloads, Retry: true, Message: fmt.Sprintf(
+		return &validation.Problem{Reason: pipeline.ReasonForeignWorkloads, Retry: true, Message: fmt.Sprintf(
 			"the nodes of %s run in workloads another operator made (%s), probably the vendor's emqx-operator; %s",
 			e.Name, strings.Join(found, ", "), why)}
 	}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 )
 
 // vendorStatefulSet is a core StatefulSet laid out as the vendor's emqx-operator makes it: a hashed
@@ -45,7 +46,7 @@ func TestForeignWorkloadsStopTheCluster(t *testing.T) {
 	}
 	live := getEMQX(t, ns, e.Name)
 	c := meta.FindStatusCondition(live.Status.Conditions, v2beta1.ConfigValid)
-	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != reasonForeignWorkloads || !strings.Contains(c.Message, "StatefulSet vend-core-6f8d9c7b5") {
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != pipeline.ReasonForeignWorkloads || !strings.Contains(c.Message, "StatefulSet vend-core-6f8d9c7b5") {
 		t.Fatalf("ConfigValid = %+v", c)
 	}
 	for name, obj := range map[string]client.Object{e.CoreWorkloadName(): &appsv1.StatefulSet{}, e.CookieSecretName(): &corev1.Secret{},
@@ -54,7 +55,7 @@ func TestForeignWorkloadsStopTheCluster(t *testing.T) {
 			t.Errorf("%T %s was made next to the vendor's workloads (%v)", obj, name, err)
 		}
 	}
-	waitForEvent(t, ns, reasonForeignWorkloads, "vend-core-6f8d9c7b5")
+	waitForEvent(t, ns, pipeline.ReasonForeignWorkloads, "vend-core-6f8d9c7b5")
 
 	if err := directAPI.Delete(context.Background(), vendor); err != nil {
 		t.Fatal(err)
@@ -84,7 +85,7 @@ func TestForeignSecretIsNotMounted(t *testing.T) {
 	r, _ := newReconciler()
 	reconcileOnce(t, r, ns, e.Name)
 	c := meta.FindStatusCondition(getEMQX(t, ns, e.Name).Status.Conditions, v2beta1.ConfigValid)
-	if c == nil || c.Reason != reasonSecretNotOurs || !strings.Contains(c.Message, "Secret left-node-cookie exists without the key") {
+	if c == nil || c.Reason != pipeline.ReasonSecretNotOurs || !strings.Contains(c.Message, "Secret left-node-cookie exists without the key") {
 		t.Fatalf("ConfigValid = %+v", c)
 	}
 	if err := directAPI.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: e.CoreWorkloadName()}, &appsv1.StatefulSet{}); !apierrors.IsNotFound(err) {
@@ -149,7 +150,7 @@ func TestAdoptionRecordsTheVendorsCoreStatefulSet(t *testing.T) {
 	waitForCache(t, second)
 	reconcileOnce(t, r, ns2, e2.Name)
 	c := meta.FindStatusCondition(getEMQX(t, ns2, e2.Name).Status.Conditions, v2beta1.ConfigValid)
-	if c == nil || c.Reason != reasonForeignWorkloads || !strings.Contains(c.Message, "several core StatefulSets") {
+	if c == nil || c.Reason != pipeline.ReasonForeignWorkloads || !strings.Contains(c.Message, "several core StatefulSets") {
 		t.Errorf("two vendor core StatefulSets: ConfigValid %+v", c)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/validation"
 )
 
@@ -43,7 +44,7 @@ func ensureGeneratedSecret(ctx context.Context, c client.Client, live client.Rea
 func secretNotOurs(generated, live *corev1.Secret) *validation.Problem {
 	for k := range generated.Data {
 		if len(live.Data[k]) == 0 {
-			return &validation.Problem{Reason: reasonSecretNotOurs, Retry: true, Message: fmt.Sprintf(
+			return &validation.Problem{Reason: pipeline.ReasonSecretNotOurs, Retry: true, Message: fmt.Sprintf(
 				"Secret %s exists without the key %s, so it was not made by this operator (the vendor's emqx-operator uses "+
 					"the same name); delete it to have one generated, or add the key", live.Name, k)}
 		}

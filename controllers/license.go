@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,17 +14,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/credentials"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/emqxconf"
 	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/validation"
 	"github.com/broker-ops/emqx-operator/internal/values"
-)
-
-const (
-	reasonLicenseRejected     = "LicenseRejected"
-	reasonLicenseExpiringSoon = "LicenseExpiringSoon"
 )
 
 // userSecret reads a user's Secret (nil when it does not exist). The Secret is labelled watched
@@ -117,7 +114,7 @@ func (r *EMQXReconciler) planLicense(ctx context.Context, e *v2beta1.EMQX, o *st
 // applyLicense posts the user's key. Rejected keys are reported once per revision and not re-sent.
 func (r *EMQXReconciler) applyLicense(ctx context.Context, e *v2beta1.EMQX, d *licenseDecision, key credentials.APIKey, o *status.Observed, p *pass) error {
 	if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.LicenseValid); c != nil &&
-		c.Reason == reasonLicenseRejected && strings.Contains(c.Message, d.Revision) {
+		c.Reason == pipeline.ReasonLicenseRejected && strings.Contains(c.Message, d.Revision) {
 		p.problems.LicenseReason, p.problems.LicenseMessage = c.Reason, c.Message
 		return nil
 	}
@@ -126,8 +123,8 @@ func (r *EMQXReconciler) applyLicense(ctx context.Context, e *v2beta1.EMQX, d *l
 			return c.UpdateLicense(ctx, d.UserKey)
 		})
 	var apiErr *emqxapi.Error
-	if asAPIError(err, &apiErr) && apiErr.Status == 400 {
-		p.problems.LicenseReason = reasonLicenseRejected
+	if errors.As(err, &apiErr) && apiErr.Status == 400 {
+		p.problems.LicenseReason = pipeline.ReasonLicenseRejected
 		p.problems.LicenseMessage = fmt.Sprintf("EMQX rejected the licence key in Secret %s (revision %s): %s; the running licence stays",
 			e.Spec.License.SecretRef.SecretName, d.Revision, apiErr.Message)
 		r.warnOnce(e, v2beta1.LicenseValid, p.problems.LicenseReason, p.problems.LicenseMessage)
@@ -168,10 +165,10 @@ func (r *EMQXReconciler) observeLicense(ctx context.Context, e *v2beta1.EMQX, ke
 		p.problems.LicenseReason, p.problems.LicenseMessage = "LicenseExpired", fmt.Sprintf("the licence expired on %s", l.ExpiryAt)
 		r.warnOnce(e, v2beta1.LicenseValid, p.problems.LicenseReason, p.problems.LicenseMessage)
 	case err == nil && days < int(e.Spec.License.ExpiryWarningDays):
-		p.problems.LicenseOKReason = reasonLicenseExpiringSoon
+		p.problems.LicenseOKReason = pipeline.ReasonLicenseExpiringSoon
 		p.problems.LicenseMessage = fmt.Sprintf("the licence expires on %s, in %d days (warning at %d days)", l.ExpiryAt, days, e.Spec.License.ExpiryWarningDays)
-		if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.LicenseValid); c == nil || c.Reason != reasonLicenseExpiringSoon {
-			r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, reasonLicenseExpiringSoon, "License", "%s", p.problems.LicenseMessage)
+		if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.LicenseValid); c == nil || c.Reason != pipeline.ReasonLicenseExpiringSoon {
+			r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, pipeline.ReasonLicenseExpiringSoon, "License", "%s", p.problems.LicenseMessage)
 		}
 	}
 }

@@ -19,19 +19,21 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/status"
 )
 
-// observe gathers the cluster's workloads and pods from the cache and the node list from EMQX.
-func (r *EMQXReconciler) observe(ctx context.Context, e *v2beta1.EMQX, key credentials.APIKey) (*status.Observed, []emqxapi.Evacuation, error) {
+// observe gathers the cluster's workloads and pods from the cache and the node list from EMQX. It
+// always returns an Observed: a failed cache read is recorded in its ReadErr (the pass then waits and
+// the status says Ready is unknown), never a nil view.
+func (r *EMQXReconciler) observe(ctx context.Context, e *v2beta1.EMQX, key credentials.APIKey) (*status.Observed, []emqxapi.Evacuation) {
 	o := &status.Observed{}
 	var err error
 	if o.CoreSet, err = r.statefulSet(ctx, e.Namespace, e.CoreWorkloadName()); err != nil {
-		return nil, nil, err
+		return &status.Observed{ReadErr: err}, nil
 	}
 	if o.ReplicantSet, err = r.statefulSet(ctx, e.Namespace, e.ReplicantWorkloadName()); err != nil {
-		return nil, nil, err
+		return &status.Observed{ReadErr: err}, nil
 	}
 	pods := &corev1.PodList{}
 	if err := r.Client.List(ctx, pods, client.InNamespace(e.Namespace), client.MatchingLabels(e.SelectorLabels())); err != nil {
-		return nil, nil, err
+		return &status.Observed{ReadErr: err}, nil
 	}
 	o.Pods = pods.Items
 	sort.Slice(o.Pods, func(i, j int) bool { return o.Pods[i].Name < o.Pods[j].Name })
@@ -45,7 +47,7 @@ func (r *EMQXReconciler) observe(ctx context.Context, e *v2beta1.EMQX, key crede
 	}
 	sort.Strings(o.Unreachable)
 	if err != nil {
-		return o, nil, nil
+		return o, nil
 	}
 	// Evacuations matter only while nodes are leaving or being replaced, or when one was left
 	// behind; asking costs one call to the node that just answered.
@@ -53,7 +55,7 @@ func (r *EMQXReconciler) observe(ctx context.Context, e *v2beta1.EMQX, key crede
 	if err != nil && !emqxapi.IsNotFound(err) {
 		o.NodesErr = fmt.Errorf("reading evacuations: %w", err)
 	}
-	return o, evacs, nil
+	return o, evacs
 }
 
 func (r *EMQXReconciler) statefulSet(ctx context.Context, ns, name string) (*appsv1.StatefulSet, error) {

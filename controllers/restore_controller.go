@@ -6,7 +6,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/apply"
 	"github.com/broker-ops/emqx-operator/internal/backup"
 	"github.com/broker-ops/emqx-operator/internal/desired"
@@ -49,15 +49,12 @@ func (r *EMQXRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, nil
 	}
 	next := rs.Status.DeepCopy()
-	res, err := r.step(ctx, rs, next)
-	if !equality.Semantic.DeepEqual(&rs.Status, next) {
-		updated := rs.DeepCopy()
-		updated.Status = *next
-		if werr := r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(rs, client.MergeFromWithOptimisticLock{})); werr != nil {
-			return ctrl.Result{}, werr
-		}
-	}
-	return res, err
+	out, err := r.step(ctx, rs, next)
+	updated := rs.DeepCopy()
+	updated.Status = *next
+	wout, werr := pipeline.PatchStatus(ctx, r.Client, rs, updated)
+	out, err = pipeline.AfterStatusWrite(out, err, wout, werr)
+	return out.Result(), err
 }
 
 // source is the archive a restore imports.
@@ -66,10 +63,10 @@ type source struct {
 	file, sha string
 }
 
-func (r *EMQXRestoreReconciler) step(ctx context.Context, rs *v2beta1.EMQXRestore, next *v2beta1.EMQXRestoreStatus) (ctrl.Result, error) {
+func (r *EMQXRestoreReconciler) step(ctx context.Context, rs *v2beta1.EMQXRestore, next *v2beta1.EMQXRestoreStatus) (pipeline.Outcome, error) {
 	job, err := getJob(ctx, r.Client, rs.Namespace, rs.JobName())
 	if err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	}
 	if job != nil {
 		return r.follow(ctx, rs, job, next)
@@ -78,17 +75,17 @@ func (r *EMQXRestoreReconciler) step(ctx context.Context, rs *v2beta1.EMQXRestor
 		// The Job is gone before it reported: whether EMQX imported is unknown, so this restore
 		// ends Failed rather than import again.
 		r.finish(rs, next, v2beta1.BackupFailed, "the restore Job "+rs.JobName()+" was deleted before it finished; check the cluster's data before restoring again")
-		return ctrl.Result{}, nil
+		return pipeline.Converged(0), nil
 	}
 
 	src, why, err := r.source(ctx, rs)
 	if err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	}
 	if why != "" {
 		if src == nil {
 			r.finish(rs, next, v2beta1.BackupFailed, why)
-			return ctrl.Result{}, nil
+			return pipeline.Converged(0), nil
 		}
 		return r.wait(rs, next, why)
 	}
@@ -96,7 +93,7 @@ func (r *EMQXRestoreReconciler) step(ctx context.Context, rs *v2beta1.EMQXRestor
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: rs.Spec.ClusterName}, e); apierrors.IsNotFound(err) {
 		return r.wait(rs, next, fmt.Sprintf("EMQX cluster %s not found in namespace %s", rs.Spec.ClusterName, rs.Namespace))
 	} else if err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	}
 	// Imports run on a core, and every core must have joined so that the imported tables reach
 	// all of them. Not the cluster's Ready: a new cluster restoring its first data is not Ready
@@ -105,31 +102,31 @@ func (r *EMQXRestoreReconciler) step(ctx context.Context, rs *v2beta1.EMQXRestor
 		return r.wait(rs, next, fmt.Sprintf("waiting for the core nodes of EMQX cluster %s to join", e.Name))
 	}
 	if why, err := storageProblem(ctx, r.APIReader, rs.Namespace, src.storage); err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	} else if why != "" {
 		return r.wait(rs, next, why)
 	}
 	// No import while a backup or another restore of the cluster runs: an export taken during an
 	// import would hold half of it.
 	if other, err := otherActiveJob(ctx, r.APIReader, e.Namespace, e.Name, rs.JobName()); err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	} else if other != "" {
 		return r.wait(rs, next, fmt.Sprintf("waiting for Job %s of cluster %s to finish", other, e.Name))
 	}
 
 	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
 	if _, err := applier.Apply(ctx, e, desired.BackupAccess(e)); err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	}
 	job = desired.RestoreJob(rs, e, src.storage, src.file, src.sha, r.Image)
 	if err := createOwnedJob(ctx, r.Client, r.Scheme, rs, job); err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	}
 	now := metav1.Now()
 	next.Phase, next.JobName, next.StartTime, next.Filename = v2beta1.BackupRunning, job.Name, &now, src.file
 	next.Message = "restore Job " + job.Name + " started"
 	r.Recorder.Eventf(rs, job, corev1.EventTypeNormal, "Started", "Restore", "restore Job %s started: importing %s into cluster %s", job.Name, src.file, e.Name)
-	return ctrl.Result{}, nil
+	return pipeline.Converged(0), nil
 }
 
 // source resolves the archive. why says what is missing: with a nil source the restore cannot
@@ -153,20 +150,20 @@ func (r *EMQXRestoreReconciler) source(ctx context.Context, rs *v2beta1.EMQXRest
 	return &source{storage: b.Spec.BackupStorage, file: b.Status.Filename, sha: b.Status.SHA256}, "", nil
 }
 
-func (r *EMQXRestoreReconciler) wait(rs *v2beta1.EMQXRestore, next *v2beta1.EMQXRestoreStatus, why string) (ctrl.Result, error) {
+func (r *EMQXRestoreReconciler) wait(rs *v2beta1.EMQXRestore, next *v2beta1.EMQXRestoreStatus, why string) (pipeline.Outcome, error) {
 	return waitRun(r.Recorder, rs, &next.RunStatus, "Restore", why)
 }
 
-func (r *EMQXRestoreReconciler) follow(ctx context.Context, rs *v2beta1.EMQXRestore, job *batchv1.Job, next *v2beta1.EMQXRestoreStatus) (ctrl.Result, error) {
+func (r *EMQXRestoreReconciler) follow(ctx context.Context, rs *v2beta1.EMQXRestore, job *batchv1.Job, next *v2beta1.EMQXRestoreStatus) (pipeline.Outcome, error) {
 	startRun(&next.RunStatus, job)
 	report := &backup.RestoreReport{}
 	out, err := followJob(ctx, r.Client, job, report, func() string { return report.Error })
 	if err != nil || !out.Finished {
-		return ctrl.Result{RequeueAfter: out.RecheckAfter}, err
+		return pipeline.WaitFor(out.RecheckAfter, reasonJobRunning), err
 	}
 	if !out.Succeeded {
 		r.finish(rs, next, v2beta1.BackupFailed, out.Failure)
-		return ctrl.Result{}, nil
+		return pipeline.Converged(0), nil
 	}
 	next.Node, next.Filename, next.SHA256 = report.Node, report.Filename, report.SHA256
 	msg := fmt.Sprintf("imported %s (%d bytes) on %s", report.Filename, report.Size, report.Node)
@@ -174,7 +171,7 @@ func (r *EMQXRestoreReconciler) follow(ctx context.Context, rs *v2beta1.EMQXRest
 		msg += "; " + report.Warning
 	}
 	r.finish(rs, next, v2beta1.BackupSucceeded, msg)
-	return ctrl.Result{}, nil
+	return pipeline.Converged(0), nil
 }
 
 func (r *EMQXRestoreReconciler) finish(rs *v2beta1.EMQXRestore, next *v2beta1.EMQXRestoreStatus, phase, msg string) {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/schedule"
 )
 
@@ -42,19 +42,16 @@ func (r *EMQXBackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.R
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	next := s.Status.DeepCopy()
-	res, err := r.step(ctx, s, next)
+	out, err := r.step(ctx, s, next)
 	next.ObservedGeneration = s.Generation
-	if !equality.Semantic.DeepEqual(&s.Status, next) {
-		updated := s.DeepCopy()
-		updated.Status = *next
-		if werr := r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(s, client.MergeFromWithOptimisticLock{})); werr != nil {
-			return ctrl.Result{}, werr
-		}
-	}
-	return res, err
+	updated := s.DeepCopy()
+	updated.Status = *next
+	wout, werr := pipeline.PatchStatus(ctx, r.Client, s, updated)
+	out, err = pipeline.AfterStatusWrite(out, err, wout, werr)
+	return out.Result(), err
 }
 
-func (r *EMQXBackupScheduleReconciler) step(ctx context.Context, s *v2beta1.EMQXBackupSchedule, next *v2beta1.EMQXBackupScheduleStatus) (ctrl.Result, error) {
+func (r *EMQXBackupScheduleReconciler) step(ctx context.Context, s *v2beta1.EMQXBackupSchedule, next *v2beta1.EMQXBackupScheduleStatus) (pipeline.Outcome, error) {
 	now := r.Now()
 	sched, perr := schedule.Parse(s.Spec.Schedule)
 	if perr != nil {
@@ -64,18 +61,18 @@ func (r *EMQXBackupScheduleReconciler) step(ctx context.Context, s *v2beta1.EMQX
 		}
 		r.setValid(s, next, false, "InvalidSchedule", perr.Error()+`; use five cron fields ("0 3 * * *") or a descriptor (@daily, @every 6h)`)
 		next.NextScheduleTime = nil
-		return ctrl.Result{}, nil
+		return pipeline.Converged(0), nil
 	}
 	r.setValid(s, next, true, "Parsed", "the schedule parses")
 
 	backups, err := r.backupsOf(ctx, s)
 	if err != nil {
-		return ctrl.Result{}, err
+		return pipeline.Converged(0), err
 	}
 	if v := s.Annotations[v2beta1.RunNowAnnotation]; v != "" && v != next.LastRunNow {
 		name := fmt.Sprintf("%s-now-%08x", s.Name, fnv32(v))
 		if err := r.createBackup(ctx, s, name); err != nil {
-			return ctrl.Result{}, err
+			return pipeline.Converged(0), err
 		}
 		r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, "RunNow", "Backup", "backup %s started (%s=%s)", name, v2beta1.RunNowAnnotation, v)
 		next.LastRunNow, next.LastBackupName = v, name
@@ -92,7 +89,7 @@ func (r *EMQXBackupScheduleReconciler) step(ctx context.Context, s *v2beta1.EMQX
 		due, upcoming := schedule.Due(sched, last, now)
 		if due != nil {
 			if err := r.run(ctx, s, next, backups, *due); err != nil {
-				return ctrl.Result{}, err
+				return pipeline.Converged(0), err
 			}
 		}
 		next.NextScheduleTime = &metav1.Time{Time: upcoming}
@@ -103,12 +100,12 @@ func (r *EMQXBackupScheduleReconciler) step(ctx context.Context, s *v2beta1.EMQX
 	for _, name := range schedule.Expired(backups, s.Spec.Retention, now) {
 		b := &v2beta1.EMQXBackup{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: name}}
 		if err := r.Client.Delete(ctx, b); client.IgnoreNotFound(err) != nil {
-			return ctrl.Result{}, err
+			return pipeline.Converged(0), err
 		}
 		r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, "Pruned", "Retention", "deleted backup %s and its archive (retention)", name)
 	}
 	next.LastSuccessfulTime = schedule.LastSucceeded(backups)
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	return pipeline.Converged(requeue), nil
 }
 
 // run starts the backup of a due run, unless the schedule's previous backup has not finished:

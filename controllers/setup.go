@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 )
 
 // SetupWithManager watches the EMQX resources and every kind of object the operator makes. The
@@ -34,20 +35,13 @@ func (r *EMQXReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) e
 		Owns(&policyv1.PodDisruptionBudget{}).
 		// The restore of spec.restoreFrom: its end turns the cluster Ready.
 		Owns(&v2beta1.EMQXRestore{}).
-		// Pods are owned by the StatefulSets, not by the EMQX resource: map them by label.
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
+		// Pods are owned by the StatefulSets, not by the EMQX resource: map them to their cluster,
+		// for this kind only (pipeline.PodsOf).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(pipeline.PodsOf(mgr.GetClient(), v2beta1.GroupVersion.WithKind("EMQX").GroupKind()))).
 		// Users' Secrets a cluster references (labelled watched; the cache holds no other Secret).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToClusters)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
-}
-
-func podToCluster(_ context.Context, o client.Object) []reconcile.Request {
-	name, ok := o.GetLabels()[v2beta1.LabelInstance]
-	if !ok {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
 }
 
 // secretToClusters maps a user's Secret to the clusters of its namespace that reference it.

@@ -15,21 +15,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/apply"
 	"github.com/broker-ops/emqx-operator/internal/desired"
 	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/tlscert"
 	"github.com/broker-ops/emqx-operator/internal/validation"
 	"github.com/broker-ops/emqx-operator/internal/values"
-)
-
-// TLS condition reasons.
-const (
-	reasonCertificateInvalid    = "CertificateInvalid"
-	reasonWaitingForCertificate = "WaitingForCertificate"
-	reasonCertificateRotating   = "CertificateRotating"
-	reasonCertificateServed     = "CertificateServed"
-	reasonCertManagerMissing    = "CertManagerNotInstalled"
 )
 
 // tlsProbeTimeout bounds one TLS handshake with one node's listener.
@@ -94,7 +86,7 @@ func (r *EMQXReconciler) planTLS(ctx context.Context, e *v2beta1.EMQX, p *pass) 
 		if source != nil {
 			why = fmt.Sprintf("Secret %s: %s", source.Name, invalid)
 		}
-		p.problems.TLSReason = reasonCertificateInvalid
+		p.problems.TLSReason = pipeline.ReasonCertificateInvalid
 		p.problems.TLSMessage = fmt.Sprintf("%s; the nodes keep serving certificate %s (expires %s)",
 			why, short(current.Fingerprint()), current.Leaf.NotAfter.UTC().Format(time.RFC3339))
 		r.warnOnce(e, v2beta1.TLSCertificateReady, p.problems.TLSReason, p.problems.TLSMessage)
@@ -105,7 +97,7 @@ func (r *EMQXReconciler) planTLS(ctx context.Context, e *v2beta1.EMQX, p *pass) 
 	case source == nil:
 		return d, secretNotFound("tls.secretName", e.Namespace, e.TLSSourceSecretName()), nil
 	default:
-		return d, &validation.Problem{Reason: reasonCertificateInvalid,
+		return d, &validation.Problem{Reason: pipeline.ReasonCertificateInvalid,
 			Message: fmt.Sprintf("tls: Secret %s: %s", source.Name, invalid)}, nil
 	}
 	return d, nil, nil
@@ -137,14 +129,14 @@ func (r *EMQXReconciler) applyCertificate(ctx context.Context, e *v2beta1.EMQX, 
 	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
 	if _, err := applier.Apply(ctx, e, []client.Object{cert}); err != nil {
 		if meta.IsNoMatchError(err) {
-			p.problems.TLSReason = reasonCertManagerMissing
+			p.problems.TLSReason = pipeline.ReasonCertManagerMissing
 			p.problems.TLSMessage = "tls.certManager is set but the cert-manager.io/v1 Certificate API is not installed; install cert-manager or give tls.secretName"
 			r.warnOnce(e, v2beta1.TLSCertificateReady, p.problems.TLSReason, p.problems.TLSMessage)
 			return nil
 		}
 		return err
 	}
-	p.problems.TLSReason = reasonWaitingForCertificate
+	p.problems.TLSReason = pipeline.ReasonWaitingForCertificate
 	p.problems.TLSMessage = fmt.Sprintf("waiting for cert-manager to issue Certificate %s into Secret %s",
 		e.CertificateName(), e.TLSSourceSecretName())
 	return nil
@@ -193,14 +185,14 @@ func (r *EMQXReconciler) observeTLS(ctx context.Context, e *v2beta1.EMQX, o *sta
 		return
 	}
 	p.problems.TLSRotating = true
-	p.problems.TLSReason = reasonCertificateRotating
+	p.problems.TLSReason = pipeline.ReasonCertificateRotating
 	p.problems.TLSMessage = fmt.Sprintf("%s nodes serve certificate %s; waiting for %v (EMQX re-reads certificate files about every 2 minutes, no restart)",
 		st.NodesServing, short(st.Fingerprint), stale)
 }
 
 func (r *EMQXReconciler) confirmedTLS(p *pass, st *v2beta1.TLSStatus) {
 	p.problems.TLSOK = true
-	p.problems.TLSReason = reasonCertificateServed
+	p.problems.TLSReason = pipeline.ReasonCertificateServed
 	p.problems.TLSMessage = fmt.Sprintf("every node serves certificate %s (serial %s, expires %s)",
 		short(st.Fingerprint), st.SerialNumber, st.NotAfter.UTC().Format(time.RFC3339))
 }

@@ -8,12 +8,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -56,14 +57,12 @@ type Change struct {
 }
 
 // Apply applies every object in order and returns what changed. It stops at the first error:
-// later objects may depend on earlier ones (a StatefulSet on its ConfigMap).
+// later objects may depend on earlier ones (a StatefulSet on its ConfigMap). An object that is being
+// replaced (see replace) stops it with a *ReplacePending error, after the changes made so far.
 func (a *Applier) Apply(ctx context.Context, owner client.Object, objs []client.Object) ([]Change, error) {
 	var changes []Change
 	for _, obj := range objs {
 		c, err := a.applyOne(ctx, obj)
-		if err != nil {
-			return changes, fmt.Errorf("applying %s: %w", render.KindOf(obj)+" "+obj.GetName(), err)
-		}
 		if c != nil {
 			changes = append(changes, *c)
 			verb, reason := "updated", "Updated"
@@ -71,12 +70,30 @@ func (a *Applier) Apply(ctx context.Context, owner client.Object, objs []client.
 			case c.Created:
 				verb, reason = "created", "Created"
 			case c.Replaced:
-				verb, reason = "replaced to change an immutable field (its pods and PVCs were kept)", "Replaced"
+				verb, reason = "deleted to be created again with an immutable field changed (its pods and PVCs are kept)", "Replaced"
 			}
 			a.Recorder.Eventf(owner, obj, corev1.EventTypeNormal, reason, "Apply", "%s %s %s", render.KindOf(obj), obj.GetName(), verb)
 		}
+		var pending *ReplacePending
+		if errors.As(err, &pending) {
+			return changes, err
+		}
+		if err != nil {
+			return changes, fmt.Errorf("applying %s: %w", render.KindOf(obj)+" "+obj.GetName(), err)
+		}
 	}
 	return changes, nil
+}
+
+// ReplacePending: an object was deleted to be created again (an immutable field changed) and the
+// garbage collector has not released it yet. Nothing after it is applied in this pass; the
+// object's deletion wakes the reconciler, which then creates it.
+type ReplacePending struct {
+	Kind, Name string
+}
+
+func (p *ReplacePending) Error() string {
+	return fmt.Sprintf("%s %s is being replaced: waiting for it to be deleted before it is created again", p.Kind, p.Name)
 }
 
 func (a *Applier) applyOne(ctx context.Context, desired client.Object) (*Change, error) {
@@ -105,6 +122,10 @@ func (a *Applier) applyOne(ctx context.Context, desired client.Object) (*Change,
 		live = nil
 	case err != nil:
 		return nil, err
+	case live.GetDeletionTimestamp() != nil:
+		// Being deleted (replaced by an earlier pass, or by someone else): an apply would only
+		// touch an object on its way out. Create it again once it is gone.
+		return nil, &ReplacePending{Kind: gvk.Kind, Name: desired.GetName()}
 	case a.ReplaceForeign && live.GetAnnotations()[AnnotationAppliedHash] == "":
 		if err := a.takeOver(ctx, desired, live); err != nil {
 			return nil, err
@@ -153,42 +174,37 @@ func (a *Applier) emptyLike(desired client.Object, gvk schema.GroupVersionKind) 
 }
 
 // immutableFieldChange: the API server refuses to change a field it treats as immutable (a
-// StatefulSet's volumeClaimTemplates, serviceName, podManagementPolicy).
+// StatefulSet's volumeClaimTemplates, serviceName, podManagementPolicy; a Service's clusterIP). It is
+// read from the error's causes: a field marked immutable, or the StatefulSet rule that forbids
+// updates to spec fields other than a short list (reported on the field "spec").
 func immutableFieldChange(err error) bool {
-	if !apierrors.IsInvalid(err) {
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &status) || status.Status().Details == nil {
 		return false
 	}
-	msg := err.Error()
-	return strings.Contains(msg, "field is immutable") || strings.Contains(msg, "updates to statefulset spec for fields other than")
+	for _, c := range status.Status().Details.Causes {
+		switch {
+		case c.Type == metav1.CauseTypeFieldValueInvalid && strings.Contains(c.Message, apivalidation.FieldImmutableErrorMsg):
+			return true
+		case c.Type == metav1.CauseTypeForbidden && c.Field == "spec":
+			return true
+		}
+	}
+	return false
 }
 
-// replace deletes an object that cannot be updated in place and creates it anew. Its dependents
-// are orphaned, not deleted: a StatefulSet's pods keep running and its PVCs keep their data, and
-// the new StatefulSet (same selector) adopts them.
+// replace deletes an object that cannot be updated in place, orphaning its dependents: a
+// StatefulSet's pods keep running and its PVCs keep their data, and the new StatefulSet (same
+// selector) adopts them. The garbage collector first orphans the dependents, then removes the
+// object, which takes seconds: the worker does not wait for it. The pass ends with ReplacePending
+// and the pass after the deletion creates the object (applyOne's not-found case).
 func (a *Applier) replace(ctx context.Context, live client.Object, u *unstructured.Unstructured) (*Change, error) {
 	uid := live.GetUID()
-	if err := a.Client.Delete(ctx, live, client.PropagationPolicy(metav1.DeletePropagationOrphan),
-		client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+	err := a.Client.Delete(ctx, live, client.PropagationPolicy(metav1.DeletePropagationOrphan), client.Preconditions{UID: &uid})
+	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("replacing %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
-	// The garbage collector first orphans the dependents, then removes the object: wait for that
-	// (seconds), so the new object is created in this pass and reported as one replacement.
-	var err error
-	for wait := 100 * time.Millisecond; wait < 10*time.Second; wait *= 2 {
-		fresh := u.DeepCopy()
-		unstructured.RemoveNestedField(fresh.Object, "metadata", "resourceVersion")
-		err = a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(fresh), client.FieldOwner(FieldOwner), client.ForceOwnership)
-		if err == nil {
-			return &Change{Object: live, Replaced: true}, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-	// Still there: the next reconcile creates it.
-	return nil, fmt.Errorf("re-creating %s %s after orphaning its pods: %w", u.GetKind(), u.GetName(), err)
+	return &Change{Object: live, Replaced: true}, &ReplacePending{Kind: u.GetKind(), Name: u.GetName()}
 }
 
 // UpToDate reports whether live already holds desired: the applied hash matches (so nothing was

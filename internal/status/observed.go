@@ -12,6 +12,9 @@ import (
 
 // Observed is what one reconcile saw.
 type Observed struct {
+	// ReadErr: the workloads or pods could not be read from the cache, so nothing below is known;
+	// the status keeps what earlier passes saw and says Ready is unknown.
+	ReadErr      error
 	CoreSet      *appsv1.StatefulSet
 	ReplicantSet *appsv1.StatefulSet
 	Pods         []corev1.Pod

@@ -56,6 +56,9 @@ type Problems struct {
 
 // Compute returns the new status. prev is the current status (for condition transition times).
 func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) v2beta1.EMQXStatus {
+	if o == nil || o.ReadErr != nil {
+		return unobserved(e, prev, o)
+	}
 	s := v2beta1.EMQXStatus{
 		ObservedGeneration:    e.Generation,
 		Conditions:            slices.Clone(prev.Conditions),
@@ -439,3 +442,22 @@ func phase(s v2beta1.EMQXStatus, p Problems) string {
 		return "Degraded"
 	}
 }
+
+// unobserved is the status of a pass that could not read the cluster's objects: what earlier passes
+// saw stands (an empty view would report every node gone), and Ready says it is not known now.
+func unobserved(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed) v2beta1.EMQXStatus {
+	s := *prev.DeepCopy()
+	msg := "the operator could not read the cluster's workloads and pods"
+	if o != nil && o.ReadErr != nil {
+		msg += ": " + o.ReadErr.Error()
+	}
+	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
+		Type: v2beta1.Ready, Status: metav1.ConditionUnknown, Reason: ReasonCacheReadFailed, Message: msg,
+		ObservedGeneration: e.Generation,
+	})
+	sortConditions(s.Conditions)
+	return s
+}
+
+// ReasonCacheReadFailed: Ready is Unknown because the operator could not read the cluster's objects.
+const ReasonCacheReadFailed = "CacheReadFailed"
