@@ -34,7 +34,10 @@ func RestartChecksum(text string) (string, error) {
 	var b strings.Builder
 	if conf != nil {
 		for _, path := range restartOnly {
-			v := conf.Get(path)
+			v, err := Lookup(conf, path)
+			if err != nil {
+				return "", err
+			}
 			if path == "cluster" {
 				if obj, ok := v.(hocon.Object); ok {
 					trimmed := hocon.Object{}
@@ -99,4 +102,18 @@ func Parse(text string) (conf *hocon.Config, err error) {
 		}
 	}()
 	return hocon.ParseString(text)
+}
+
+// Lookup is conf.Get(path) without the parser's panic when a prefix of path holds a plain value
+// (`node = "x"` and then node.name): that is reported as an error naming the path.
+func Lookup(conf *hocon.Config, path string) (v hocon.Value, err error) {
+	if conf == nil {
+		return nil, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("%s: a part of this path is set to a plain value, not an object", path)
+		}
+	}()
+	return conf.Get(path), nil
 }

@@ -456,6 +456,8 @@ func unobserved(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed) v2beta1.E
 		ObservedGeneration: e.Generation,
 	})
 	sortConditions(s.Conditions)
+	// readyNodes stays the last count seen; the phase must not go on saying Ready.
+	s.Phase = "Unknown"
 	return s
 }
 

@@ -45,7 +45,11 @@ func Config(e *v2beta1.EMQX) *Problem {
 		return &Problem{Reason: ReasonInvalidConfig, Message: fmt.Sprintf("spec.config.data is not valid HOCON: %v", err)}
 	}
 	for _, k := range readOnlyKeys {
-		if conf.Get(k) != nil {
+		v, err := emqxconf.Lookup(conf, k)
+		if err != nil {
+			return &Problem{Reason: ReasonInvalidConfig, Message: fmt.Sprintf("spec.config.data is not valid EMQX configuration: %v", err)}
+		}
+		if v != nil {
 			return &Problem{Reason: ReasonInvalidConfig, Message: fmt.Sprintf(
 				"spec.config.data sets %s, which the operator manages (node names, cookie, role and discovery come from the pod's environment); remove it", k)}
 		}

@@ -126,7 +126,10 @@ func configKeys(data string) func(path string) bool {
 		// Unparsable config is refused before anything renders.
 		return func(string) bool { return false }
 	}
-	return func(path string) bool { return conf.Get(path) != nil }
+	return func(path string) bool {
+		v, err := emqxconf.Lookup(conf, path)
+		return err == nil && v != nil
+	}
 }
 
 // tuningSysctls merges the profile's sysctls under the user's (the user's value wins by name).
