@@ -24,18 +24,27 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/render"
 	"github.com/broker-ops/emqx-operator/internal/validation"
 	"github.com/broker-ops/emqx-operator/internal/values"
+	"github.com/broker-ops/emqx-operator/internal/watches"
 )
 
 // Redacted stands in for every secret value in render output, which users paste into bug reports.
 const Redacted = "<generated-by-operator>"
 
+// WatchesYAML is the watches.yaml `manager render` takes each kind's overrideValues from when
+// --watches-file names none: main sets it to the compiled-in file, the one the operator reads at
+// start. Empty: no overrides.
+var WatchesYAML []byte
+
 // Render implements `manager render -f FILE`: it prints, without a cluster, what the operator
-// would apply for each EMQX resource in FILE ("-" for standard input).
+// would apply for each EMQX resource in FILE ("-" for standard input), with the overrideValues
+// of the watches file (--watches-file, else the compiled-in one), which it checks as the
+// operator does at start.
 func Render(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("f", "", "file with one or more EMQX resources (YAML), or - for standard input")
 	namespace := fs.String("n", "default", "namespace for resources that name none")
+	watchesFile := fs.String("watches-file", "", "watches.yaml whose overrideValues to render with (default: the compiled-in one)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -43,12 +52,30 @@ func Render(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "render: -f FILE is required")
 		return 2
 	}
+	watchData := WatchesYAML
+	if *watchesFile != "" {
+		b, err := os.ReadFile(*watchesFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "render: reading the watches file: %v\n", err)
+			return 1
+		}
+		watchData = b
+	}
+	var ws []watches.Watch
+	if len(watchData) > 0 {
+		var err error
+		if ws, err = watches.Parse(watchData); err != nil {
+			// The operator refuses to start with the same message.
+			fmt.Fprintf(stderr, "render: invalid watches file: %v\n", err)
+			return 1
+		}
+	}
 	in, err := readInput(*file)
 	if err != nil {
 		fmt.Fprintf(stderr, "render: %v\n", err)
 		return 1
 	}
-	out, err := RenderManifests(in, *namespace)
+	out, err := RenderManifestsWith(in, *namespace, ws)
 	if err != nil {
 		fmt.Fprintf(stderr, "render: %v\n", err)
 		return 1
@@ -64,9 +91,17 @@ func readInput(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// RenderManifests renders every EMQX document in a multi-document YAML stream.
+// RenderManifests renders every EMQX document in a multi-document YAML stream, without overrides.
 func RenderManifests(in []byte, namespace string) ([]byte, error) {
-	r, err := render.New()
+	return RenderManifestsWith(in, namespace, nil)
+}
+
+// RenderManifestsWith renders every EMQX document in a multi-document YAML stream, each kind with
+// the overrideValues of its entry in ws (parsed by watches.Parse). With ws nil there are no
+// overrides; otherwise a kind ws does not list is an error, since the operator would not
+// reconcile it.
+func RenderManifestsWith(in []byte, namespace string, ws []watches.Watch) ([]byte, error) {
+	base, err := render.New()
 	if err != nil {
 		return nil, err
 	}
@@ -103,14 +138,29 @@ func RenderManifests(in []byte, namespace string) ([]byte, error) {
 		if co.GetNamespace() == "" {
 			co.SetNamespace(namespace)
 		}
+		switch obj.(type) {
+		case *v2beta1.EMQX, v1beta2.Cluster:
+		default:
+			return nil, fmt.Errorf("document %d: %s is not a kind the operator renders", n+1, gvk)
+		}
+		r := base
+		if ws != nil {
+			w, ok := watches.Find(ws, *gvk)
+			if !ok {
+				return nil, fmt.Errorf("document %d: the watches file has no entry for %s, so the operator would not reconcile it", n+1, gvk)
+			}
+			o, err := w.Overrides()
+			if err != nil { // Parse has checked them
+				return nil, fmt.Errorf("document %d: %w", n+1, err)
+			}
+			r = base.WithOverrides(o)
+		}
 		var objs []client.Object
 		switch e := obj.(type) {
 		case *v2beta1.EMQX:
 			objs, err = objectsFor(r, e)
 		case v1beta2.Cluster:
 			objs, err = emqx4ObjectsFor(r, e, gvk.Kind)
-		default:
-			return nil, fmt.Errorf("document %d: %s is not a kind the operator renders", n+1, gvk)
 		}
 		n++
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"sort"
 	"strings"
@@ -36,11 +37,19 @@ const cacheSize = 512
 type Renderer struct {
 	chart   *chart.Chart
 	decoder runtime.Decoder
-	mu      sync.Mutex
-	cache   *lru.Cache
+	cache   *renderCache
+	// overrides are merged into every render's values; overridesKey is their part of the cache key.
+	overrides    Overrides
+	overridesKey string
 }
 
-// New loads the embedded chart.
+// renderCache is shared by a Renderer and the ones WithOverrides derives from it.
+type renderCache struct {
+	mu  sync.Mutex
+	lru *lru.Cache
+}
+
+// New loads the embedded chart. Its renders carry no overrides (see WithOverrides).
 func New() (*Renderer, error) {
 	c, err := loadEmbedded(helmcharts.EMQX, "emqx")
 	if err != nil {
@@ -49,9 +58,20 @@ func New() (*Renderer, error) {
 	return &Renderer{
 		chart:   c,
 		decoder: serializer.NewCodecFactory(clientgoscheme.Scheme).UniversalDeserializer(),
-		cache:   lru.New(cacheSize),
+		cache:   &renderCache{lru: lru.New(cacheSize)},
 	}, nil
 }
+
+// WithOverrides returns a Renderer that merges o (watches.yaml's overrideValues for one kind,
+// checked by internal/watches) into the values of every render. It shares r's chart and render
+// cache, whose key includes the overrides; r itself is unchanged. Set it up once at start.
+func (r *Renderer) WithOverrides(o Overrides) *Renderer {
+	o = o.clone()
+	return &Renderer{chart: r.chart, decoder: r.decoder, cache: r.cache, overrides: o, overridesKey: o.cacheKey()}
+}
+
+// Overrides returns the overrides this Renderer merges into its values.
+func (r *Renderer) Overrides() Overrides { return r.overrides.clone() }
 
 // ChartVersion is the embedded chart's version.
 func (r *Renderer) ChartVersion() string { return r.chart.Metadata.Version }
@@ -82,12 +102,12 @@ func (r *Renderer) Render(v values.Values, namespace string) ([]client.Object, e
 	if err != nil {
 		return nil, fmt.Errorf("encoding chart values: %w", err)
 	}
-	sum := sha256.Sum256(append([]byte(r.chart.Metadata.Version+"\x00"+namespace+"\x00"), raw...))
+	sum := sha256.Sum256(append([]byte(r.chart.Metadata.Version+"\x00"+namespace+"\x00"+r.overridesKey+"\x00"), raw...))
 	key := hex.EncodeToString(sum[:])
 
-	r.mu.Lock()
-	cached, ok := r.cache.Get(key)
-	r.mu.Unlock()
+	r.cache.mu.Lock()
+	cached, ok := r.cache.lru.Get(key)
+	r.cache.mu.Unlock()
 	if ok {
 		return deepCopyAll(cached.([]client.Object)), nil
 	}
@@ -96,9 +116,9 @@ func (r *Renderer) Render(v values.Values, namespace string) ([]client.Object, e
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	r.cache.Add(key, objs)
-	r.mu.Unlock()
+	r.cache.mu.Lock()
+	r.cache.lru.Add(key, objs)
+	r.cache.mu.Unlock()
 	return deepCopyAll(objs), nil
 }
 
@@ -107,6 +127,8 @@ func (r *Renderer) render(rawValues []byte, namespace string) ([]client.Object, 
 	if err := json.Unmarshal(rawValues, &vals); err != nil {
 		return nil, fmt.Errorf("decoding chart values: %w", err)
 	}
+	// The overrides set their own top-level keys only, which the translator never sets.
+	maps.Copy(vals, r.overrides.chartValues())
 	renderVals, err := chartutil.ToRenderValues(r.chart, vals,
 		chartutil.ReleaseOptions{Name: "emqx", Namespace: namespace, IsInstall: true}, nil)
 	if err != nil {

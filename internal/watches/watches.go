@@ -3,6 +3,7 @@
 package watches
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -61,6 +62,17 @@ func Parse(data []byte) ([]Watch, error) {
 		}
 		for k, v := range w.OverrideValues {
 			ws[i].OverrideValues[k] = os.ExpandEnv(v)
+		}
+		if _, err := ws[i].Overrides(); err != nil {
+			// One line per refused key, each saying where it is.
+			errs := []error{err}
+			if joined, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = append([]error(nil), joined.Unwrap()...)
+			}
+			for j, e := range errs {
+				errs[j] = fmt.Errorf("watches.yaml entry %d (%s): %w", i, w.GVK(), e)
+			}
+			return nil, errors.Join(errs...)
 		}
 	}
 	return ws, nil
