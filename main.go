@@ -26,6 +26,9 @@ import (
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers"
+	"github.com/broker-ops/emqx-operator/controllers/backup"
+	"github.com/broker-ops/emqx-operator/controllers/emqx"
+	"github.com/broker-ops/emqx-operator/controllers/emqx4"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/cli"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
@@ -36,6 +39,8 @@ import (
 )
 
 func main() {
+	// `render` shows what watches.yaml's overrideValues change, as the operator would apply them.
+	cli.WatchesYAML = watchesYAML
 	if len(os.Args) > 1 && os.Args[1] == "render" {
 		os.Exit(cli.Render(os.Args[2:], os.Stdout, os.Stderr))
 	}
@@ -78,7 +83,7 @@ func runManager(args []string) int {
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader (a Lease), so only one replica acts")
 	leaseNamespace := fs.String("leader-election-namespace", "", "namespace of the leader Lease (default: the pod's namespace)")
 	watchesFile := fs.String("watches-file", "", "watches.yaml to use instead of the compiled-in one")
-	secretPropagation := fs.Duration("secret-propagation", controllers.DefaultSecretPropagation,
+	secretPropagation := fs.Duration("secret-propagation", emqx4.DefaultSecretPropagation,
 		"how long the kubelet may take to update a mounted Secret; an EMQX 4 listener is restarted for a new certificate after it")
 	joinTimeout := fs.Duration("join-timeout", lifecycle.DefaultJoinTimeout, "how long a Ready EMQX node may stay out of its cluster before the operator invites it")
 	maxRollouts := fs.Int("max-concurrent-rollouts", 3, "how many clusters may scale in or roll at once across the operator (0: no limit)")
@@ -142,12 +147,18 @@ func runManager(args []string) int {
 		setupLog.Error(err, "loading the embedded chart")
 		return 1
 	}
-	r := &controllers.EMQXReconciler{
+	// overrideValues (allow-listed and checked by watches.Parse) reach the chart through the renderer.
+	emqxOverrides, err := emqxWatch.Overrides()
+	if err != nil {
+		setupLog.Error(err, "invalid watches file")
+		return 1
+	}
+	r := &emqx.EMQXReconciler{
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
 		Scheme:      scheme,
 		Recorder:    mgr.GetEventRecorder("emqx-operator"),
-		Renderer:    renderer,
+		Renderer:    renderer.WithOverrides(emqxOverrides),
 		EMQXClients: emqxapi.DefaultFactory,
 		Rollouts:    &pipeline.RolloutLimiter{Max: *maxRollouts},
 		JoinTimeout: *joinTimeout,
@@ -166,7 +177,7 @@ func runManager(args []string) int {
 		return 1
 	}
 	// The v1beta2 kinds (EMQX 4.4), each reconciled when watches.yaml lists it.
-	for _, r4 := range controllers.NewEmqx4Reconcilers(controllers.Emqx4Reconciler{
+	for _, r4 := range emqx4.NewEmqx4Reconcilers(emqx4.Emqx4Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("emqx-operator"),
 		Renderer: renderer, EMQXClients: emqxapi.DefaultFactory, ProxyEnv: proxy.ReadProxyVarsFromEnv(),
 		SecretPropagation: *secretPropagation,
@@ -176,23 +187,29 @@ func runManager(args []string) int {
 			continue
 		}
 		r4.ReadyResync = mustPeriod(w)
+		overrides, err := w.Overrides()
+		if err != nil {
+			setupLog.Error(err, "invalid watches file", "kind", r4.Kind)
+			return 1
+		}
+		r4.Renderer = renderer.WithOverrides(overrides)
 		if err := r4.SetupWithManager(mgr, max(w.MaxConcurrentReconciles, 1)); err != nil {
 			setupLog.Error(err, "setting up the controller", "kind", r4.Kind)
 			return 1
 		}
 	}
-	backups := &controllers.EMQXBackupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
+	backups := &backup.EMQXBackupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
 		Recorder: mgr.GetEventRecorder("emqx-operator"), Image: *backupImage}
 	if err := backups.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "setting up the backup controller")
 		return 1
 	}
-	schedules := &controllers.EMQXBackupScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("emqx-operator"), Now: time.Now}
+	schedules := &backup.EMQXBackupScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("emqx-operator"), Now: time.Now}
 	if err := schedules.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "setting up the backup schedule controller")
 		return 1
 	}
-	restores := &controllers.EMQXRestoreReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
+	restores := &backup.EMQXRestoreReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
 		Recorder: mgr.GetEventRecorder("emqx-operator"), Image: *backupImage}
 	if err := restores.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "setting up the restore controller")

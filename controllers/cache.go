@@ -1,3 +1,6 @@
+// Package controllers is what the manager needs from the reconcilers as a whole: the cache scoped to
+// the operator's own objects. The reconcilers live in a package per concern (emqx, emqx4, backup);
+// what they share is in pipeline and refs.
 package controllers
 
 import (

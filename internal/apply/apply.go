@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -285,4 +286,15 @@ func toApplyUnstructured(obj client.Object, apiVersion, kind string) (*unstructu
 		_ = unstructured.SetNestedSlice(u.Object, vcts, "spec", "volumeClaimTemplates")
 	}
 	return u, nil
+}
+
+// StatefulSetChanged reports whether an apply changed a StatefulSet: the pass observed the
+// workloads before the change, so what the change makes outdated shows only on the next pass.
+func StatefulSetChanged(changes []Change) bool {
+	for _, c := range changes {
+		if _, ok := c.Object.(*appsv1.StatefulSet); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,203 @@
+package emqx
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/credentials"
+	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
+	"github.com/broker-ops/emqx-operator/internal/status"
+)
+
+// lifecycleState assembles the planner's input from one reconcile's observations.
+func (r *EMQXReconciler) lifecycleState(e *v2beta1.EMQX, o *status.Observed, evacs []emqxapi.Evacuation) lifecycle.State {
+	s := lifecycle.State{
+		Cluster:           e,
+		Core:              lifecycle.Role{Name: v2beta1.RoleCore, Set: o.CoreSet, Want: e.CoreReplicas(), Pods: o.PodsOfRole(v2beta1.RoleCore)},
+		Replicant:         lifecycle.Role{Name: v2beta1.RoleReplicant, Set: o.ReplicantSet, Want: e.ReplicantReplicas(), Pods: o.PodsOfRole(v2beta1.RoleReplicant)},
+		Nodes:             o.Nodes,
+		NodesKnown:        o.NodesErr == nil,
+		Evacuations:       map[string]emqxapi.Evacuation{},
+		EvacuationStarted: r.evacuations.snapshot(),
+		Now:               time.Now(),
+		JoinTimeout:       r.JoinTimeout,
+		Foreign:           o.Foreign,
+		ForeignSets:       o.ForeignSets,
+	}
+	for _, ev := range evacs {
+		s.Evacuations[ev.Node] = ev
+	}
+	return s
+}
+
+// execute carries out one planned step and reports it with an Event. Answers that mean the step
+// already happened (already started, not in the cluster any more, …) count as success: a step may
+// be repeated after an operator restart.
+func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan lifecycle.Plan, key credentials.APIKey, o *status.Observed) error {
+	st := plan.Step
+	creds := emqxapi.Credentials{Key: key.Key, Secret: key.Secret}
+	// call asks EMQX; an answer saying the step already happened counts as done.
+	call := func(done string, fn func(context.Context, *emqxapi.Client) error) error {
+		_, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, apiEndpoints(o, st.Node),
+			func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
+				err := fn(ctx, c)
+				if emqxapi.IsBadRequest(err, done) {
+					err = nil
+				}
+				return struct{}{}, err
+			})
+		return err
+	}
+	var err error
+	switch st.Kind {
+	case lifecycle.None:
+		return nil
+	case lifecycle.ForceLeave:
+		err = call("node_not_in_cluster", func(ctx context.Context, c *emqxapi.Client) error { return c.ForceLeave(ctx, st.Node) })
+	case lifecycle.StopEvacuation:
+		// Safety gate: the plan judged the node's pod from the cache, which may not show its
+		// deletion yet. A preStop evacuation starts only after the API server recorded that
+		// deletion, so a live read sees it for every evacuation EMQX reports; ending it would send
+		// the clients of a node that is about to stop back to it, and they would be cut off.
+		leaving, lerr := r.podLeaving(ctx, e, st.Node)
+		if lerr != nil || leaving {
+			return lerr
+		}
+		err = call("not_started", func(ctx context.Context, c *emqxapi.Client) error { return c.StopEvacuation(ctx, st.Node) })
+		if err == nil {
+			r.evacuations.forget(st.Node)
+		}
+	case lifecycle.Invite:
+		err = call("already_in_cluster", func(ctx context.Context, c *emqxapi.Client) error { return c.Invite(ctx, st.Node) })
+	case lifecycle.StartEvacuation:
+		err = call("already_started", func(ctx context.Context, c *emqxapi.Client) error {
+			return c.StartEvacuation(ctx, st.Node, st.Evacuation)
+		})
+		if err == nil {
+			r.evacuations.started(st.Node)
+		}
+	case lifecycle.RetireForeignPod:
+		err = r.retireForeignPod(ctx, st.Pod, st.Set)
+	case lifecycle.DeleteForeignSet:
+		err = r.Client.Delete(ctx, st.Set, client.Preconditions{UID: &st.Set.UID})
+		if apierrors.IsNotFound(err) {
+			err = nil
+		}
+	case lifecycle.ReplacePod:
+		err = r.Client.Delete(ctx, st.Pod, client.Preconditions{UID: &st.Pod.UID})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			err = nil
+		}
+		r.evacuations.forget(lifecycle.NodeName(e, st.Pod.Name))
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", st.Kind, target(st), err)
+	}
+	r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, string(st.Kind), "Lifecycle", "%s", plan.Message)
+	return nil
+}
+
+// podLeaving reads node's pod past the cache: true when it is gone or terminating.
+func (r *EMQXReconciler) podLeaving(ctx context.Context, e *v2beta1.EMQX, node string) (bool, error) {
+	pod := &corev1.Pod{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: lifecycle.PodOfNode(e, node)}, pod)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the pod of %s before ending its evacuation: %w", node, err)
+	}
+	return pod.DeletionTimestamp != nil, nil
+}
+
+// podDeletionCost is the annotation the ReplicaSet controller reads to choose which pod to delete
+// when it scales down: the lowest cost goes first.
+const podDeletionCost = "controller.kubernetes.io/pod-deletion-cost"
+
+// retireForeignPod removes one evacuated pod of a vendor ReplicaSet: the pod is marked the
+// cheapest to delete, then its ReplicaSet is scaled down by one, so the ReplicaSet controller
+// deletes exactly that pod (gracefully) and does not replace it. A pod without a ReplicaSet left
+// is deleted directly.
+func (r *EMQXReconciler) retireForeignPod(ctx context.Context, pod *corev1.Pod, set *appsv1.ReplicaSet) error {
+	if set == nil {
+		return client.IgnoreNotFound(r.Client.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}))
+	}
+	mark := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:"-1000000"}}}`, podDeletionCost))
+	if err := r.Client.Patch(ctx, pod, client.RawPatch(types.MergePatchType, mark)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	replicas := int32(0)
+	if set.Spec.Replicas != nil && *set.Spec.Replicas > 0 {
+		replicas = *set.Spec.Replicas - 1
+	}
+	scale := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas))
+	return client.IgnoreNotFound(r.Client.Patch(ctx, set, client.RawPatch(types.MergePatchType, scale)))
+}
+
+func target(st lifecycle.Step) string {
+	if st.Set != nil && st.Pod == nil {
+		return "ReplicaSet " + st.Set.Name
+	}
+	if st.Pod != nil {
+		return "pod " + st.Pod.Name
+	}
+	return st.Node
+}
+
+// apiEndpoints are the ready cores to ask, the node a step is about last (it may be leaving).
+func apiEndpoints(o *status.Observed, about string) []emqxapi.Endpoint {
+	eps := coreEndpoints(o.Pods)
+	var first, last []emqxapi.Endpoint
+	for _, ep := range eps {
+		if about != "" && len(about) > len(ep.Pod) && about[len("emqx@"):len("emqx@")+len(ep.Pod)] == ep.Pod {
+			last = append(last, ep)
+		} else {
+			first = append(first, ep)
+		}
+	}
+	return append(first, last...)
+}
+
+// evacuationClock remembers when the operator started each evacuation, to bound the wait. It is
+// memory only: after an operator restart the wait starts again, which only lengthens a bound.
+type evacuationClock struct {
+	mu    sync.Mutex
+	start map[string]time.Time
+}
+
+func (c *evacuationClock) started(node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.start == nil {
+		c.start = map[string]time.Time{}
+	}
+	if _, ok := c.start[node]; !ok {
+		c.start[node] = time.Now()
+	}
+}
+
+func (c *evacuationClock) forget(node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.start, node)
+}
+
+func (c *evacuationClock) snapshot() map[string]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]time.Time, len(c.start))
+	for k, v := range c.start {
+		out[k] = v
+	}
+	return out
+}

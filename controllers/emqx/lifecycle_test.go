@@ -1,0 +1,91 @@
+package emqx
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/credentials"
+	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
+	"github.com/broker-ops/emqx-operator/internal/status"
+)
+
+// TestStrayEvacuationOfATerminatingPodIsKept: the cache may still show a pod as running when its
+// deletion has reached the API server and its preStop hook has started evacuating it. The
+// operator must not end that evacuation (its clients would be sent back to a node about to stop);
+// it ends the evacuation of a pod that stays.
+func TestStrayEvacuationOfATerminatingPodIsKept(t *testing.T) {
+	ns := newNamespace(t, nil)
+	e := newEMQX(ns, "evac", 3, 0)
+	create(t, e)
+	var mu sync.Mutex
+	var stopped []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/evacuation/stop") {
+			mu.Lock()
+			stopped = append(stopped, req.URL.Path)
+			mu.Unlock()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+	}))
+	defer api.Close()
+	r, _ := newReconciler()
+	r.EMQXClients = func(_ string, creds emqxapi.Credentials) *emqxapi.Client { return emqxapi.New(api.URL, creds, nil) }
+
+	leaving, staying := corePod(ns, "evac-core-1"), corePod(ns, "evac-core-2")
+	leaving.Finalizers = []string{"test.emqx.io/hold"}
+	for _, p := range []*corev1.Pod{leaving, staying} {
+		create(t, p)
+	}
+	t.Cleanup(func() {
+		_ = directAPI.Patch(context.Background(), leaving, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`)))
+	})
+	if err := directAPI.Delete(context.Background(), leaving); err != nil {
+		t.Fatal(err)
+	}
+	// What the plan saw: both pods running and Ready, as a lagging cache would show them.
+	cached := []corev1.Pod{*readyCopy(corePod(ns, "evac-core-1")), *readyCopy(corePod(ns, "evac-core-2"))}
+	o := &status.Observed{Pods: cached}
+	stop := func(pod string) {
+		t.Helper()
+		plan := lifecycle.Plan{Step: lifecycle.Step{Kind: lifecycle.StopEvacuation, Node: e.NodeName(pod)}, Message: "ending " + pod}
+		if err := r.execute(context.Background(), e, plan, credentials.APIKey{Key: "k", Secret: "s"}, o); err != nil {
+			t.Fatalf("StopEvacuation %s: %v", pod, err)
+		}
+	}
+	stop("evac-core-1")
+	stop("evac-core-0") // no such pod: gone, so its evacuation is not ended either
+	mu.Lock()
+	if len(stopped) != 0 {
+		t.Errorf("evacuations ended for a terminating or missing pod: %v", stopped)
+	}
+	mu.Unlock()
+	stop("evac-core-2")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stopped) != 1 || !strings.Contains(stopped[0], "evac-core-2") {
+		t.Errorf("stop calls %v, want one for evac-core-2", stopped)
+	}
+}
+
+func corePod(ns, name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{v2beta1.LabelDBRole: v2beta1.RoleCore}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "emqx", Image: "emqx/emqx-enterprise:5.8.6"}}},
+	}
+}
+
+func readyCopy(p *corev1.Pod) *corev1.Pod {
+	p.Status = corev1.PodStatus{PodIP: "127.0.0.1", Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	return p
+}
