@@ -40,7 +40,7 @@ type configChange struct {
 func (r *EMQXReconciler) planConfig(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, p *pass) (configChange, error) {
 	c := configChange{Text: values.EMQXConf(e)}
 	c.Revision = emqxconf.Revision(c.Text)
-	p.problems.AppliedConfigRevision = e.Status.AppliedConfigRevision
+	p.config.AppliedRevision = e.Status.AppliedConfigRevision
 	if e.Status.AppliedConfigRevision == c.Revision {
 		return c, nil
 	}
@@ -58,7 +58,7 @@ func (r *EMQXReconciler) planConfig(ctx context.Context, e *v2beta1.EMQX, o *sta
 	case live == c.Text:
 		// The nodes started with this text: it is what they run.
 		if nodesUp {
-			p.problems.AppliedConfigRevision = c.Revision
+			p.config.AppliedRevision = c.Revision
 		}
 	case nodesUp:
 		c.Hold, c.Pending = &live, true

@@ -52,23 +52,24 @@ func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (
 
 // userKeys resolves spec.bootstrapAPIKeys. Referenced Secrets are labelled watched, so the cache
 // holds them (and only them) and a change to one triggers a reconcile.
-func (r *EMQXReconciler) userKeys(ctx context.Context, e *v2beta1.EMQX) ([]credentials.APIKey, *validation.Problem, error) {
+func (r *EMQXReconciler) userKeys(ctx context.Context, p *pass) ([]credentials.APIKey, *validation.Problem, error) {
+	e := p.e
 	var out []credentials.APIKey
 	for i, k := range e.Spec.BootstrapAPIKeys {
 		if k.SecretRef == nil {
 			out = append(out, credentials.APIKey{Key: k.Key, Secret: k.Secret})
 			continue
 		}
-		key, p, err := r.userSecretValue(ctx, e.Namespace, k.SecretRef.Key, fmt.Sprintf("bootstrapAPIKeys[%d].secretRef.key", i))
-		if p != nil || err != nil {
-			return nil, p, err
+		key, prob, err := r.userSecretValue(ctx, p, k.SecretRef.Key, fmt.Sprintf("bootstrapAPIKeys[%d].secretRef.key", i))
+		if prob != nil || err != nil {
+			return nil, prob, err
 		}
-		secret, p, err := r.userSecretValue(ctx, e.Namespace, k.SecretRef.Secret, fmt.Sprintf("bootstrapAPIKeys[%d].secretRef.secret", i))
-		if p != nil || err != nil {
-			return nil, p, err
+		secret, prob, err := r.userSecretValue(ctx, p, k.SecretRef.Secret, fmt.Sprintf("bootstrapAPIKeys[%d].secretRef.secret", i))
+		if prob != nil || err != nil {
+			return nil, prob, err
 		}
-		if p := validation.BootstrapKey(key, secret, i); p != nil {
-			return nil, p, nil
+		if prob := validation.BootstrapKey(key, secret, i); prob != nil {
+			return nil, prob, nil
 		}
 		out = append(out, credentials.APIKey{Key: key, Secret: secret})
 	}

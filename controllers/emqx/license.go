@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -23,16 +24,21 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/values"
 )
 
-// userSecret reads a user's Secret (nil when it does not exist). The Secret is labelled watched
-// the first time, so from then on the cache holds it and a change to it triggers a reconcile: the
-// operator caches and watches only the Secrets clusters reference.
-func (r *EMQXReconciler) userSecret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
-	return refs.ReadUserSecret(ctx, r.Client, r.APIReader, ns, name)
+// userSecret reads a user's Secret (nil when it does not exist). A Secret not watched yet is noted
+// on the pass, which labels it watched when its steps are done: from then on the cache holds it and
+// a change to it wakes the cluster. The operator caches and watches only the Secrets clusters reference.
+func (r *EMQXReconciler) userSecret(ctx context.Context, p *pass, name string) (*corev1.Secret, error) {
+	s, unwatched, err := refs.UserSecret(ctx, r.Client, r.APIReader, p.e.Namespace, name)
+	if unwatched {
+		p.unwatched = append(p.unwatched, s)
+	}
+	return s, err
 }
 
 // userSecretValue reads one key of a user's Secret.
-func (r *EMQXReconciler) userSecretValue(ctx context.Context, ns string, ref v2beta1.KeyRef, field string) (string, *validation.Problem, error) {
-	s, err := r.userSecret(ctx, ns, ref.SecretName)
+func (r *EMQXReconciler) userSecretValue(ctx context.Context, p *pass, ref v2beta1.KeyRef, field string) (string, *validation.Problem, error) {
+	ns := p.e.Namespace
+	s, err := r.userSecret(ctx, p, ref.SecretName)
 	if err != nil {
 		return "", nil, err
 	}
@@ -52,6 +58,16 @@ func secretNotFound(field, ns, name string) *validation.Problem {
 		Message: fmt.Sprintf("%s: Secret %s not found in namespace %s", field, name, ns)}
 }
 
+// licenseInputs is what the licence decision reads: the key spec.license names and the key in the
+// operator's licence Secret, which pods mount.
+type licenseInputs struct {
+	UserKey       string
+	Mounted       string
+	MountedExists bool
+	// NodesUp: the cluster answered GET /nodes this pass, so a key can be sent to it.
+	NodesUp bool
+}
+
 // licenseDecision is what this pass does about spec.license.
 type licenseDecision struct {
 	// Write is the key for the operator's licence Secret ("" when spec.license is unset).
@@ -59,56 +75,68 @@ type licenseDecision struct {
 	// Apply: the user's key differs from the one in use and must go to EMQX first.
 	Apply             bool
 	UserKey, Revision string
+	// Refused: EMQX already refused this revision (the condition says so): it is not sent again,
+	// and the condition stands.
+	Refused *metav1.Condition
 }
 
-// planLicense: a new key reaches the running cluster through POST /license before it is copied
-// into the Secret pods mount. Kubernetes refreshes a mounted Secret in every pod at once and EMQX
-// re-reads file:// licences by itself, so a key copied unchecked would reach every node, good or bad.
-func (r *EMQXReconciler) planLicense(ctx context.Context, e *v2beta1.EMQX, o *status.Observed) (licenseDecision, *validation.Problem, error) {
-	var d licenseDecision
-	if e.Spec.License == nil {
-		return d, nil, nil
-	}
-	key, prob, err := r.userSecretValue(ctx, e.Namespace, e.Spec.License.SecretRef, "license.secretRef")
+// readLicense gathers the licence decision's inputs.
+func (r *EMQXReconciler) readLicense(ctx context.Context, p *pass) (licenseInputs, *validation.Problem, error) {
+	e := p.e
+	in := licenseInputs{NodesUp: p.observed.NodesErr == nil && len(p.observed.Nodes) > 0}
+	key, prob, err := r.userSecretValue(ctx, p, e.Spec.License.SecretRef, "license.secretRef")
 	if prob != nil || err != nil {
-		return d, prob, err
+		return in, prob, err
 	}
-	d.UserKey, d.Revision = key, emqxconf.Revision(key)
+	in.UserKey = key
 	live := &corev1.Secret{}
 	err = r.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.LicenseSecretName()}, live)
 	switch {
 	case apierrors.IsNotFound(err):
-		// A new cluster: there is no node to ask yet; nodes read the key at start-up.
-		d.Write = key
+		return in, nil, nil
 	case err != nil:
-		return d, nil, err
-	default:
-		current := string(live.Data[values.LicenseKey])
-		d.Write = current
-		if current != key && o.NodesErr == nil && len(o.Nodes) > 0 {
-			d.Apply = true
-		}
+		return in, nil, err
 	}
-	return d, nil, nil
+	in.Mounted, in.MountedExists = string(live.Data[values.LicenseKey]), true
+	return in, nil, nil
 }
 
-// applyLicense posts the user's key. Rejected keys are reported once per revision and not re-sent.
-func (r *EMQXReconciler) applyLicense(ctx context.Context, e *v2beta1.EMQX, d *licenseDecision, key credentials.APIKey, o *status.Observed, p *pass) error {
+// decideLicense: a new key reaches the running cluster through POST /license before it is copied
+// into the Secret pods mount. Kubernetes refreshes a mounted Secret in every pod at once and EMQX
+// re-reads file:// licences by itself, so a key copied unchecked would reach every node, good or
+// bad. A new cluster has no node to ask: its nodes read the key at start-up.
+func decideLicense(e *v2beta1.EMQX, in licenseInputs) licenseDecision {
+	d := licenseDecision{UserKey: in.UserKey, Revision: emqxconf.Revision(in.UserKey)}
+	if !in.MountedExists {
+		d.Write = in.UserKey
+		return d
+	}
+	d.Write = in.Mounted
+	if in.Mounted == in.UserKey || !in.NodesUp {
+		return d
+	}
 	if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.LicenseValid); c != nil &&
 		c.Reason == pipeline.ReasonLicenseRejected && strings.Contains(c.Message, d.Revision) {
-		p.problems.LicenseReason, p.problems.LicenseMessage = c.Reason, c.Message
-		return nil
+		d.Refused = c
+		return d
 	}
+	d.Apply = true
+	return d
+}
+
+// applyLicense posts the user's key: the License step's effect. A rejected key is reported once per
+// revision (decideLicense does not send it again).
+func (r *EMQXReconciler) applyLicense(ctx context.Context, e *v2beta1.EMQX, d *licenseDecision, key credentials.APIKey, o *status.Observed, p *pass) error {
 	_, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, emqxapi.Credentials{Key: key.Key, Secret: key.Secret}, coreEndpoints(o.Pods),
 		func(ctx context.Context, c *emqxapi.Client) (emqxapi.License, error) {
 			return c.UpdateLicense(ctx, d.UserKey)
 		})
 	var apiErr *emqxapi.Error
 	if errors.As(err, &apiErr) && apiErr.Status == 400 {
-		p.problems.LicenseReason = pipeline.ReasonLicenseRejected
-		p.problems.LicenseMessage = fmt.Sprintf("EMQX rejected the licence key in Secret %s (revision %s): %s; the running licence stays",
+		p.license.Reason = pipeline.ReasonLicenseRejected
+		p.license.Message = fmt.Sprintf("EMQX rejected the licence key in Secret %s (revision %s): %s; the running licence stays",
 			e.Spec.License.SecretRef.SecretName, d.Revision, apiErr.Message)
-		r.warnOnce(e, v2beta1.LicenseValid, p.problems.LicenseReason, p.problems.LicenseMessage)
+		r.warnOnce(e, v2beta1.LicenseValid, p.license.Reason, p.license.Message)
 		return nil
 	}
 	if err != nil {
@@ -130,26 +158,39 @@ func (r *EMQXReconciler) observeLicense(ctx context.Context, e *v2beta1.EMQX, ke
 	if err != nil {
 		return // CE 5.8 has no licence API; status keeps what is known
 	}
-	p.problems.LicenseObserved = true
-	p.problems.License = &v2beta1.LicenseStatus{Type: l.Type, Customer: l.Customer, MaxSessions: max(l.MaxSessions, l.MaxConns),
-		ExpiryAt: l.ExpiryAt, Expired: l.Expiry, Revision: emqxconf.Revision(d.Write)}
-	if d.Write == "" {
-		p.problems.License.Revision = ""
-	}
-	if p.problems.LicenseReason != "" || e.Spec.License == nil {
-		return
-	}
-	expiry, err := time.Parse("2006-01-02", l.ExpiryAt)
-	days := int(time.Until(expiry).Hours() / 24)
+	p.license = judgeLicense(e, l, d.Write, p.license, time.Now())
 	switch {
-	case l.Expiry:
-		p.problems.LicenseReason, p.problems.LicenseMessage = "LicenseExpired", fmt.Sprintf("the licence expired on %s", l.ExpiryAt)
-		r.warnOnce(e, v2beta1.LicenseValid, p.problems.LicenseReason, p.problems.LicenseMessage)
-	case err == nil && days < int(e.Spec.License.ExpiryWarningDays):
-		p.problems.LicenseOKReason = pipeline.ReasonLicenseExpiringSoon
-		p.problems.LicenseMessage = fmt.Sprintf("the licence expires on %s, in %d days (warning at %d days)", l.ExpiryAt, days, e.Spec.License.ExpiryWarningDays)
+	case p.license.Reason == "LicenseExpired":
+		r.warnOnce(e, v2beta1.LicenseValid, p.license.Reason, p.license.Message)
+	case p.license.OKReason == pipeline.ReasonLicenseExpiringSoon:
 		if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.LicenseValid); c == nil || c.Reason != pipeline.ReasonLicenseExpiringSoon {
-			r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, pipeline.ReasonLicenseExpiringSoon, "License", "%s", p.problems.LicenseMessage)
+			r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, pipeline.ReasonLicenseExpiringSoon, "License", "%s", p.license.Message)
 		}
 	}
+}
+
+// judgeLicense turns the running licence EMQX reports into the licence report: what runs, and
+// whether it expired or expires within spec.license.expiryWarningDays. A problem this pass already
+// found (a refused key) stands.
+func judgeLicense(e *v2beta1.EMQX, l emqxapi.License, mounted string, found licenseReport, now time.Time) licenseReport {
+	rep := found
+	rep.Observed = true
+	rep.Running = &v2beta1.LicenseStatus{Type: l.Type, Customer: l.Customer, MaxSessions: max(l.MaxSessions, l.MaxConns),
+		ExpiryAt: l.ExpiryAt, Expired: l.Expiry}
+	if mounted != "" {
+		rep.Running.Revision = emqxconf.Revision(mounted)
+	}
+	if rep.Reason != "" || e.Spec.License == nil {
+		return rep
+	}
+	expiry, err := time.Parse("2006-01-02", l.ExpiryAt)
+	days := int(expiry.Sub(now).Hours() / 24)
+	switch {
+	case l.Expiry:
+		rep.Reason, rep.Message = "LicenseExpired", fmt.Sprintf("the licence expired on %s", l.ExpiryAt)
+	case err == nil && days < int(e.Spec.License.ExpiryWarningDays):
+		rep.OKReason = pipeline.ReasonLicenseExpiringSoon
+		rep.Message = fmt.Sprintf("the licence expires on %s, in %d days (warning at %d days)", l.ExpiryAt, days, e.Spec.License.ExpiryWarningDays)
+	}
+	return rep
 }

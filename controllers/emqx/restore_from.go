@@ -29,8 +29,8 @@ func (r *EMQXReconciler) followRestore(ctx context.Context, e *v2beta1.EMQX, p *
 	switch {
 	case apierrors.IsNotFound(err) && e.Status.Restore != nil:
 		// Recorded, then deleted by someone: never made again.
-		p.problems.Restore = &v2beta1.RestoreStatus{Name: name, Phase: v2beta1.BackupFailed}
-		p.problems.RestoreMessage = "EMQXRestore " + name + " was deleted before it finished; the operator does not import twice"
+		p.restore.Status = &v2beta1.RestoreStatus{Name: name, Phase: v2beta1.BackupFailed}
+		p.restore.Message = "EMQXRestore " + name + " was deleted before it finished; the operator does not import twice"
 		return nil
 	case apierrors.IsNotFound(err):
 		rs = &v2beta1.EMQXRestore{
@@ -43,8 +43,8 @@ func (r *EMQXReconciler) followRestore(ctx context.Context, e *v2beta1.EMQX, p *
 		}
 		r.Recorder.Eventf(e, rs, corev1.EventTypeNormal, "RestoreCreated", "Restore",
 			"EMQXRestore %s will import backup %s once the core nodes have joined", name, e.Spec.RestoreFrom.BackupName)
-		p.problems.Restore = &v2beta1.RestoreStatus{Name: name, Phase: v2beta1.BackupPending}
-		p.problems.RestoreMessage = "importing backup " + e.Spec.RestoreFrom.BackupName + " once the core nodes have joined"
+		p.restore.Status = &v2beta1.RestoreStatus{Name: name, Phase: v2beta1.BackupPending}
+		p.restore.Message = "importing backup " + e.Spec.RestoreFrom.BackupName + " once the core nodes have joined"
 		return nil
 	case err != nil:
 		return err
@@ -53,10 +53,10 @@ func (r *EMQXReconciler) followRestore(ctx context.Context, e *v2beta1.EMQX, p *
 	if phase == "" {
 		phase = v2beta1.BackupPending
 	}
-	p.problems.Restore = &v2beta1.RestoreStatus{Name: name, Phase: phase}
-	p.problems.RestoreMessage = rs.Status.Message
-	if p.problems.RestoreMessage == "" {
-		p.problems.RestoreMessage = "importing backup " + e.Spec.RestoreFrom.BackupName
+	p.restore.Status = &v2beta1.RestoreStatus{Name: name, Phase: phase}
+	p.restore.Message = rs.Status.Message
+	if p.restore.Message == "" {
+		p.restore.Message = "importing backup " + e.Spec.RestoreFrom.BackupName
 	}
 	return nil
 }

@@ -55,7 +55,7 @@ func (r *EMQXReconciler) planTLS(ctx context.Context, e *v2beta1.EMQX, p *pass) 
 	if err != nil {
 		return d, nil, err
 	}
-	source, err := r.userSecret(ctx, e.Namespace, e.TLSSourceSecretName())
+	source, err := r.userSecret(ctx, p, e.TLSSourceSecretName())
 	if err != nil {
 		return d, nil, err
 	}
@@ -86,10 +86,10 @@ func (r *EMQXReconciler) planTLS(ctx context.Context, e *v2beta1.EMQX, p *pass) 
 		if source != nil {
 			why = fmt.Sprintf("Secret %s: %s", source.Name, invalid)
 		}
-		p.problems.TLSReason = pipeline.ReasonCertificateInvalid
-		p.problems.TLSMessage = fmt.Sprintf("%s; the nodes keep serving certificate %s (expires %s)",
+		p.tls.Reason = pipeline.ReasonCertificateInvalid
+		p.tls.Message = fmt.Sprintf("%s; the nodes keep serving certificate %s (expires %s)",
 			why, short(current.Fingerprint()), current.Leaf.NotAfter.UTC().Format(time.RFC3339))
-		r.warnOnce(e, v2beta1.TLSCertificateReady, p.problems.TLSReason, p.problems.TLSMessage)
+		r.warnOnce(e, v2beta1.TLSCertificateReady, p.tls.Reason, p.tls.Message)
 	case e.Spec.TLS.CertManager != nil && source == nil:
 		// A new cluster waits for cert-manager: the Certificate is applied, the rest once it is issued.
 		d.Wait = true
@@ -129,15 +129,15 @@ func (r *EMQXReconciler) applyCertificate(ctx context.Context, e *v2beta1.EMQX, 
 	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
 	if _, err := applier.Apply(ctx, e, []client.Object{cert}); err != nil {
 		if meta.IsNoMatchError(err) {
-			p.problems.TLSReason = pipeline.ReasonCertManagerMissing
-			p.problems.TLSMessage = "tls.certManager is set but the cert-manager.io/v1 Certificate API is not installed; install cert-manager or give tls.secretName"
-			r.warnOnce(e, v2beta1.TLSCertificateReady, p.problems.TLSReason, p.problems.TLSMessage)
+			p.tls.Reason = pipeline.ReasonCertManagerMissing
+			p.tls.Message = "tls.certManager is set but the cert-manager.io/v1 Certificate API is not installed; install cert-manager or give tls.secretName"
+			r.warnOnce(e, v2beta1.TLSCertificateReady, p.tls.Reason, p.tls.Message)
 			return nil
 		}
 		return err
 	}
-	p.problems.TLSReason = pipeline.ReasonWaitingForCertificate
-	p.problems.TLSMessage = fmt.Sprintf("waiting for cert-manager to issue Certificate %s into Secret %s",
+	p.tls.Reason = pipeline.ReasonWaitingForCertificate
+	p.tls.Message = fmt.Sprintf("waiting for cert-manager to issue Certificate %s into Secret %s",
 		e.CertificateName(), e.TLSSourceSecretName())
 	return nil
 }
@@ -156,10 +156,10 @@ func (r *EMQXReconciler) observeTLS(ctx context.Context, e *v2beta1.EMQX, o *sta
 		NotAfter:     &metav1.Time{Time: d.InUse.Leaf.NotAfter.UTC().Truncate(time.Second)},
 		DNSNames:     d.InUse.Names(),
 	}
-	p.problems.TLS = st
+	p.tls.Served = st
 	// A refused source is this pass's news: the probe below still reports what nodes serve, but
 	// must not turn the condition back to true.
-	refused := p.problems.TLSReason != ""
+	refused := p.tls.Reason != ""
 	all := fmt.Sprintf("%d/%d", len(pods), len(pods))
 	// Confirmed before and nothing changed since: nodes mount the same files, so no new probe.
 	if prev := e.Status.TLS; !refused && !d.Rotating && prev != nil && prev.Fingerprint == st.Fingerprint && prev.NodesServing == all &&
@@ -171,7 +171,7 @@ func (r *EMQXReconciler) observeTLS(ctx context.Context, e *v2beta1.EMQX, o *sta
 	if len(pods) == 0 {
 		st.NodesServing = "0/0"
 		if !refused {
-			p.problems.TLSReason, p.problems.TLSMessage = "Pending", "the certificate is in place; no node is running yet"
+			p.tls.Reason, p.tls.Message = "Pending", "the certificate is in place; no node is running yet"
 		}
 		return
 	}
@@ -184,16 +184,16 @@ func (r *EMQXReconciler) observeTLS(ctx context.Context, e *v2beta1.EMQX, o *sta
 		r.confirmedTLS(p, st)
 		return
 	}
-	p.problems.TLSRotating = true
-	p.problems.TLSReason = pipeline.ReasonCertificateRotating
-	p.problems.TLSMessage = fmt.Sprintf("%s nodes serve certificate %s; waiting for %v (EMQX re-reads certificate files about every 2 minutes, no restart)",
+	p.tls.Rotating = true
+	p.tls.Reason = pipeline.ReasonCertificateRotating
+	p.tls.Message = fmt.Sprintf("%s nodes serve certificate %s; waiting for %v (EMQX re-reads certificate files about every 2 minutes, no restart)",
 		st.NodesServing, short(st.Fingerprint), stale)
 }
 
 func (r *EMQXReconciler) confirmedTLS(p *pass, st *v2beta1.TLSStatus) {
-	p.problems.TLSOK = true
-	p.problems.TLSReason = pipeline.ReasonCertificateServed
-	p.problems.TLSMessage = fmt.Sprintf("every node serves certificate %s (serial %s, expires %s)",
+	p.tls.OK = true
+	p.tls.Reason = pipeline.ReasonCertificateServed
+	p.tls.Message = fmt.Sprintf("every node serves certificate %s (serial %s, expires %s)",
 		short(st.Fingerprint), st.SerialNumber, st.NotAfter.UTC().Format(time.RFC3339))
 }
 

@@ -18,8 +18,7 @@ import (
 
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
-	"github.com/broker-ops/emqx-operator/internal/apply"
-	"github.com/broker-ops/emqx-operator/internal/desired"
+	"github.com/broker-ops/emqx-operator/controllers/refs"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/render"
@@ -59,7 +58,8 @@ type Emqx4Reconciler struct {
 
 // pass4 collects what one reconcile learned, for the single status write at its end.
 type pass4 struct {
-	// spec and listener are the resource's spec and listener with the API's defaults.
+	// c is the cluster; spec and listener are its spec and listener with the API's defaults.
+	c    v1beta2.Cluster
 	spec v1beta2.EmqxSpec
 	// image is the EMQX image pods run: spec.image behind watches.yaml's imageRegistry mirror.
 	image    string
@@ -75,6 +75,13 @@ type pass4 struct {
 	license  licenseState4
 	certs    []v1beta2.ListenerCertificate
 	certWait time.Duration
+
+	// Gathered by the steps for the steps after them.
+	creds   emqxapi.Credentials
+	want    []byte // the licence the spec names
+	mounted []byte // the licence the pods mount
+	// unwatched are users' Secrets read past the cache: labelled watched once the steps are done.
+	unwatched []*corev1.Secret
 }
 
 // Reconcile brings one EMQX 4 cluster one step closer to its spec.
@@ -88,10 +95,12 @@ func (r *Emqx4Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return ctrl.Result{}, nil
 	}
 	st := current.ClusterStatus()
-	p := &pass4{license: licenseState4{InEffect: st.LicenseRevision, Rejected: st.RejectedLicenseRevision}}
+	p := &pass4{c: current, license: licenseState4{InEffect: st.LicenseRevision, Rejected: st.RejectedLicenseRevision}}
 	p.spec, p.listener = v1beta2.Defaulted(current)
 	p.image = render.RewriteImage(p.spec.Image, r.Renderer.Overrides().ImageRegistry)
-	out, err := r.run(ctx, current, p)
+	out, step, err := pipeline.Run(ctx, r.Kind, r.steps(), p)
+	// The effect the reads asked for: a referenced Secret is watched from now on.
+	err = errors.Join(err, refs.WatchSecrets(ctx, r.Client, p.unwatched))
 	next := emqx4Status(current, p)
 	updated := current.DeepCopyObject().(v1beta2.Cluster)
 	*updated.ClusterStatus() = next
@@ -100,88 +109,13 @@ func (r *Emqx4Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	log.FromContext(ctx).V(1).Info("reconciled", "outcome", out.Kind.String(), "reason", out.Reason,
+	logger := log.FromContext(ctx)
+	if out.Kind == pipeline.Done {
+		logger = logger.V(1)
+	}
+	logger.Info("reconciled", "step", step, "outcome", out.Kind.String(), "reason", out.Reason,
 		"readyReplicas", next.ReadyReplicas, "requeueAfter", out.Result().RequeueAfter)
 	return out.Result(), nil
-}
-
-func (r *Emqx4Reconciler) run(ctx context.Context, c v1beta2.Cluster, p *pass4) (pipeline.Outcome, error) {
-	if prob := validation.Emqx4(c); prob != nil {
-		return r.reject(c, p, prob), nil
-	}
-	if prob, err := r.nameTaken(ctx, c); err != nil {
-		return pipeline.Outcome{}, err
-	} else if prob != nil {
-		return r.reject(c, p, prob), nil
-	}
-	creds, prob, err := r.ensureCredentials(ctx, c)
-	if err != nil {
-		return pipeline.Outcome{}, err
-	}
-	if prob != nil {
-		return r.reject(c, p, prob), nil
-	}
-	want, prob, err := r.licenseSource(ctx, c)
-	if err != nil {
-		return pipeline.Outcome{}, err
-	}
-	if prob != nil {
-		return r.reject(c, p, prob), nil
-	}
-	if err := r.observe(ctx, c, creds, p); err != nil {
-		return pipeline.Outcome{}, err
-	}
-	mounted, err := r.planLicense(ctx, c, want, creds, p)
-	if err != nil {
-		return pipeline.Outcome{}, err
-	}
-
-	p.plan = lifecycle.Decide(lifecycleState4(c, p))
-	objs, err := desired.Emqx4Objects(r.Renderer, c, r.Kind, desired.Emqx4Inputs{
-		Replicas: &p.plan.CoreReplicas, License: mounted, ProxyEnv: r.ProxyEnv,
-	})
-	if err != nil {
-		return pipeline.Outcome{}, err
-	}
-	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
-	changes, err := applier.Apply(ctx, c, objs)
-	var replacing *apply.ReplacePending
-	if errors.As(err, &replacing) {
-		// Not a failure: the object's deletion wakes the next pass, which creates it again.
-		p.applying = true
-		return pipeline.WaitFor(pipeline.ObjectReleased, pipeline.ReasonReplacingObject), nil
-	}
-	if err != nil {
-		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "%s", err.Error())
-		return pipeline.Outcome{}, err
-	}
-	p.applied = true
-	if apply.StatefulSetChanged(changes) {
-		// Observed before the change: the next pass sees which pods it made outdated.
-		p.applying = true
-		return pipeline.WaitFor(pipeline.Settle, "Applying"), nil
-	}
-	if err := r.planCertificates(ctx, c, creds, p); err != nil {
-		return pipeline.Outcome{}, err
-	}
-	if err := r.execute(ctx, c, p.plan); err != nil {
-		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "StepFailed", "Lifecycle", "%s", err.Error())
-		return pipeline.Outcome{}, err
-	}
-	if p.plan.Step.Kind != lifecycle.None || p.plan.Busy || p.plan.Reason != "" {
-		return pipeline.WaitFor(pipeline.Converging, p.plan.Reason), nil
-	}
-	if p.certWait > 0 {
-		// No watch reports the kubelet updating a Secret's files: look again when it should have.
-		return pipeline.WaitFor(p.certWait, "CertificatePropagating"), nil
-	}
-	if p.license.Waiting {
-		return pipeline.WaitFor(pipeline.Converging, "LicenseWaitingForNode"), nil
-	}
-	if !allNodesRunning(c, p) {
-		return pipeline.WaitFor(pipeline.Converging, "NodesJoining"), nil
-	}
-	return pipeline.Converged(r.readyResync()), nil
 }
 
 // reject records a spec or dependency problem: Failed=True, one Warning Event, nothing applied. A

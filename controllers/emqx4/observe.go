@@ -42,7 +42,7 @@ func (r *Emqx4Reconciler) ensureCredentials(ctx context.Context, c v1beta2.Clust
 }
 
 // licenseSource is the licence file the spec asks for (nil: none, EMQX's own).
-func (r *Emqx4Reconciler) licenseSource(ctx context.Context, c v1beta2.Cluster) ([]byte, *validation.Problem, error) {
+func (r *Emqx4Reconciler) licenseSource(ctx context.Context, c v1beta2.Cluster, p *pass4) ([]byte, *validation.Problem, error) {
 	inline, secretName := c.LicenseSource()
 	if inline != "" {
 		return []byte(inline), nil, nil
@@ -50,7 +50,11 @@ func (r *Emqx4Reconciler) licenseSource(ctx context.Context, c v1beta2.Cluster) 
 	if secretName == "" {
 		return nil, nil, nil
 	}
-	s, err := refs.ReadUserSecret(ctx, r.Client, r.APIReader, c.GetNamespace(), secretName)
+	s, unwatched, err := refs.UserSecret(ctx, r.Client, r.APIReader, c.GetNamespace(), secretName)
+	if unwatched {
+		// Labelled watched once the steps are done (refs.WatchSecrets).
+		p.unwatched = append(p.unwatched, s)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

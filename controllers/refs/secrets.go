@@ -5,6 +5,7 @@ package refs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,23 +60,37 @@ func SecretNotOurs(generated, live *corev1.Secret) *validation.Problem {
 	return nil
 }
 
-// ReadUserSecret is userSecret for any reconciler: c reads the cache and writes, live reads past it.
-func ReadUserSecret(ctx context.Context, c client.Client, live client.Reader, ns, name string) (*corev1.Secret, error) {
-	s := &corev1.Secret{}
-	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)
+// UserSecret reads a Secret a cluster references (nil when it does not exist): from the cache when
+// it is labelled watched, else past the cache. unwatched: it exists but is not labelled yet; the
+// reconciler asks for the label (WatchSecrets) once its steps are done. Reading changes nothing.
+func UserSecret(ctx context.Context, cache, live client.Reader, ns, name string) (s *corev1.Secret, unwatched bool, err error) {
+	s = &corev1.Secret{}
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	err = cache.Get(ctx, key, s)
 	if apierrors.IsNotFound(err) {
-		err = live.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)
-		if err == nil {
-			patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:"true"}}}`, v2beta1.LabelWatched))
-			if perr := c.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch)); perr != nil {
-				return nil, fmt.Errorf("labelling Secret %s to watch it: %w", name, perr)
-			}
+		err = live.Get(ctx, key, s)
+		unwatched = err == nil
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return s, unwatched, nil
+}
+
+// WatchSecrets labels users' Secrets watched: from then on the manager's cache holds them (it holds
+// no other Secret of the cluster) and a change to one wakes the clusters that reference it.
+func WatchSecrets(ctx context.Context, c client.Client, secrets []*corev1.Secret) error {
+	patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:"true"}}}`, v2beta1.LabelWatched))
+	var errs []error
+	for _, s := range secrets {
+		if err := c.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("labelling Secret %s to watch it: %w", s.Name, err))
 		}
 	}
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	return s, err
+	return errors.Join(errs...)
 }
 
 // NameInUse is the problem of a cluster whose name an older cluster of another kind holds. It is
