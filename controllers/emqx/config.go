@@ -33,41 +33,56 @@ type configChange struct {
 	Rejected bool
 }
 
-// planConfig decides how a config change reaches the cluster. A running cluster gets it through
-// PUT /configs first; the ConfigMap (read by nodes when they start) keeps the text the cluster
-// accepted until then, so a restarting node never boots with a config EMQX rejected. A cluster
-// with no node answering (being created) gets the file directly.
-func (r *EMQXReconciler) planConfig(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, p *pass) (configChange, error) {
-	c := configChange{Text: values.EMQXConf(e)}
-	c.Revision = emqxconf.Revision(c.Text)
-	p.config.AppliedRevision = e.Status.AppliedConfigRevision
-	if e.Status.AppliedConfigRevision == c.Revision {
-		return c, nil
-	}
+// configInputs is what the config decision reads: the emqx.conf in the cluster's ConfigMap (what
+// nodes read when they start) and whether nodes answer.
+type configInputs struct {
+	Live       string
+	LiveExists bool
+	NodesUp    bool
+}
+
+// readConfig gathers the config decision's inputs.
+func (r *EMQXReconciler) readConfig(ctx context.Context, p *pass) (configInputs, error) {
+	in := configInputs{NodesUp: p.observed.NodesErr == nil && len(p.observed.Nodes) > 0}
 	cm := &corev1.ConfigMap{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.ConfigMapName()}, cm)
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.e.Namespace, Name: p.e.ConfigMapName()}, cm)
 	if apierrors.IsNotFound(err) {
-		return c, nil
+		return in, nil
 	}
 	if err != nil {
-		return c, err
+		return in, err
 	}
-	live := cm.Data["emqx.conf"]
-	nodesUp := o.NodesErr == nil && len(o.Nodes) > 0
+	in.Live, in.LiveExists = cm.Data["emqx.conf"], true
+	return in, nil
+}
+
+// decideConfig decides how a config change reaches the cluster, and which revision the running
+// cluster has accepted. A running cluster gets it through PUT /configs first; the ConfigMap (read
+// by nodes when they start) keeps the text the cluster accepted until then, so a restarting node
+// never boots with a config EMQX rejected. A cluster with no node answering (being created) gets
+// the file directly.
+func decideConfig(e *v2beta1.EMQX, in configInputs) (configChange, configReport) {
+	c := configChange{Text: values.EMQXConf(e)}
+	c.Revision = emqxconf.Revision(c.Text)
+	rep := configReport{AppliedRevision: e.Status.AppliedConfigRevision}
+	if e.Status.AppliedConfigRevision == c.Revision || !in.LiveExists {
+		return c, rep
+	}
 	switch {
-	case live == c.Text:
+	case in.Live == c.Text:
 		// The nodes started with this text: it is what they run.
-		if nodesUp {
-			p.config.AppliedRevision = c.Revision
+		if in.NodesUp {
+			rep.AppliedRevision = c.Revision
 		}
-	case nodesUp:
+	case in.NodesUp:
+		live := in.Live
 		c.Hold, c.Pending = &live, true
 		if cond := meta.FindStatusCondition(e.Status.Conditions, v2beta1.ConfigValid); cond != nil &&
 			cond.Reason == pipeline.ReasonConfigRejected && strings.Contains(cond.Message, c.Revision) {
 			c.Rejected = true
 		}
 	}
-	return c, nil
+	return c, rep
 }
 
 // applyConfig sends the spec's config to the running cluster. It returns a Problem when EMQX

@@ -108,11 +108,12 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	return out.Result(), nil
 }
 
-// logPass is the one line a pass leaves: the step it stopped at and why. A converged pass (the
-// resync of a healthy cluster) is logged at debug level only.
+// logPass is the one line a pass leaves: the step it stopped at and why. A spec error is logged at
+// info level; a wait or a converged pass at debug level (--zap-log-level=debug), as a converging
+// cluster passes every few seconds.
 func logPass(ctx context.Context, step string, out pipeline.Outcome, kv ...any) {
 	logger := log.FromContext(ctx)
-	if out.Kind == pipeline.Done {
+	if out.Kind != pipeline.ConfigError {
 		logger = logger.V(1)
 	}
 	logger.Info("reconciled", append([]any{"step", step, "outcome", out.Kind.String(), "reason", out.Reason,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -160,14 +161,31 @@ func (r *EMQXReconciler) license(ctx context.Context, p *pass) (pipeline.Outcome
 }
 
 // tls decides which certificate the pods mount; without one to mount yet (cert-manager has not
-// issued it) pods would not start, so the pass waits.
+// issued it) pods would not start, so the pass waits while cert-manager's Certificate is applied.
 func (r *EMQXReconciler) tls(ctx context.Context, p *pass) (pipeline.Outcome, error) {
-	plan, prob, err := r.planTLS(ctx, p.e, p)
-	if err != nil || prob != nil {
-		return r.rejectOrFail(p, prob, err)
+	if p.e.Spec.TLS == nil {
+		return pipeline.Next(), nil
 	}
-	p.tlsPlan = plan
-	if plan.Wait {
+	in, err := r.readTLS(ctx, p)
+	if err != nil {
+		return pipeline.Outcome{}, err
+	}
+	p.tlsPlan = decideTLS(p.e, in, time.Now())
+	d := p.tlsPlan
+	if d.Problem != nil {
+		return r.rejectSpec(p.e, p, d.Problem), nil
+	}
+	if d.RotationEvent != "" {
+		r.Recorder.Eventf(p.e, nil, corev1.EventTypeNormal, pipeline.ReasonCertificateRotating, "TLS", "%s", d.RotationEvent)
+	}
+	if d.Refused != "" {
+		p.tls.Reason, p.tls.Message = pipeline.ReasonCertificateInvalid, d.Refused
+		r.warnOnce(p.e, v2beta1.TLSCertificateReady, p.tls.Reason, p.tls.Message)
+	}
+	if d.Wait {
+		if err := r.applyCertificate(ctx, p.e, p); err != nil {
+			return pipeline.Outcome{}, err
+		}
 		return pipeline.WaitFor(pipeline.MissingDependency, pipeline.ReasonWaitingForCertificate), nil
 	}
 	return pipeline.Next(), nil
@@ -175,11 +193,11 @@ func (r *EMQXReconciler) tls(ctx context.Context, p *pass) (pipeline.Outcome, er
 
 // config decides which emqx.conf the ConfigMap holds and whether the spec's must be pushed first.
 func (r *EMQXReconciler) config(ctx context.Context, p *pass) (pipeline.Outcome, error) {
-	conf, err := r.planConfig(ctx, p.e, p.observed, p)
+	in, err := r.readConfig(ctx, p)
 	if err != nil {
 		return pipeline.Outcome{}, err
 	}
-	p.conf = conf
+	p.conf, p.config = decideConfig(p.e, in)
 	return pipeline.Next(), nil
 }
 
@@ -196,9 +214,11 @@ func (r *EMQXReconciler) planStep(_ context.Context, p *pass) (pipeline.Outcome,
 func (r *EMQXReconciler) applyStep(ctx context.Context, p *pass) (pipeline.Outcome, error) {
 	e := p.e
 	objs, err := desired.Objects(r.Renderer, e, desired.Inputs{
-		// Once replicants exist they stay managed, even while a core restarts.
-		ReplicantsAllowed: p.observed.ReplicantSet != nil || p.observed.CoresReady(e),
-		OperatorKey:       p.ownKey, UserKeys: p.userKeys,
+		// Once replicants exist they stay managed, even while a core restarts or their
+		// StatefulSet is being replaced (its pods orphaned, waiting to be adopted).
+		ReplicantsAllowed: p.observed.ReplicantSet != nil || p.observed.CoresReady(e) ||
+			len(p.observed.PodsOfRole(v2beta1.RoleReplicant)) > 0,
+		OperatorKey: p.ownKey, UserKeys: p.userKeys,
 		CoreReplicas: &p.plan.CoreReplicas, ReplicantReplicas: &p.plan.ReplicantReplicas,
 		EMQXConf: p.conf.Hold, LicenseKey: p.lic.Write, TLS: p.tlsPlan.Files, ProxyEnv: r.ProxyEnv,
 		AdoptedCore: adoptedCore(e, p.observed.CoreSet),

@@ -27,6 +27,13 @@ import (
 // tlsProbeTimeout bounds one TLS handshake with one node's listener.
 const tlsProbeTimeout = 2 * time.Second
 
+// tlsInputs is what the certificate decision reads: the pair the operator's TLS Secret holds (nil
+// before the first rollout) and the user's source Secret (nil when it does not exist).
+type tlsInputs struct {
+	Current *tlscert.Pair
+	Source  *corev1.Secret
+}
+
 // tlsDecision is what this pass does about spec.tls.
 type tlsDecision struct {
 	// Files is what the operator's TLS Secret holds after this pass: the source's pair when it
@@ -36,37 +43,42 @@ type tlsDecision struct {
 	InUse *tlscert.Pair
 	// Rotating: Files differs from what the operator's Secret held before this pass.
 	Rotating bool
+	// RotationEvent announces a new certificate ("" when the certificate is not new).
+	RotationEvent string
+	// Refused says why the source was refused while the pair in use stays ("": not refused).
+	Refused string
 	// Wait: there is no certificate to serve yet (cert-manager has not issued one); nothing but
 	// the Certificate is applied.
 	Wait bool
+	// Problem holds the cluster: no certificate to serve, none coming.
+	Problem *validation.Problem
 }
 
-// planTLS decides which certificate the nodes get. Kubernetes refreshes a mounted Secret in every
+// readTLS gathers the certificate decision's inputs.
+func (r *EMQXReconciler) readTLS(ctx context.Context, p *pass) (tlsInputs, error) {
+	current, err := r.currentTLS(ctx, p.e)
+	if err != nil {
+		return tlsInputs{}, err
+	}
+	source, err := r.userSecret(ctx, p, p.e.TLSSourceSecretName())
+	return tlsInputs{Current: current, Source: source}, err
+}
+
+// decideTLS decides which certificate the nodes get. Kubernetes refreshes a mounted Secret in every
 // pod at about the same moment and EMQX re-reads certificate files on its own, so a pair copied
 // unchecked would reach every node at once: the source is validated first (it parses, the key
 // matches, it is valid now, it covers the names clients use) and only then copied into the
 // Secret the pods mount. A source that does not validate never reaches a node; the pair in use stays.
-func (r *EMQXReconciler) planTLS(ctx context.Context, e *v2beta1.EMQX, p *pass) (tlsDecision, *validation.Problem, error) {
+func decideTLS(e *v2beta1.EMQX, in tlsInputs, now time.Time) tlsDecision {
 	var d tlsDecision
-	if e.Spec.TLS == nil {
-		return d, nil, nil
-	}
-	current, err := r.currentTLS(ctx, e)
-	if err != nil {
-		return d, nil, err
-	}
-	source, err := r.userSecret(ctx, p, e.TLSSourceSecretName())
-	if err != nil {
-		return d, nil, err
-	}
+	current, source := in.Current, in.Source
 	var pair *tlscert.Pair
 	var invalid error
 	if source != nil {
 		if pair, invalid = tlscert.Parse(source.Data); invalid == nil {
-			invalid = pair.Validate(e.TLSDNSNames(), time.Now())
+			invalid = pair.Validate(e.TLSDNSNames(), now)
 		}
 	}
-
 	switch {
 	case source != nil && invalid == nil:
 		d.InUse = pair
@@ -74,8 +86,7 @@ func (r *EMQXReconciler) planTLS(ctx context.Context, e *v2beta1.EMQX, p *pass) 
 		d.Rotating = current == nil || current.Fingerprint() != pair.Fingerprint() ||
 			string(current.Key) != string(pair.Key) || string(current.CA) != string(d.Files.CA)
 		if current != nil && current.Fingerprint() != pair.Fingerprint() {
-			r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, "CertificateRotating", "TLS",
-				"rolling out certificate %s (serial %s, expires %s) from Secret %s; nodes pick it up without a restart",
+			d.RotationEvent = fmt.Sprintf("rolling out certificate %s (serial %s, expires %s) from Secret %s; nodes pick it up without a restart",
 				short(pair.Fingerprint()), pair.SerialNumber(), pair.Leaf.NotAfter.UTC().Format(time.RFC3339), source.Name)
 		}
 	case current != nil:
@@ -86,21 +97,18 @@ func (r *EMQXReconciler) planTLS(ctx context.Context, e *v2beta1.EMQX, p *pass) 
 		if source != nil {
 			why = fmt.Sprintf("Secret %s: %s", source.Name, invalid)
 		}
-		p.tls.Reason = pipeline.ReasonCertificateInvalid
-		p.tls.Message = fmt.Sprintf("%s; the nodes keep serving certificate %s (expires %s)",
+		d.Refused = fmt.Sprintf("%s; the nodes keep serving certificate %s (expires %s)",
 			why, short(current.Fingerprint()), current.Leaf.NotAfter.UTC().Format(time.RFC3339))
-		r.warnOnce(e, v2beta1.TLSCertificateReady, p.tls.Reason, p.tls.Message)
 	case e.Spec.TLS.CertManager != nil && source == nil:
 		// A new cluster waits for cert-manager: the Certificate is applied, the rest once it is issued.
 		d.Wait = true
-		return d, nil, r.applyCertificate(ctx, e, p)
 	case source == nil:
-		return d, secretNotFound("tls.secretName", e.Namespace, e.TLSSourceSecretName()), nil
+		d.Problem = secretNotFound("tls.secretName", e.Namespace, e.TLSSourceSecretName())
 	default:
-		return d, &validation.Problem{Reason: pipeline.ReasonCertificateInvalid,
-			Message: fmt.Sprintf("tls: Secret %s: %s", source.Name, invalid)}, nil
+		d.Problem = &validation.Problem{Reason: pipeline.ReasonCertificateInvalid,
+			Message: fmt.Sprintf("tls: Secret %s: %s", source.Name, invalid)}
 	}
-	return d, nil, nil
+	return d
 }
 
 // currentTLS is the pair in the operator's TLS Secret (nil before the first rollout).

@@ -109,8 +109,9 @@ func (r *Emqx4Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// A spec error at info level; a wait or a converged pass at debug level (see the emqx package).
 	logger := log.FromContext(ctx)
-	if out.Kind == pipeline.Done {
+	if out.Kind != pipeline.ConfigError {
 		logger = logger.V(1)
 	}
 	logger.Info("reconciled", "step", step, "outcome", out.Kind.String(), "reason", out.Reason,

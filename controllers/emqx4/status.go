@@ -87,7 +87,7 @@ func emqx4Status(c v1beta2.Cluster, p *pass4) v1beta2.EmqxStatus {
 	}
 	upgrading := rolling && imageDiffers(p, p.image)
 	set(v1beta2.ConditionUpgrading, upgrading, map[bool]string{true: "NewImage", false: "UpToDate"}[upgrading],
-		"pods move to "+spec.Image)
+		"pods move to "+p.image)
 	return next
 }
 

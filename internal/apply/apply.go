@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -123,9 +124,11 @@ func (a *Applier) applyOne(ctx context.Context, desired client.Object) (*Change,
 		live = nil
 	case err != nil:
 		return nil, err
-	case live.GetDeletionTimestamp() != nil:
-		// Being deleted (replaced by an earlier pass, or by someone else): an apply would only
-		// touch an object on its way out. Create it again once it is gone.
+	case live.GetDeletionTimestamp() != nil && slices.Contains(live.GetFinalizers(), metav1.FinalizerOrphanDependents):
+		// Being replaced (an earlier pass deleted it, orphaning its dependents): an apply would only
+		// touch an object on its way out. It is created again once the garbage collector lets it
+		// go. An object someone else is deleting is applied as before: waiting on a finalizer the
+		// operator does not control (a load balancer's clean-up) could hold the cluster for ever.
 		return nil, &ReplacePending{Kind: gvk.Kind, Name: desired.GetName()}
 	case a.ReplaceForeign && live.GetAnnotations()[AnnotationAppliedHash] == "":
 		if err := a.takeOver(ctx, desired, live); err != nil {
@@ -175,9 +178,10 @@ func (a *Applier) emptyLike(desired client.Object, gvk schema.GroupVersionKind) 
 }
 
 // immutableFieldChange: the API server refuses to change a field it treats as immutable (a
-// StatefulSet's volumeClaimTemplates, serviceName, podManagementPolicy; a Service's clusterIP). It is
-// read from the error's causes: a field marked immutable, or the StatefulSet rule that forbids
-// updates to spec fields other than a short list (reported on the field "spec").
+// StatefulSet's volumeClaimTemplates, serviceName, podManagementPolicy; any field the API server
+// marks immutable). It is read from the error's causes: a field marked immutable
+// (apimachinery's FieldImmutableErrorMsg), or the StatefulSet rule that forbids updates to spec
+// fields other than a short list (reported on the field "spec").
 func immutableFieldChange(err error) bool {
 	var status apierrors.APIStatus
 	if !apierrors.IsInvalid(err) || !errors.As(err, &status) || status.Status().Details == nil {

@@ -63,11 +63,12 @@ type Plan struct {
 //  6. roll outdated pods one at a time, in an order EMQX accepts, each evacuated first.
 func Decide(s State) Plan {
 	p := Plan{CoreReplicas: s.Core.Want, ReplicantReplicas: s.Replicant.Want}
-	// Until rule 5 says a departing node may go, keep the current size.
-	if c := s.Core.current(); c > s.Core.Want {
+	// Until rule 5 says a departing node may go, keep the current size (also while a StatefulSet
+	// is being replaced and its pods wait to be adopted).
+	if c := s.Core.size(); c > s.Core.Want {
 		p.CoreReplicas = c
 	}
-	if c := s.Replicant.current(); s.Replicant.Set != nil && c > s.Replicant.Want {
+	if c := s.Replicant.size(); c > s.Replicant.Want {
 		p.ReplicantReplicas = c
 	}
 	if !s.NodesKnown {

@@ -97,6 +97,23 @@ func TestScaleInEvacuatesHighestOrdinalFirst(t *testing.T) {
 	}
 }
 
+// TestReplacedStatefulSetKeepsItsSize: while a StatefulSet is replaced (deleted, pods orphaned)
+// during a scale-in, the new one is made at the size the pods have, so the scale-in goes on node
+// by node, each evacuated, instead of the new StatefulSet deleting the extra pods at once.
+func TestReplacedStatefulSetKeepsItsSize(t *testing.T) {
+	f := newFixture(5, 3)
+	f.state.Core.Want, f.state.Replicant.Want = 3, 1
+	f.state.Core.Set, f.state.Replicant.Set = nil, nil
+	p := Decide(f.state)
+	if p.CoreReplicas != 5 || p.ReplicantReplicas != 3 {
+		t.Errorf("plan = %+v, want the pods' sizes 5 and 3 kept", p)
+	}
+	f.state.Core.Pods, f.state.Replicant.Pods = nil, nil
+	if p := Decide(f.state); p.CoreReplicas != 3 || p.ReplicantReplicas != 1 {
+		t.Errorf("a new cluster: plan = %+v, want the spec's sizes", p)
+	}
+}
+
 func evac(node, state string, initial, current int64) emqxapi.Evacuation {
 	ev := emqxapi.Evacuation{Node: node, State: state}
 	ev.Stats.InitialConnected, ev.Stats.CurrentConnected = initial, current

@@ -71,6 +71,23 @@ func (r Role) current() int32 {
 	return ptr.Deref(r.Set.Spec.Replicas, r.Want)
 }
 
+// size is how many nodes the role runs now: its StatefulSet's replicas or, while the StatefulSet is
+// being replaced (deleted with its pods orphaned, to change an immutable field), one past the highest
+// ordinal among its pods. The new StatefulSet adopts those pods: made smaller, it would delete the
+// extra ones at once, without the evacuation a scale-in gives each node.
+func (r Role) size() int32 {
+	if r.Set != nil {
+		return r.current()
+	}
+	n := r.Want
+	for i := range r.Pods {
+		if o := Ordinal(r.Pods[i].Name); o >= 0 && int32(o)+1 > n {
+			n = int32(o) + 1
+		}
+	}
+	return n
+}
+
 func (r Role) pod(name string) *corev1.Pod {
 	for i := range r.Pods {
 		if r.Pods[i].Name == name {
