@@ -22,6 +22,7 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/render"
+	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/validation"
 )
 
@@ -101,7 +102,7 @@ func (r *Emqx4Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	out, step, err := pipeline.Run(ctx, r.Kind, r.steps(), p)
 	// The effect the reads asked for: a referenced Secret is watched from now on.
 	err = errors.Join(err, refs.WatchSecrets(ctx, r.Client, p.unwatched))
-	next := emqx4Status(current, p)
+	next := status.ComputeEmqx4(current, p.observed())
 	updated := current.DeepCopyObject().(v1beta2.Cluster)
 	*updated.ClusterStatus() = next
 	wout, werr := pipeline.PatchStatus(ctx, r.Client, current, updated)
@@ -117,6 +118,16 @@ func (r *Emqx4Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	logger.Info("reconciled", "step", step, "outcome", out.Kind.String(), "reason", out.Reason,
 		"readyReplicas", next.ReadyReplicas, "requeueAfter", out.Result().RequeueAfter)
 	return out.Result(), nil
+}
+
+// observed assembles the pass's reports into the status input: the one place where what the pass
+// learned becomes status content.
+func (p *pass4) observed() status.Emqx4Observed {
+	return status.Emqx4Observed{
+		Problem: p.problem, Spec: p.spec, Image: p.image, Set: p.set, Pods: p.pods, Nodes: p.nodes, NodesErr: p.nodesErr,
+		Plan: p.plan, Applied: p.applied, Applying: p.applying, Certs: p.certs,
+		License: status.License4{InEffect: p.license.InEffect, Rejected: p.license.Rejected, RejectMessage: p.license.RejectMessage},
+	}
 }
 
 // reject records a spec or dependency problem: Failed=True, one Warning Event, nothing applied. A

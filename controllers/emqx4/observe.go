@@ -129,27 +129,7 @@ func lifecycleState4(c v1beta2.Cluster, p *pass4) lifecycle.State {
 }
 
 // allNodesRunning: every wanted pod is Ready and its node runs in the cluster.
-func allNodesRunning(c v1beta2.Cluster, p *pass4) bool {
-	ready, running := countReady4(c, p)
-	return p.set != nil && ready == *p.spec.Replicas && running == *p.spec.Replicas
-}
-
-// countReady4 counts Ready pods of wanted ordinals and the running nodes that are those pods.
-func countReady4(c v1beta2.Cluster, p *pass4) (ready, running int32) {
-	wanted := map[string]bool{}
-	for i := range p.pods {
-		if lifecycle.Ordinal(p.pods[i].Name) < int(*p.spec.Replicas) && status.IsPodReady(&p.pods[i]) {
-			wanted[p.pods[i].Name] = true
-			ready++
-		}
-	}
-	for _, n := range p.nodes {
-		if strings.EqualFold(n.NodeStatus, "running") && wanted[v1beta2.PodOfNode(c, n.Node)] {
-			running++
-		}
-	}
-	return ready, running
-}
+func allNodesRunning(c v1beta2.Cluster, p *pass4) bool { return p.observed().AllNodesRunning(c) }
 
 // nameTaken refuses a cluster whose name an older cluster of another kind (EMQX, EmqxEnterprise,
 // EmqxBroker) already uses in the namespace: both would claim the same headless Service and pods

@@ -1,5 +1,7 @@
 package pipeline
 
+import "github.com/broker-ops/emqx-operator/internal/status"
+
 // Reasons that more than one reconciler or step reports (condition reasons, outcome reasons and
 // Event reasons). A reason that one step alone reports is declared next to that step.
 const (
@@ -15,7 +17,7 @@ const (
 	ReasonNameInUse             = "NameInUse"
 	ReasonSecretNotOurs         = "SecretNotOurs"
 	ReasonForeignWorkloads      = "ForeignWorkloads"
-	ReasonLicenseRejected       = "LicenseRejected"
+	ReasonLicenseRejected       = status.ReasonLicenseRejected
 	ReasonLicenseExpiringSoon   = "LicenseExpiringSoon"
 	ReasonCertificateInvalid    = "CertificateInvalid"
 	ReasonWaitingForCertificate = "WaitingForCertificate"

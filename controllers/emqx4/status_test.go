@@ -9,6 +9,7 @@ import (
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/render"
+	"github.com/broker-ops/emqx-operator/internal/status"
 )
 
 // TestUpgradingComparesWithTheMirroredImage: behind watches.yaml's imageRegistry mirror, pods run
@@ -29,7 +30,7 @@ func TestUpgradingComparesWithTheMirroredImage(t *testing.T) {
 	} {
 		p := &pass4{c: c, image: mirrored, pods: podsRunning(tc.pods), applied: true, plan: lifecycle.Plan{Reason: "RollingUpdate"}}
 		p.spec, p.listener = v1beta2.Defaulted(c)
-		st := emqx4Status(c, p)
+		st := status.ComputeEmqx4(c, p.observed())
 		if got := meta.IsStatusConditionTrue(st.Conditions, v1beta2.ConditionUpgrading); got != tc.upgrading {
 			t.Errorf("%s: Upgrading = %v, want %v (%+v)", tc.name, got, tc.upgrading, meta.FindStatusCondition(st.Conditions, v1beta2.ConditionUpgrading))
 		}
