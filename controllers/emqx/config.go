@@ -61,10 +61,10 @@ func (r *EMQXReconciler) readConfig(ctx context.Context, p *pass) (configInputs,
 // by nodes when they start) keeps the text the cluster accepted until then, so a restarting node
 // never boots with a config EMQX rejected. A cluster with no node answering (being created) gets
 // the file directly.
-func decideConfig(e *v2beta1.EMQX, in configInputs) (configChange, configReport) {
+func decideConfig(e *v2beta1.EMQX, in configInputs) (configChange, status.ConfigReport) {
 	c := configChange{Text: values.EMQXConf(e)}
 	c.Revision = emqxconf.Revision(c.Text)
-	rep := configReport{AppliedRevision: e.Status.AppliedConfigRevision}
+	rep := status.ConfigReport{AppliedRevision: e.Status.AppliedConfigRevision}
 	if e.Status.AppliedConfigRevision == c.Revision || !in.LiveExists {
 		return c, rep
 	}

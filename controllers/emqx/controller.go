@@ -93,7 +93,7 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	out, step, err := pipeline.Run(ctx, "EMQX", r.steps(), p)
 	// The effect the reads asked for: a referenced Secret is watched from now on.
 	err = errors.Join(err, refs.WatchSecrets(ctx, r.Client, p.unwatched))
-	next := status.Compute(e, current.Status, p.observed, p.problems())
+	next := status.Compute(e, current.Status, p.observed, p.reports)
 	updated := current.DeepCopy()
 	updated.Status = next
 	wout, werr := pipeline.PatchStatus(ctx, r.Client, current, updated)
@@ -123,11 +123,11 @@ func logPass(ctx context.Context, step string, out pipeline.Outcome, kv ...any) 
 // rolloutInProgress says why an operator upgrade should wait for this cluster ("" when it need not):
 // a scale-in or rollout the lifecycle layer is in the middle of.
 func rolloutInProgress(p *pass) string {
-	if !p.progress.Busy {
+	if !p.reports.Progress.Busy {
 		return ""
 	}
-	if p.progress.Reason != "" {
-		return p.progress.Reason
+	if p.reports.Progress.Reason != "" {
+		return p.reports.Progress.Reason
 	}
 	return "Rollout"
 }
@@ -136,7 +136,7 @@ func rolloutInProgress(p *pass) string {
 // problem outside the spec (a Secret not created yet) is looked at again; the rest wait for the
 // next spec change, which the watch delivers.
 func (r *EMQXReconciler) rejectSpec(e *v2beta1.EMQX, p *pass, prob *validation.Problem) pipeline.Outcome {
-	p.spec.Reason, p.spec.Message = prob.Reason, prob.Message
+	p.reports.Spec.Reason, p.reports.Spec.Message = prob.Reason, prob.Message
 	r.warnOnce(e, v2beta1.ConfigValid, prob.Reason, prob.Message)
 	if prob.Retry {
 		return pipeline.WaitFor(pipeline.MissingDependency, prob.Reason)

@@ -133,10 +133,10 @@ func (r *EMQXReconciler) applyLicense(ctx context.Context, e *v2beta1.EMQX, d *l
 		})
 	var apiErr *emqxapi.Error
 	if errors.As(err, &apiErr) && apiErr.Status == 400 {
-		p.license.Reason = pipeline.ReasonLicenseRejected
-		p.license.Message = fmt.Sprintf("EMQX rejected the licence key in Secret %s (revision %s): %s; the running licence stays",
+		p.reports.License.Reason = pipeline.ReasonLicenseRejected
+		p.reports.License.Message = fmt.Sprintf("EMQX rejected the licence key in Secret %s (revision %s): %s; the running licence stays",
 			e.Spec.License.SecretRef.SecretName, d.Revision, apiErr.Message)
-		r.warnOnce(e, v2beta1.LicenseValid, p.license.Reason, p.license.Message)
+		r.warnOnce(e, v2beta1.LicenseValid, p.reports.License.Reason, p.reports.License.Message)
 		return nil
 	}
 	if err != nil {
@@ -158,13 +158,13 @@ func (r *EMQXReconciler) observeLicense(ctx context.Context, e *v2beta1.EMQX, ke
 	if err != nil {
 		return // CE 5.8 has no licence API; status keeps what is known
 	}
-	p.license = judgeLicense(e, l, d.Write, p.license, time.Now())
+	p.reports.License = judgeLicense(e, l, d.Write, p.reports.License, time.Now())
 	switch {
-	case p.license.Reason == "LicenseExpired":
-		r.warnOnce(e, v2beta1.LicenseValid, p.license.Reason, p.license.Message)
-	case p.license.OKReason == pipeline.ReasonLicenseExpiringSoon:
+	case p.reports.License.Reason == "LicenseExpired":
+		r.warnOnce(e, v2beta1.LicenseValid, p.reports.License.Reason, p.reports.License.Message)
+	case p.reports.License.OKReason == pipeline.ReasonLicenseExpiringSoon:
 		if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.LicenseValid); c == nil || c.Reason != pipeline.ReasonLicenseExpiringSoon {
-			r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, pipeline.ReasonLicenseExpiringSoon, "License", "%s", p.license.Message)
+			r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, pipeline.ReasonLicenseExpiringSoon, "License", "%s", p.reports.License.Message)
 		}
 	}
 }
@@ -172,7 +172,7 @@ func (r *EMQXReconciler) observeLicense(ctx context.Context, e *v2beta1.EMQX, ke
 // judgeLicense turns the running licence EMQX reports into the licence report: what runs, and
 // whether it expired or expires within spec.license.expiryWarningDays. A problem this pass already
 // found (a refused key) stands.
-func judgeLicense(e *v2beta1.EMQX, l emqxapi.License, mounted string, found licenseReport, now time.Time) licenseReport {
+func judgeLicense(e *v2beta1.EMQX, l emqxapi.License, mounted string, found status.LicenseReport, now time.Time) status.LicenseReport {
 	rep := found
 	rep.Observed = true
 	rep.Running = &v2beta1.LicenseStatus{Type: l.Type, Customer: l.Customer, MaxSessions: max(l.MaxSessions, l.MaxConns),

@@ -11,6 +11,7 @@ import (
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/emqxconf"
+	"github.com/broker-ops/emqx-operator/internal/status"
 )
 
 func licensed(conds ...metav1.Condition) *v2beta1.EMQX {
@@ -59,16 +60,16 @@ func TestJudgeLicense(t *testing.T) {
 		name             string
 		e                *v2beta1.EMQX
 		l                emqxapi.License
-		found            licenseReport
+		found            status.LicenseReport
 		reason, okReason string
 		msg              string
 	}{
-		{"valid for long: no warning", licensed(), running("2028-01-01", false), licenseReport{}, "", "", ""},
-		{"expiring within the warning days", licensed(), running("2026-12-20", false), licenseReport{}, "", pipeline.ReasonLicenseExpiringSoon, "in 16 days"},
-		{"expired", licensed(), running("2026-11-01", true), licenseReport{}, "LicenseExpired", "", "expired on 2026-11-01"},
+		{"valid for long: no warning", licensed(), running("2028-01-01", false), status.LicenseReport{}, "", "", ""},
+		{"expiring within the warning days", licensed(), running("2026-12-20", false), status.LicenseReport{}, "", pipeline.ReasonLicenseExpiringSoon, "in 16 days"},
+		{"expired", licensed(), running("2026-11-01", true), status.LicenseReport{}, "LicenseExpired", "", "expired on 2026-11-01"},
 		{"a refused key found this pass stands", licensed(), running("2026-11-01", true),
-			licenseReport{Reason: pipeline.ReasonLicenseRejected, Message: "refused"}, pipeline.ReasonLicenseRejected, "", "refused"},
-		{"without spec.license nothing is judged", newEMQX("ns", "nolic", 1, 0), running("2026-11-01", true), licenseReport{}, "", "", ""},
+			status.LicenseReport{Reason: pipeline.ReasonLicenseRejected, Message: "refused"}, pipeline.ReasonLicenseRejected, "", "refused"},
+		{"without spec.license nothing is judged", newEMQX("ns", "nolic", 1, 0), running("2026-11-01", true), status.LicenseReport{}, "", "", ""},
 	} {
 		rep := judgeLicense(tc.e, tc.l, "mounted", tc.found, now)
 		if !rep.Observed || rep.Running == nil || rep.Running.Revision != emqxconf.Revision("mounted") || rep.Running.MaxSessions != 1000 {

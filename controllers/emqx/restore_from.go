@@ -29,8 +29,8 @@ func (r *EMQXReconciler) followRestore(ctx context.Context, e *v2beta1.EMQX, p *
 	switch {
 	case apierrors.IsNotFound(err) && e.Status.Restore != nil:
 		// Recorded, then deleted by someone: never made again.
-		p.restore.Status = &v2beta1.RestoreStatus{Name: name, Phase: v2beta1.BackupFailed}
-		p.restore.Message = "EMQXRestore " + name + " was deleted before it finished; the operator does not import twice"
+		p.reports.Restore.Saw(v2beta1.RestoreStatus{Name: name, Phase: v2beta1.BackupFailed},
+			"EMQXRestore "+name+" was deleted before it finished; the operator does not import twice")
 		return nil
 	case apierrors.IsNotFound(err):
 		rs = &v2beta1.EMQXRestore{
@@ -43,8 +43,8 @@ func (r *EMQXReconciler) followRestore(ctx context.Context, e *v2beta1.EMQX, p *
 		}
 		r.Recorder.Eventf(e, rs, corev1.EventTypeNormal, "RestoreCreated", "Restore",
 			"EMQXRestore %s will import backup %s once the core nodes have joined", name, e.Spec.RestoreFrom.BackupName)
-		p.restore.Status = &v2beta1.RestoreStatus{Name: name, Phase: v2beta1.BackupPending}
-		p.restore.Message = "importing backup " + e.Spec.RestoreFrom.BackupName + " once the core nodes have joined"
+		p.reports.Restore.Saw(v2beta1.RestoreStatus{Name: name, Phase: v2beta1.BackupPending},
+			"importing backup "+e.Spec.RestoreFrom.BackupName+" once the core nodes have joined")
 		return nil
 	case err != nil:
 		return err
@@ -53,10 +53,10 @@ func (r *EMQXReconciler) followRestore(ctx context.Context, e *v2beta1.EMQX, p *
 	if phase == "" {
 		phase = v2beta1.BackupPending
 	}
-	p.restore.Status = &v2beta1.RestoreStatus{Name: name, Phase: phase}
-	p.restore.Message = rs.Status.Message
-	if p.restore.Message == "" {
-		p.restore.Message = "importing backup " + e.Spec.RestoreFrom.BackupName
+	msg := rs.Status.Message
+	if msg == "" {
+		msg = "importing backup " + e.Spec.RestoreFrom.BackupName
 	}
+	p.reports.Restore.Saw(v2beta1.RestoreStatus{Name: name, Phase: phase}, msg)
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/desired"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
+	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/validation"
 )
 
@@ -133,7 +134,7 @@ func (r *EMQXReconciler) observeStep(ctx context.Context, p *pass) (pipeline.Out
 // pause holds every change back; the cluster is still observed and reported.
 func (r *EMQXReconciler) pause(_ context.Context, p *pass) (pipeline.Outcome, error) {
 	if p.e.Annotations[v2beta1.PauseAnnotation] == "true" {
-		p.paused = true
+		p.reports.Paused = true
 		return pipeline.WaitFor(r.readyResync(), pipeline.ReasonPaused), nil
 	}
 	return pipeline.Next(), nil
@@ -151,7 +152,7 @@ func (r *EMQXReconciler) license(ctx context.Context, p *pass) (pipeline.Outcome
 	p.lic = decideLicense(p.e, in)
 	switch {
 	case p.lic.Refused != nil:
-		p.license.Reason, p.license.Message = p.lic.Refused.Reason, p.lic.Refused.Message
+		p.reports.License.Reason, p.reports.License.Message = p.lic.Refused.Reason, p.lic.Refused.Message
 	case p.lic.Apply:
 		if err := r.applyLicense(ctx, p.e, &p.lic, p.operatorKey, p.observed, p); err != nil {
 			return pipeline.Outcome{}, err
@@ -179,8 +180,8 @@ func (r *EMQXReconciler) tls(ctx context.Context, p *pass) (pipeline.Outcome, er
 		r.Recorder.Eventf(p.e, nil, corev1.EventTypeNormal, pipeline.ReasonCertificateRotating, "TLS", "%s", d.RotationEvent)
 	}
 	if d.Refused != "" {
-		p.tls.Reason, p.tls.Message = pipeline.ReasonCertificateInvalid, d.Refused
-		r.warnOnce(p.e, v2beta1.TLSCertificateReady, p.tls.Reason, p.tls.Message)
+		p.reports.TLS.Saw(false, pipeline.ReasonCertificateInvalid, d.Refused)
+		r.warnOnce(p.e, v2beta1.TLSCertificateReady, p.reports.TLS.Reason, p.reports.TLS.Message)
 	}
 	if d.Wait {
 		if err := r.applyCertificate(ctx, p.e, p); err != nil {
@@ -197,14 +198,14 @@ func (r *EMQXReconciler) config(ctx context.Context, p *pass) (pipeline.Outcome,
 	if err != nil {
 		return pipeline.Outcome{}, err
 	}
-	p.conf, p.config = decideConfig(p.e, in)
+	p.conf, p.reports.Config = decideConfig(p.e, in)
 	return pipeline.Next(), nil
 }
 
 // planStep asks the lifecycle planner for the replicas each role may have now and the next step.
 func (r *EMQXReconciler) planStep(_ context.Context, p *pass) (pipeline.Outcome, error) {
 	p.plan = lifecycle.Decide(r.lifecycleState(p.e, p.observed, p.evacs))
-	p.progress = progressReport{Role: p.plan.Role, Reason: p.plan.Reason, Message: p.plan.Message, Busy: p.plan.Busy}
+	p.reports.Progress = status.ProgressReport{Role: p.plan.Role, Reason: p.plan.Reason, Message: p.plan.Message, Busy: p.plan.Busy}
 	return pipeline.Next(), nil
 }
 
@@ -231,22 +232,22 @@ func (r *EMQXReconciler) applyStep(ctx context.Context, p *pass) (pipeline.Outco
 	var replacing *apply.ReplacePending
 	if errors.As(err, &replacing) {
 		// Not a failure: the object's deletion wakes the next pass, which creates it again.
-		p.progress = progressReport{Role: roleOf(e, replacing.Name), Reason: pipeline.ReasonReplacingObject, Message: replacing.Error(), Busy: true}
+		p.reports.Progress = status.ProgressReport{Role: roleOf(e, replacing.Name), Reason: pipeline.ReasonReplacingObject, Message: replacing.Error(), Busy: true}
 		return pipeline.WaitFor(pipeline.ObjectReleased, pipeline.ReasonReplacingObject), nil
 	}
 	if err != nil {
-		p.apply.Error = err.Error()
+		p.reports.Apply.Error = err.Error()
 		r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, pipeline.ReasonApplyFailed, "Apply", "%s", err.Error())
 		return pipeline.Outcome{}, err
 	}
-	p.apply.Applied = true
+	p.reports.Apply.Applied = true
 	if p.objectsChanged = apply.StatefulSetChanged(changes); p.objectsChanged {
 		// This pass observed the StatefulSets before it changed them: whether pods are now
 		// outdated shows only once the StatefulSet controller has seen the change, so the
 		// cluster is not reported Ready on this pass's view (a spec change would read as done).
-		p.progress.Busy = true
+		p.reports.Progress.Busy = true
 		if p.plan.Reason == "" {
-			p.progress.Reason, p.progress.Message = pipeline.ReasonApplying, "the StatefulSets were just changed; looking again"
+			p.reports.Progress.Reason, p.reports.Progress.Message = pipeline.ReasonApplying, "the StatefulSets were just changed; looking again"
 		}
 	}
 	return pipeline.Next(), nil
@@ -277,7 +278,7 @@ func (r *EMQXReconciler) admission(ctx context.Context, p *pass) (pipeline.Outco
 	if reason == "" {
 		return pipeline.Next(), nil
 	}
-	p.admission = admissionReport{Reason: reason, Message: msg}
+	p.reports.Admission = status.AdmissionReport{Reason: reason, Message: msg}
 	r.warnOnce(p.e, v2beta1.PodsAdmitted, reason, msg)
 	return pipeline.WaitFor(pipeline.Converging, reason), nil
 }
@@ -290,7 +291,7 @@ func (r *EMQXReconciler) volumes(ctx context.Context, p *pass) (pipeline.Outcome
 	}
 	if why != "" && p.plan.Reason == "" {
 		p.plan.Reason, p.plan.Role, p.plan.Message = "VolumeNotExpanded", v2beta1.RoleCore, why
-		p.progress.Role, p.progress.Reason, p.progress.Message = p.plan.Role, p.plan.Reason, p.plan.Message
+		p.reports.Progress.Role, p.reports.Progress.Reason, p.reports.Progress.Message = p.plan.Role, p.plan.Reason, p.plan.Message
 	}
 	return pipeline.Next(), nil
 }
@@ -313,7 +314,7 @@ func (r *EMQXReconciler) configPush(ctx context.Context, p *pass) (pipeline.Outc
 	if prob != nil {
 		return r.rejectSpec(p.e, p, prob), nil
 	}
-	p.config.AppliedRevision = p.conf.Revision
+	p.reports.Config.AppliedRevision = p.conf.Revision
 	return pipeline.WaitFor(pipeline.Settle, pipeline.ReasonConfigApplied), nil
 }
 
@@ -330,8 +331,8 @@ func (r *EMQXReconciler) executeStep(ctx context.Context, p *pass) (pipeline.Out
 		r.Rollouts.Release(key)
 	}
 	if p.plan.Step.Disruptive && !r.Rollouts.TryAcquire(key) {
-		p.progress.Reason = pipeline.ReasonWaitingForRolloutSlot
-		p.progress.Message = fmt.Sprintf("%d clusters are already rolling (--max-concurrent-rollouts); waiting for a slot", r.Rollouts.Max)
+		p.reports.Progress.Reason = pipeline.ReasonWaitingForRolloutSlot
+		p.reports.Progress.Message = fmt.Sprintf("%d clusters are already rolling (--max-concurrent-rollouts); waiting for a slot", r.Rollouts.Max)
 		return pipeline.WaitFor(pipeline.Converging, pipeline.ReasonWaitingForRolloutSlot), nil
 	}
 	if err := r.execute(ctx, e, p.plan, p.operatorKey, o); err != nil {
@@ -353,7 +354,7 @@ func (r *EMQXReconciler) converged(_ context.Context, p *pass) (pipeline.Outcome
 	case !o.CoresReady(e) || !o.RoleJoined(e, v2beta1.RoleReplicant, e.ReplicantReplicas()) ||
 		o.ReplicantSet == nil && e.ReplicantReplicas() > 0:
 		return pipeline.WaitFor(pipeline.Converging, pipeline.ReasonNodesJoining), nil
-	case p.tls.Rotating:
+	case p.reports.TLS.Rotating:
 		// No watch reports a node re-reading its certificate files: look again soon.
 		return pipeline.WaitFor(pipeline.Converging, pipeline.ReasonCertificateRotating), nil
 	}

@@ -137,16 +137,15 @@ func (r *EMQXReconciler) applyCertificate(ctx context.Context, e *v2beta1.EMQX, 
 	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
 	if _, err := applier.Apply(ctx, e, []client.Object{cert}); err != nil {
 		if meta.IsNoMatchError(err) {
-			p.tls.Reason = pipeline.ReasonCertManagerMissing
-			p.tls.Message = "tls.certManager is set but the cert-manager.io/v1 Certificate API is not installed; install cert-manager or give tls.secretName"
-			r.warnOnce(e, v2beta1.TLSCertificateReady, p.tls.Reason, p.tls.Message)
+			p.reports.TLS.Saw(false, pipeline.ReasonCertManagerMissing,
+				"tls.certManager is set but the cert-manager.io/v1 Certificate API is not installed; install cert-manager or give tls.secretName")
+			r.warnOnce(e, v2beta1.TLSCertificateReady, p.reports.TLS.Reason, p.reports.TLS.Message)
 			return nil
 		}
 		return err
 	}
-	p.tls.Reason = pipeline.ReasonWaitingForCertificate
-	p.tls.Message = fmt.Sprintf("waiting for cert-manager to issue Certificate %s into Secret %s",
-		e.CertificateName(), e.TLSSourceSecretName())
+	p.reports.TLS.Saw(false, pipeline.ReasonWaitingForCertificate, fmt.Sprintf("waiting for cert-manager to issue Certificate %s into Secret %s",
+		e.CertificateName(), e.TLSSourceSecretName()))
 	return nil
 }
 
@@ -164,10 +163,10 @@ func (r *EMQXReconciler) observeTLS(ctx context.Context, e *v2beta1.EMQX, o *sta
 		NotAfter:     &metav1.Time{Time: d.InUse.Leaf.NotAfter.UTC().Truncate(time.Second)},
 		DNSNames:     d.InUse.Names(),
 	}
-	p.tls.Served = st
+	p.reports.TLS.Served = st
 	// A refused source is this pass's news: the probe below still reports what nodes serve, but
 	// must not turn the condition back to true.
-	refused := p.tls.Reason != ""
+	refused := p.reports.TLS.Observed
 	all := fmt.Sprintf("%d/%d", len(pods), len(pods))
 	// Confirmed before and nothing changed since: nodes mount the same files, so no new probe.
 	if prev := e.Status.TLS; !refused && !d.Rotating && prev != nil && prev.Fingerprint == st.Fingerprint && prev.NodesServing == all &&
@@ -179,7 +178,7 @@ func (r *EMQXReconciler) observeTLS(ctx context.Context, e *v2beta1.EMQX, o *sta
 	if len(pods) == 0 {
 		st.NodesServing = "0/0"
 		if !refused {
-			p.tls.Reason, p.tls.Message = "Pending", "the certificate is in place; no node is running yet"
+			p.reports.TLS.Saw(false, "Pending", "the certificate is in place; no node is running yet")
 		}
 		return
 	}
@@ -192,17 +191,14 @@ func (r *EMQXReconciler) observeTLS(ctx context.Context, e *v2beta1.EMQX, o *sta
 		r.confirmedTLS(p, st)
 		return
 	}
-	p.tls.Rotating = true
-	p.tls.Reason = pipeline.ReasonCertificateRotating
-	p.tls.Message = fmt.Sprintf("%s nodes serve certificate %s; waiting for %v (EMQX re-reads certificate files about every 2 minutes, no restart)",
-		st.NodesServing, short(st.Fingerprint), stale)
+	p.reports.TLS.Rotating = true
+	p.reports.TLS.Saw(false, pipeline.ReasonCertificateRotating, fmt.Sprintf("%s nodes serve certificate %s; waiting for %v (EMQX re-reads certificate files about every 2 minutes, no restart)",
+		st.NodesServing, short(st.Fingerprint), stale))
 }
 
 func (r *EMQXReconciler) confirmedTLS(p *pass, st *v2beta1.TLSStatus) {
-	p.tls.OK = true
-	p.tls.Reason = pipeline.ReasonCertificateServed
-	p.tls.Message = fmt.Sprintf("every node serves certificate %s (serial %s, expires %s)",
-		short(st.Fingerprint), st.SerialNumber, st.NotAfter.UTC().Format(time.RFC3339))
+	p.reports.TLS.Saw(true, pipeline.ReasonCertificateServed, fmt.Sprintf("every node serves certificate %s (serial %s, expires %s)",
+		short(st.Fingerprint), st.SerialNumber, st.NotAfter.UTC().Format(time.RFC3339)))
 }
 
 // probeTLS handshakes with every TLS listener of every pod, concurrently, and returns how many

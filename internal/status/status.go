@@ -15,54 +15,16 @@ import (
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 )
 
-// Problems are conditions the reconcile found that block progress.
-type Problems struct {
-	// Config is a spec error (reason, message); nothing was applied.
-	ConfigReason, ConfigMessage string
-	// Admission is why the API server refuses a workload's pods.
-	AdmissionReason, AdmissionMessage string
-	// Applied is false when applying the desired objects failed.
-	ApplyError string
-	Applied    bool
-	// Progress is what the lifecycle layer is doing or waiting for (scale-in, rolling update).
-	ProgressRole, ProgressReason, ProgressMessage string
-	// Busy: a scale-in or rolling update is under way.
-	Busy bool
-	// Paused: the pause annotation holds every change back.
-	Paused bool
-	// AppliedConfigRevision is the config revision the running cluster has accepted.
-	AppliedConfigRevision string
-	// License is the running licence; LicenseReason/Message a licence problem (LicenseValid=False)
-	// and LicenseOKReason a notice on a valid licence (ExpiringSoon).
-	License                                        *v2beta1.LicenseStatus
-	LicenseReason, LicenseOKReason, LicenseMessage string
-	// LicenseObserved: this pass looked at the licence; otherwise the previous status stands
-	// (a pass that stops early must not flip what an earlier one saw).
-	LicenseObserved bool
-
-	// TLS is the certificate in use and how many nodes serve it. TLSOK: every node serves it;
-	// TLSReason/TLSMessage otherwise say why not (rotating, refused source, waiting for
-	// cert-manager). TLSRotating asks for a quick look again. Without TLSReason and TLSOK this
-	// pass did not look, and the previous status stands.
-	TLS                   *v2beta1.TLSStatus
-	TLSOK, TLSRotating    bool
-	TLSReason, TLSMessage string
-
-	// Restore is the restore of spec.restoreFrom as this pass saw it (nil: not looked at; the
-	// previous status stands), RestoreMessage what it says.
-	Restore        *v2beta1.RestoreStatus
-	RestoreMessage string
-}
-
-// Compute returns the new status. prev is the current status (for condition transition times).
-func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) v2beta1.EMQXStatus {
+// Compute returns the new status from what the pass observed (o) and its reports (r). prev is the
+// current status: condition transition times, and what a concern the pass did not look at keeps.
+func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v2beta1.EMQXStatus {
 	if o == nil || o.ReadErr != nil {
 		return unobserved(e, prev, o)
 	}
 	s := v2beta1.EMQXStatus{
 		ObservedGeneration:    e.Generation,
 		Conditions:            slices.Clone(prev.Conditions),
-		AppliedConfigRevision: p.AppliedConfigRevision,
+		AppliedConfigRevision: r.Config.AppliedRevision,
 	}
 	set := func(t string, ok bool, reason, msg string) {
 		st := metav1.ConditionFalse
@@ -74,22 +36,22 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 		})
 	}
 
-	if p.ConfigReason != "" {
-		set(v2beta1.ConfigValid, false, p.ConfigReason, p.ConfigMessage)
+	if r.Spec.Reason != "" {
+		set(v2beta1.ConfigValid, false, r.Spec.Reason, r.Spec.Message)
 	} else {
 		set(v2beta1.ConfigValid, true, "Valid", "the spec passed the operator's checks")
 	}
-	if p.Applied {
+	if r.Apply.Applied {
 		set(v2beta1.Initialized, true, "Applied", "every object of the cluster has been applied")
 	} else if meta.FindStatusCondition(s.Conditions, v2beta1.Initialized) == nil {
 		msg := "waiting for the first successful apply"
-		if p.ApplyError != "" {
-			msg = p.ApplyError
+		if r.Apply.Error != "" {
+			msg = r.Apply.Error
 		}
 		set(v2beta1.Initialized, false, "NotApplied", msg)
 	}
-	if p.AdmissionReason != "" {
-		set(v2beta1.PodsAdmitted, false, p.AdmissionReason, p.AdmissionMessage)
+	if r.Admission.Reason != "" {
+		set(v2beta1.PodsAdmitted, false, r.Admission.Reason, r.Admission.Message)
 	} else {
 		set(v2beta1.PodsAdmitted, true, "Admitted", "the API server accepts the cluster's pods")
 	}
@@ -106,8 +68,8 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 	replJoined := replWant == 0 || (o.ReplicantSet != nil && o.RoleJoined(e, v2beta1.RoleReplicant, replWant))
 
 	coreProg, coreMsg := progress(e, o, v2beta1.RoleCore, o.CoreSet, coreWant)
-	if p.ProgressReason != "" && p.ProgressRole != v2beta1.RoleReplicant {
-		coreProg, coreMsg = p.ProgressReason, p.ProgressMessage
+	if r.Progress.Reason != "" && r.Progress.Role != v2beta1.RoleReplicant {
+		coreProg, coreMsg = r.Progress.Reason, r.Progress.Message
 	}
 	set(v2beta1.CoreNodesProgressing, coreProg != "", orDone(coreProg), coreMsg)
 	set(v2beta1.CoreNodesReady, coresJoined, readyReason(coresJoined), joinedMessage(e, o, v2beta1.RoleCore, coreWant))
@@ -121,8 +83,8 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 		set(v2beta1.ReplicantNodesReady, false, "WaitingForCores", "replicants start once every core node has joined")
 	default:
 		replProg, replMsg := progress(e, o, v2beta1.RoleReplicant, o.ReplicantSet, replWant)
-		if p.ProgressReason != "" && p.ProgressRole == v2beta1.RoleReplicant {
-			replProg, replMsg = p.ProgressReason, p.ProgressMessage
+		if r.Progress.Reason != "" && r.Progress.Role == v2beta1.RoleReplicant {
+			replProg, replMsg = r.Progress.Reason, r.Progress.Message
 		}
 		set(v2beta1.ReplicantNodesProgressing, replProg != "", orDone(replProg), replMsg)
 		set(v2beta1.ReplicantNodesReady, replJoined, readyReason(replJoined), joinedMessage(e, o, v2beta1.RoleReplicant, replWant))
@@ -141,17 +103,17 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 	}
 	set(v2beta1.Available, available, map[bool]string{true: "NodesRunning", false: "NoNodeRunning"}[available], availMsg)
 
-	licenseCondition(e, &s, prev, p, set)
-	tlsCondition(e, &s, prev, p, set)
-	restored := restoreCondition(e, &s, prev, p, set)
+	licenseCondition(e, &s, prev, r, set)
+	tlsCondition(e, &s, prev, r, set)
+	restored := restoreCondition(e, &s, prev, r, set)
 
-	if p.Paused {
+	if r.Paused {
 		set(v2beta1.Paused, true, "PauseAnnotation", "the "+v2beta1.PauseAnnotation+" annotation holds every change back; remove it to resume")
 	} else {
 		set(v2beta1.Paused, false, "NotPaused", "changes are applied")
 	}
 
-	nodesReady := p.ConfigReason == "" && p.Applied && p.AdmissionReason == "" && !p.Busy && !p.Paused && coresJoined && replJoined &&
+	nodesReady := r.Spec.Reason == "" && r.Apply.Applied && r.Admission.Reason == "" && !r.Progress.Busy && !r.Paused && coresJoined && replJoined &&
 		len(s.CoreNodes)+len(s.ReplicantNodes) == int(coreWant+replWant) && allRunning(s)
 	// A cluster made to start from a backup is not Ready on empty data: clients would connect
 	// to a broker without its sessions, rules and users.
@@ -159,18 +121,18 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 	readyMsg := "every node has joined the cluster and is running"
 	readyReasonStr := "ClusterReady"
 	switch {
-	case p.ConfigReason != "":
-		readyReasonStr, readyMsg = p.ConfigReason, p.ConfigMessage
-	case p.AdmissionReason != "":
-		readyReasonStr, readyMsg = p.AdmissionReason, p.AdmissionMessage
-	case p.Paused:
+	case r.Spec.Reason != "":
+		readyReasonStr, readyMsg = r.Spec.Reason, r.Spec.Message
+	case r.Admission.Reason != "":
+		readyReasonStr, readyMsg = r.Admission.Reason, r.Admission.Message
+	case r.Paused:
 		readyReasonStr, readyMsg = "Paused", "changes are held back by the "+v2beta1.PauseAnnotation+" annotation"
-	case !p.Applied && p.ApplyError != "":
-		readyReasonStr, readyMsg = "ApplyFailed", p.ApplyError
-	case p.Busy && coresJoined && replJoined:
-		readyReasonStr, readyMsg = p.ProgressReason, p.ProgressMessage
+	case !r.Apply.Applied && r.Apply.Error != "":
+		readyReasonStr, readyMsg = "ApplyFailed", r.Apply.Error
+	case r.Progress.Busy && coresJoined && replJoined:
+		readyReasonStr, readyMsg = r.Progress.Reason, r.Progress.Message
 	case nodesReady && !restored:
-		readyReasonStr, readyMsg = "RestoringData", "waiting for the restore of spec.restoreFrom: "+restoreMessage(&s, p)
+		readyReasonStr, readyMsg = "RestoringData", "waiting for the restore of spec.restoreFrom: "+restoreMessage(&s, r)
 		if s.Restore != nil && s.Restore.Phase == v2beta1.BackupFailed {
 			readyReasonStr = "RestoreFailed"
 		}
@@ -189,35 +151,35 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, p Problems) 
 	sortConditions(s.Conditions)
 	s.ReadyNodes = fmt.Sprintf("%d/%d", running, coreWant+replWant)
 	s.EMQXVersion = lowestVersion(o)
-	s.Phase = phase(s, p)
+	s.Phase = phase(s, r)
 	return s
 }
 
 // licenseCondition: LicenseValid from spec.license; the running licence in status (also without
 // spec.license, as EMQX reports it).
-func licenseCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, p Problems, set func(string, bool, string, string)) {
+func licenseCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, r Reports, set func(string, bool, string, string)) {
 	s.License = prev.License
-	if p.License != nil {
-		s.License = p.License
+	if r.License.Running != nil {
+		s.License = r.License.Running
 	}
 	switch {
 	case e.Spec.License == nil:
 		meta.RemoveStatusCondition(&s.Conditions, v2beta1.LicenseValid)
-	case p.LicenseReason != "":
-		set(v2beta1.LicenseValid, false, p.LicenseReason, p.LicenseMessage)
-	case p.LicenseOKReason != "":
-		set(v2beta1.LicenseValid, true, p.LicenseOKReason, p.LicenseMessage)
-	case p.LicenseObserved:
+	case r.License.Reason != "":
+		set(v2beta1.LicenseValid, false, r.License.Reason, r.License.Message)
+	case r.License.OKReason != "":
+		set(v2beta1.LicenseValid, true, r.License.OKReason, r.License.Message)
+	case r.License.Observed:
 		set(v2beta1.LicenseValid, true, "Valid", "the licence from spec.license is in use")
 	}
 }
 
 // restoreCondition: DataRestored and status.restore from spec.restoreFrom; it returns whether the
 // cluster has its data (always true without spec.restoreFrom).
-func restoreCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, p Problems, set func(string, bool, string, string)) bool {
+func restoreCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, r Reports, set func(string, bool, string, string)) bool {
 	s.Restore = prev.Restore
-	if p.Restore != nil {
-		s.Restore = p.Restore
+	if r.Restore.Observed {
+		s.Restore = r.Restore.Status
 	}
 	if e.Spec.RestoreFrom == nil {
 		meta.RemoveStatusCondition(&s.Conditions, v2beta1.DataRestored)
@@ -229,15 +191,15 @@ func restoreCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXS
 	case s.Restore.Phase == v2beta1.BackupSucceeded:
 		set(v2beta1.DataRestored, true, "Restored", "backup "+e.Spec.RestoreFrom.BackupName+" imported (EMQXRestore "+s.Restore.Name+")")
 		return true
-	case p.Restore != nil:
-		set(v2beta1.DataRestored, false, s.Restore.Phase, p.RestoreMessage)
+	case r.Restore.Observed:
+		set(v2beta1.DataRestored, false, s.Restore.Phase, r.Restore.Message)
 	}
 	return false
 }
 
-func restoreMessage(s *v2beta1.EMQXStatus, p Problems) string {
-	if p.RestoreMessage != "" {
-		return p.RestoreMessage
+func restoreMessage(s *v2beta1.EMQXStatus, r Reports) string {
+	if r.Restore.Message != "" {
+		return r.Restore.Message
 	}
 	if c := meta.FindStatusCondition(s.Conditions, v2beta1.DataRestored); c != nil {
 		return c.Message
@@ -246,18 +208,18 @@ func restoreMessage(s *v2beta1.EMQXStatus, p Problems) string {
 }
 
 // tlsCondition: TLSCertificateReady and status.tls from spec.tls.
-func tlsCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, p Problems, set func(string, bool, string, string)) {
+func tlsCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, r Reports, set func(string, bool, string, string)) {
 	if e.Spec.TLS == nil {
 		meta.RemoveStatusCondition(&s.Conditions, v2beta1.TLSCertificateReady)
 		return
 	}
 	s.TLS = prev.TLS
-	if p.TLS != nil {
-		s.TLS = p.TLS
+	if r.TLS.Served != nil {
+		s.TLS = r.TLS.Served
 	}
 	switch {
-	case p.TLSReason != "":
-		set(v2beta1.TLSCertificateReady, p.TLSOK, p.TLSReason, p.TLSMessage)
+	case r.TLS.Observed:
+		set(v2beta1.TLSCertificateReady, r.TLS.OK, r.TLS.Reason, r.TLS.Message)
 	case meta.FindStatusCondition(s.Conditions, v2beta1.TLSCertificateReady) == nil:
 		set(v2beta1.TLSCertificateReady, false, "Pending", "no certificate has been rolled out yet")
 	}
@@ -425,13 +387,13 @@ func sortConditions(c []metav1.Condition) {
 	})
 }
 
-func phase(s v2beta1.EMQXStatus, p Problems) string {
+func phase(s v2beta1.EMQXStatus, r Reports) string {
 	switch {
-	case p.Paused:
+	case r.Paused:
 		return "Paused"
-	case p.ConfigReason != "":
+	case r.Spec.Reason != "":
 		return "ConfigError"
-	case p.AdmissionReason != "":
+	case r.Admission.Reason != "":
 		return "PodsRefused"
 	case meta.IsStatusConditionTrue(s.Conditions, v2beta1.Ready):
 		return "Ready"

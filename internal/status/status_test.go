@@ -90,12 +90,12 @@ type fixture struct {
 	e    *v2beta1.EMQX
 	prev v2beta1.EMQXStatus
 	o    *Observed
-	p    Problems
+	p    Reports
 }
 
 func newFixture(cores, replicants int32) *fixture {
 	e := newEMQX(cores, replicants)
-	return &fixture{e: e, o: healthy(e), p: Problems{Applied: true, AppliedConfigRevision: "rev-1"}}
+	return &fixture{e: e, o: healthy(e), p: Reports{Apply: ApplyReport{Applied: true}, Config: ConfigReport{AppliedRevision: "rev-1"}}}
 }
 
 func (f *fixture) compute() v2beta1.EMQXStatus { return Compute(f.e, f.prev, f.o, f.p) }
@@ -154,17 +154,16 @@ const (
 // restoring: spec.restoreFrom names backup b1 and its restore is running.
 func (f *fixture) restoring() {
 	f.e.Spec.RestoreFrom = &v2beta1.RestoreFrom{BackupName: "b1"}
-	f.p.Restore = &v2beta1.RestoreStatus{Name: "c-restore", Phase: v2beta1.BackupRunning}
-	f.p.RestoreMessage = importing
+	f.p.Restore.Saw(v2beta1.RestoreStatus{Name: "c-restore", Phase: v2beta1.BackupRunning}, importing)
 }
 
-func (f *fixture) configError() { f.p.ConfigReason, f.p.ConfigMessage = "InvalidConfig", invalidHOCON }
+func (f *fixture) configError() { f.p.Spec.Reason, f.p.Spec.Message = "InvalidConfig", invalidHOCON }
 func (f *fixture) podsRefused() {
-	f.p.AdmissionReason, f.p.AdmissionMessage = "PodSecurity", podSecurity
+	f.p.Admission.Reason, f.p.Admission.Message = "PodSecurity", podSecurity
 }
-func (f *fixture) applyFailed() { f.p.Applied, f.p.ApplyError = false, applyErr }
+func (f *fixture) applyFailed() { f.p.Apply.Applied, f.p.Apply.Error = false, applyErr }
 func (f *fixture) busy(role string) {
-	f.p.Busy, f.p.ProgressRole, f.p.ProgressReason, f.p.ProgressMessage = true, role, "ScalingIn", evacuating
+	f.p.Progress.Busy, f.p.Progress.Role, f.p.Progress.Reason, f.p.Progress.Message = true, role, "ScalingIn", evacuating
 }
 
 // everythingWrong sets a problem of every kind the Ready reason ranks; a row removes the ones
@@ -295,7 +294,7 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name: "Ready: refused pods come next", cores: 3, replicants: 2,
-			setup: func(f *fixture) { f.everythingWrong(); f.p.ConfigReason = "" },
+			setup: func(f *fixture) { f.everythingWrong(); f.p.Spec.Reason = "" },
 			phase: "Paused", readyNodes: "5/5",
 			conds: []cond{
 				{v2beta1.ConfigValid, T, "Valid", "the spec passed the operator's checks"},
@@ -305,7 +304,7 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name: "Ready: the pause comes next", cores: 3, replicants: 2,
-			setup: func(f *fixture) { f.everythingWrong(); f.p.ConfigReason, f.p.AdmissionReason = "", "" },
+			setup: func(f *fixture) { f.everythingWrong(); f.p.Spec.Reason, f.p.Admission.Reason = "", "" },
 			phase: "Paused", readyNodes: "5/5",
 			conds: []cond{
 				{v2beta1.PodsAdmitted, T, "Admitted", "the API server accepts the cluster's pods"},
@@ -317,7 +316,7 @@ func TestCompute(t *testing.T) {
 			name: "Ready: a failed apply comes next", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.everythingWrong()
-				f.p.ConfigReason, f.p.AdmissionReason, f.p.Paused = "", "", false
+				f.p.Spec.Reason, f.p.Admission.Reason, f.p.Paused = "", "", false
 			},
 			phase: "Progressing", readyNodes: "5/5",
 			conds: []cond{
@@ -330,7 +329,7 @@ func TestCompute(t *testing.T) {
 			name: "Ready: a busy lifecycle with every node joined says what it does", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.everythingWrong()
-				f.p.ConfigReason, f.p.AdmissionReason, f.p.Paused, f.p.Applied, f.p.ApplyError = "", "", false, true, ""
+				f.p.Spec.Reason, f.p.Admission.Reason, f.p.Paused, f.p.Apply.Applied, f.p.Apply.Error = "", "", false, true, ""
 			},
 			phase: "Progressing", readyNodes: "5/5",
 			conds: []cond{
@@ -344,7 +343,7 @@ func TestCompute(t *testing.T) {
 			name: "Ready: a busy lifecycle with a node not joined is NodesNotReady", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.busy(v2beta1.RoleCore)
-				f.p.ProgressReason, f.p.ProgressMessage = "Updating", "replacing pod c-core-2"
+				f.p.Progress.Reason, f.p.Progress.Message = "Updating", "replacing pod c-core-2"
 				f.notJoined("c-core-2")
 			},
 			phase: "Progressing", readyNodes: "4/5",
@@ -366,8 +365,8 @@ func TestCompute(t *testing.T) {
 				{v2beta1.Ready, F, "RestoringData", restoreWait + importing},
 			},
 			check: func(t *testing.T, f *fixture, s v2beta1.EMQXStatus) {
-				if s.Restore == nil || *s.Restore != *f.p.Restore {
-					t.Errorf("status.restore = %+v, want %+v", s.Restore, f.p.Restore)
+				if s.Restore == nil || *s.Restore != *f.p.Restore.Status {
+					t.Errorf("status.restore = %+v, want %+v", s.Restore, f.p.Restore.Status)
 				}
 			},
 		},
@@ -375,8 +374,8 @@ func TestCompute(t *testing.T) {
 			name: "Ready: a restore that failed in this pass is RestoreFailed", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.restoring()
-				f.p.Restore.Phase = v2beta1.BackupFailed
-				f.p.RestoreMessage = "EMQXRestore c-restore was deleted before it finished; the operator does not import twice"
+				f.p.Restore.Status.Phase = v2beta1.BackupFailed
+				f.p.Restore.Message = "EMQXRestore c-restore was deleted before it finished; the operator does not import twice"
 			},
 			phase: "Degraded", readyNodes: "5/5",
 			conds: []cond{
@@ -424,7 +423,7 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name: "Ready: a restored cluster is ClusterReady", cores: 3, replicants: 2,
-			setup: func(f *fixture) { f.restoring(); f.p.Restore.Phase = v2beta1.BackupSucceeded },
+			setup: func(f *fixture) { f.restoring(); f.p.Restore.Status.Phase = v2beta1.BackupSucceeded },
 			phase: "Ready", readyNodes: "5/5",
 			conds: []cond{
 				{v2beta1.DataRestored, T, "Restored", "backup b1 imported (EMQXRestore c-restore)"},
@@ -571,7 +570,7 @@ func TestCompute(t *testing.T) {
 		{
 			name: "CoreNodesProgressing: the lifecycle's reason without a role is the cores'", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
-				f.p.ProgressReason, f.p.ProgressMessage = "EMQXUnreachable", "no core answers; nothing risky is done"
+				f.p.Progress.Reason, f.p.Progress.Message = "EMQXUnreachable", "no core answers; nothing risky is done"
 			},
 			phase: "Ready", readyNodes: "5/5",
 			conds: []cond{
@@ -685,7 +684,7 @@ func TestCompute(t *testing.T) {
 			setup: func(f *fixture) {
 				f.prev.License = oldLicence
 				f.prev.Conditions = []metav1.Condition{was(v2beta1.LicenseValid, F, "LicenseExpired", "the licence expired on 2026-01-01")}
-				f.p.LicenseReason = "LicenseExpired" // ignored without spec.license
+				f.p.License.Reason = "LicenseExpired" // ignored without spec.license
 			},
 			phase: "Ready", readyNodes: "5/5",
 			absent: []string{v2beta1.LicenseValid},
@@ -699,8 +698,8 @@ func TestCompute(t *testing.T) {
 			name: "Licence: a refused or expired licence is False, and does not stop Ready", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.withLicense()
-				f.p.LicenseObserved, f.p.License = true, licence
-				f.p.LicenseReason, f.p.LicenseMessage = "LicenseRejected", "EMQX refused the key: bad signature"
+				f.p.License.Observed, f.p.License.Running = true, licence
+				f.p.License.Reason, f.p.License.Message = "LicenseRejected", "EMQX refused the key: bad signature"
 			},
 			phase: "Ready", readyNodes: "5/5",
 			conds: []cond{
@@ -712,8 +711,8 @@ func TestCompute(t *testing.T) {
 			name: "Licence: a problem outranks a notice", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.withLicense()
-				f.p.LicenseObserved = true
-				f.p.LicenseReason, f.p.LicenseOKReason, f.p.LicenseMessage = "LicenseExpired", "ExpiringSoon", "the licence expired on 2026-01-01"
+				f.p.License.Observed = true
+				f.p.License.Reason, f.p.License.OKReason, f.p.License.Message = "LicenseExpired", "ExpiringSoon", "the licence expired on 2026-01-01"
 			},
 			phase: "Ready", readyNodes: "5/5",
 			conds: []cond{{v2beta1.LicenseValid, F, "LicenseExpired", "the licence expired on 2026-01-01"}},
@@ -722,8 +721,8 @@ func TestCompute(t *testing.T) {
 			name: "Licence: a notice is True with its reason", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.withLicense()
-				f.p.LicenseObserved = true
-				f.p.LicenseOKReason, f.p.LicenseMessage = "ExpiringSoon", "the licence expires on 2027-01-01, in 12 days (warning at 30 days)"
+				f.p.License.Observed = true
+				f.p.License.OKReason, f.p.License.Message = "ExpiringSoon", "the licence expires on 2027-01-01, in 12 days (warning at 30 days)"
 			},
 			phase: "Ready", readyNodes: "5/5",
 			conds: []cond{{v2beta1.LicenseValid, T, "ExpiringSoon", "the licence expires on 2027-01-01, in 12 days (warning at 30 days)"}},
@@ -733,7 +732,7 @@ func TestCompute(t *testing.T) {
 			setup: func(f *fixture) {
 				f.withLicense()
 				f.prev.License = oldLicence
-				f.p.LicenseObserved, f.p.License = true, licence
+				f.p.License.Observed, f.p.License.Running = true, licence
 			},
 			phase: "Ready", readyNodes: "5/5",
 			conds: []cond{{v2beta1.LicenseValid, T, "Valid", "the licence from spec.license is in use"}},
@@ -766,7 +765,7 @@ func TestCompute(t *testing.T) {
 			absent: []string{v2beta1.LicenseValid},
 		},
 
-		// TLSCertificateReady: TLSOK and a reason is True, a reason alone False, neither leaves the
+		// TLSCertificateReady: an observed report sets it (OK or not, with its reason); one not observed leaves the
 		// previous status.
 		{
 			name: "TLS: without spec.tls there is no condition and no status.tls", cores: 3, replicants: 2,
@@ -783,11 +782,12 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
-			name: "TLS: TLSOK with its reason is True", cores: 3, replicants: 2,
+			name: "TLS: observed OK with its reason is True", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.withTLS()
 				f.prev.TLS = oldCert
-				f.p.TLS, f.p.TLSOK, f.p.TLSReason, f.p.TLSMessage = cert, true, "CertificateServed", "every node serves certificate aa11"
+				f.p.TLS.Served = cert
+				f.p.TLS.Saw(true, "CertificateServed", "every node serves certificate aa11")
 			},
 			phase: "Ready", readyNodes: "5/5",
 			conds: []cond{{v2beta1.TLSCertificateReady, T, "CertificateServed", "every node serves certificate aa11"}},
@@ -798,12 +798,12 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
-			name: "TLS: a reason without TLSOK is False, and does not stop Ready", cores: 3, replicants: 2,
+			name: "TLS: observed not OK is False, and does not stop Ready", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.withTLS()
 				f.prev.Conditions = []metav1.Condition{was(v2beta1.TLSCertificateReady, T, "CertificateServed", "every node serves certificate bb22")}
-				f.p.TLS, f.p.TLSRotating = cert, true
-				f.p.TLSReason, f.p.TLSMessage = "CertificateRotating", "3/5 nodes serve certificate aa11"
+				f.p.TLS.Served, f.p.TLS.Rotating = cert, true
+				f.p.TLS.Saw(false, "CertificateRotating", "3/5 nodes serve certificate aa11")
 			},
 			phase: "Ready", readyNodes: "5/5",
 			conds: []cond{
@@ -812,7 +812,7 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
-			name: "TLS: neither TLSOK nor a reason keeps the previous condition and status.tls", cores: 3, replicants: 2,
+			name: "TLS: a report not observed keeps the previous condition and status.tls", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.withTLS()
 				f.prev.TLS = oldCert
@@ -834,8 +834,8 @@ func TestCompute(t *testing.T) {
 			conds: []cond{{v2beta1.TLSCertificateReady, F, "Pending", "no certificate has been rolled out yet"}},
 		},
 		{
-			name: "TLS: TLSOK without a reason is not read (Pending)", cores: 3, replicants: 2,
-			setup: func(f *fixture) { f.withTLS(); f.p.TLSOK = true },
+			name: "TLS: OK on a report not observed is not read (Pending)", cores: 3, replicants: 2,
+			setup: func(f *fixture) { f.withTLS(); f.p.TLS.OK = true },
 			phase: "Ready", readyNodes: "5/5",
 			conds: []cond{{v2beta1.TLSCertificateReady, F, "Pending", "no certificate has been rolled out yet"}},
 		},
@@ -843,7 +843,7 @@ func TestCompute(t *testing.T) {
 		// Initialized: set once, by the first successful apply.
 		{
 			name: "Initialized: a pass that stopped before applying waits for the first apply", cores: 3, replicants: 2,
-			setup: func(f *fixture) { f.configError(); f.p.Applied = false },
+			setup: func(f *fixture) { f.configError(); f.p.Apply.Applied = false },
 			phase: "ConfigError", readyNodes: "5/5",
 			conds: []cond{{v2beta1.Initialized, F, "NotApplied", "waiting for the first successful apply"}},
 		},
