@@ -32,6 +32,7 @@ import (
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/cli"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/olm"
 	"github.com/broker-ops/emqx-operator/internal/render"
@@ -86,6 +87,8 @@ func runManager(args []string) int {
 	secretPropagation := fs.Duration("secret-propagation", emqx4.DefaultSecretPropagation,
 		"how long the kubelet may take to update a mounted Secret; an EMQX 4 listener is restarted for a new certificate after it")
 	joinTimeout := fs.Duration("join-timeout", lifecycle.DefaultJoinTimeout, "how long a Ready EMQX node may stay out of its cluster before the operator invites it")
+	healthInterval := fs.Duration("emqx-health-interval", healthpoll.DefaultInterval,
+		"how often the operator reads a stable EMQX cluster's API: one read per interval, more at once when the cluster changes (0: every pass reads everything)")
 	maxRollouts := fs.Int("max-concurrent-rollouts", 3, "how many clusters may scale in or roll at once across the operator (0: no limit)")
 	backupImage := fs.String("backup-image", envOr("OPERATOR_IMAGE", DefaultImage),
 		"the operator's own image, which backup Jobs run (default: $OPERATOR_IMAGE)")
@@ -167,6 +170,7 @@ func runManager(args []string) int {
 		Upgrade:  upgradeGate,
 		// watches.yaml's reconcilePeriod (Parse has checked it): the resync of a healthy cluster.
 		ReadyResync: mustPeriod(emqxWatch),
+		Health:      healthpoll.New(*healthInterval),
 	}
 	maxConcurrent := emqxWatch.MaxConcurrentReconciles
 	if maxConcurrent <= 0 {

@@ -23,6 +23,7 @@ import (
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/controllers/refs"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/olm"
 	"github.com/broker-ops/emqx-operator/internal/render"
 	"github.com/broker-ops/emqx-operator/internal/status"
@@ -52,6 +53,11 @@ type EMQXReconciler struct {
 	// ReadyResync is how often a healthy cluster is looked at again (watches.yaml's
 	// reconcilePeriod; pipeline.DefaultReadyResync when zero).
 	ReadyResync time.Duration
+	// Health paces the EMQX reads of a stable cluster: one per interval (nil: every pass reads
+	// everything).
+	Health *healthpoll.Poller
+	// Clock is the time (nil: time.Now); tests move it.
+	Clock func() time.Time
 
 	evacuations evacuationClock
 }
@@ -76,6 +82,7 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	current := &v2beta1.EMQX{}
 	if err := r.Client.Get(ctx, req.NamespacedName, current); err != nil {
 		r.Rollouts.Release(req.String())
+		r.Health.Forget(req.String())
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, r.Upgrade.Observe(ctx, req.String(), "")
 		}
@@ -84,6 +91,7 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if !current.DeletionTimestamp.IsZero() {
 		// Owner references hand the children to the garbage collector; PVCs stay (retention policy).
 		r.Rollouts.Release(req.String())
+		r.Health.Forget(req.String())
 		return ctrl.Result{}, r.Upgrade.Observe(ctx, req.String(), "")
 	}
 	e := current.DeepCopy()
@@ -98,6 +106,10 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	updated.Status = next
 	wout, werr := pipeline.PatchStatus(ctx, r.Client, current, updated)
 	out, err = pipeline.AfterStatusWrite(out, err, wout, werr)
+	if out.Kind != pipeline.Done || err != nil {
+		// Not stable: the next pass reads EMQX in full (the Converged step remembers a stable one).
+		r.Health.Forget(clusterKey(e))
+	}
 	if uerr := r.Upgrade.Observe(ctx, req.String(), rolloutInProgress(p)); uerr != nil {
 		err = errors.Join(err, uerr)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/credentials"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/emqxconf"
+	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/validation"
 	"github.com/broker-ops/emqx-operator/internal/values"
@@ -153,11 +154,18 @@ func (r *EMQXReconciler) observeLicense(ctx context.Context, e *v2beta1.EMQX, ke
 	if o.NodesErr != nil {
 		return // status keeps what an earlier pass saw
 	}
-	// The node that just answered GET /nodes, not a new round over nodes that did not answer.
-	l, err := r.EMQXClients(o.Answered.BaseURL, emqxapi.Credentials{Key: key.Key, Secret: key.Secret}).License(ctx)
-	if err != nil {
+	// Read when the health budget allows it or a new key was just sent (Apply), from the node that
+	// answered GET /nodes (not a new round over nodes that did not answer); else the last reading.
+	if p.health.Read == healthpoll.Everything || p.health.Read == healthpoll.License || d.Apply {
+		p.reading.License = nil
+		if l, err := r.EMQXClients(o.Answered.BaseURL, emqxapi.Credentials{Key: key.Key, Secret: key.Secret}).License(ctx); err == nil {
+			p.reading.License = &l
+		}
+	}
+	if p.reading.License == nil {
 		return // CE 5.8 has no licence API; status keeps what is known
 	}
+	l := *p.reading.License
 	p.reports.License = judgeLicense(e, l, d.Write, p.reports.License, time.Now())
 	switch {
 	case p.reports.License.Reason == "LicenseExpired":

@@ -14,48 +14,67 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
-	"github.com/broker-ops/emqx-operator/internal/credentials"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/status"
 )
 
-// observe gathers the cluster's workloads and pods from the cache and the node list from EMQX. It
-// always returns an Observed: a failed cache read is recorded in its ReadErr (the pass then waits and
-// the status says Ready is unknown), never a nil view.
-func (r *EMQXReconciler) observe(ctx context.Context, e *v2beta1.EMQX, key credentials.APIKey) (*status.Observed, []emqxapi.Evacuation) {
+// observeObjects gathers the cluster's workloads and pods from the cache. It always returns an
+// Observed: a failed cache read is recorded in its ReadErr (the pass then waits and the status says
+// Ready is unknown), never a nil view.
+func (r *EMQXReconciler) observeObjects(ctx context.Context, e *v2beta1.EMQX) *status.Observed {
 	o := &status.Observed{}
 	var err error
 	if o.CoreSet, err = r.statefulSet(ctx, e.Namespace, e.CoreWorkloadName()); err != nil {
-		return &status.Observed{ReadErr: err}, nil
+		return &status.Observed{ReadErr: err}
 	}
 	if o.ReplicantSet, err = r.statefulSet(ctx, e.Namespace, e.ReplicantWorkloadName()); err != nil {
-		return &status.Observed{ReadErr: err}, nil
+		return &status.Observed{ReadErr: err}
 	}
 	pods := &corev1.PodList{}
 	if err := r.Client.List(ctx, pods, client.InNamespace(e.Namespace), client.MatchingLabels(e.SelectorLabels())); err != nil {
-		return &status.Observed{ReadErr: err}, nil
+		return &status.Observed{ReadErr: err}
 	}
 	o.Pods = pods.Items
 	sort.Slice(o.Pods, func(i, j int) bool { return o.Pods[i].Name < o.Pods[j].Name })
+	return o
+}
 
-	creds := emqxapi.Credentials{Key: key.Key, Secret: key.Secret}
-	ans, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, coreEndpoints(o.Pods),
-		func(ctx context.Context, c *emqxapi.Client) ([]emqxapi.Node, error) { return c.Nodes(ctx) })
-	o.Nodes, o.NodesErr, o.Answered = ans.Value, err, ans.Endpoint
-	for pod := range ans.Failed {
-		o.Unreachable = append(o.Unreachable, pod)
+// readEMQX asks EMQX what the pass's health decision allows (all of it for a cluster that changed or
+// converges, one topic or nothing for a stable one) and fills the observed node list from the
+// reading. The licence is read by the Served step, after any new key has been sent.
+func (r *EMQXReconciler) readEMQX(ctx context.Context, p *pass) {
+	o, creds := p.observed, emqxapi.Credentials{Key: p.operatorKey.Key, Secret: p.operatorKey.Secret}
+	p.reading = p.health.Last
+	switch p.health.Read {
+	case healthpoll.Everything, healthpoll.Nodes:
+		ans, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, coreEndpoints(o.Pods),
+			func(ctx context.Context, c *emqxapi.Client) ([]emqxapi.Node, error) { return c.Nodes(ctx) })
+		p.reading.Nodes, p.reading.Answered, p.reading.Unreachable = ans.Value, ans.Endpoint, nil
+		for pod := range ans.Failed {
+			p.reading.Unreachable = append(p.reading.Unreachable, pod)
+		}
+		sort.Strings(p.reading.Unreachable)
+		o.NodesErr = err
+		if err == nil && p.health.Read == healthpoll.Everything {
+			o.NodesErr = r.readEvacuations(ctx, p, creds)
+		}
+	case healthpoll.Evacuations:
+		o.NodesErr = r.readEvacuations(ctx, p, creds)
 	}
-	sort.Strings(o.Unreachable)
-	if err != nil {
-		return o, nil
-	}
-	// Evacuations matter only while nodes are leaving or being replaced, or when one was left
-	// behind; asking costs one call to the node that just answered.
-	evacs, err := r.EMQXClients(ans.Endpoint.BaseURL, creds).Evacuations(ctx)
+	o.Nodes, o.Answered, o.Unreachable = p.reading.Nodes, p.reading.Answered, p.reading.Unreachable
+	p.evacs = p.reading.Evacuations
+}
+
+// readEvacuations asks the node that answered the node list. Evacuations matter only while nodes
+// are leaving or being replaced, or when one was left behind; asking costs one call.
+func (r *EMQXReconciler) readEvacuations(ctx context.Context, p *pass, creds emqxapi.Credentials) error {
+	evacs, err := r.EMQXClients(p.reading.Answered.BaseURL, creds).Evacuations(ctx)
 	if err != nil && !emqxapi.IsNotFound(err) {
-		o.NodesErr = fmt.Errorf("reading evacuations: %w", err)
+		return fmt.Errorf("reading evacuations: %w", err)
 	}
-	return o, evacs
+	p.reading.Evacuations = evacs
+	return nil
 }
 
 func (r *EMQXReconciler) statefulSet(ctx context.Context, ns, name string) (*appsv1.StatefulSet, error) {

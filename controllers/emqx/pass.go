@@ -7,6 +7,7 @@ import (
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/internal/credentials"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/status"
 )
@@ -23,6 +24,9 @@ type pass struct {
 	userKeys    []credentials.APIKey
 	foreignSets []appsv1.ReplicaSet
 	observed    *status.Observed
+	fingerprint string              // the cluster as Kubernetes shows it (health.go)
+	health      healthpoll.Decision // what this pass may read from EMQX
+	reading     healthpoll.Reading  // what EMQX said (this pass's reads over the last reading)
 	evacs       []emqxapi.Evacuation
 	lic         licenseDecision
 	tlsPlan     tlsDecision

@@ -17,6 +17,7 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/apply"
 	"github.com/broker-ops/emqx-operator/internal/desired"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/validation"
@@ -104,14 +105,17 @@ func (r *EMQXReconciler) credentials(ctx context.Context, p *pass) (pipeline.Out
 	return pipeline.Next(), nil
 }
 
-// observeStep reads the workloads and pods from the cache and the node list from EMQX. While the
-// vendor's workloads are adopted, nodes know only the vendor's key until a core restarts with this
-// operator's bootstrap file: that key is used meanwhile.
+// observeStep reads the workloads and pods from the cache and what the health budget allows from
+// EMQX. While the vendor's workloads are adopted, nodes know only the vendor's key until a core
+// restarts with this operator's bootstrap file: that key is used meanwhile.
 func (r *EMQXReconciler) observeStep(ctx context.Context, p *pass) (pipeline.Outcome, error) {
 	e := p.e
-	if p.observed, p.evacs = r.observe(ctx, e, p.operatorKey); p.observed.ReadErr != nil {
+	if p.observed = r.observeObjects(ctx, e); p.observed.ReadErr != nil {
 		return r.cacheReadFailed(ctx, p), nil
 	}
+	p.fingerprint = fingerprint(e, p.operatorKey.Key, p.observed)
+	p.health = r.Health.Decide(clusterKey(e), p.fingerprint, r.now())
+	r.readEMQX(ctx, p)
 	if adopting(e) && keyRefused(p.observed.NodesErr) {
 		vendorKey, found, err := r.vendorAPIKey(ctx, e)
 		if err != nil {
@@ -119,9 +123,9 @@ func (r *EMQXReconciler) observeStep(ctx context.Context, p *pass) (pipeline.Out
 		}
 		if found {
 			p.operatorKey = vendorKey
-			if p.observed, p.evacs = r.observe(ctx, e, p.operatorKey); p.observed.ReadErr != nil {
-				return r.cacheReadFailed(ctx, p), nil
-			}
+			p.fingerprint = fingerprint(e, p.operatorKey.Key, p.observed)
+			p.health = healthpoll.Decision{Read: healthpoll.Everything}
+			r.readEMQX(ctx, p)
 		}
 	}
 	p.observed.Foreign, p.observed.ForeignSets = splitForeign(p.observed), p.foreignSets
@@ -358,7 +362,9 @@ func (r *EMQXReconciler) converged(_ context.Context, p *pass) (pipeline.Outcome
 		// No watch reports a node re-reading its certificate files: look again soon.
 		return pipeline.WaitFor(pipeline.Converging, pipeline.ReasonCertificateRotating), nil
 	}
-	return pipeline.Converged(r.readyResync()), nil
+	// Stable: the reading stands until the next read the health budget allows.
+	due := r.Health.Remember(clusterKey(e), p.fingerprint, p.reading, p.health.Read, r.now())
+	return pipeline.Converged(r.nextLook(due)), nil
 }
 
 // rejectOrFail ends a step on a spec problem (recorded and reported) or an error.

@@ -21,6 +21,8 @@ type Server struct {
 	nodes   []emqxapi.Node
 	calls   int
 	refused int
+	// requests counts every request, answered or not, as EMQX would see it.
+	requests int
 }
 
 // New starts a fake that accepts no key until SetCredentials is called.
@@ -35,7 +37,12 @@ func New() *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"code": "NOT_FOUND", "message": "Request Path Not Found"})
 	})
-	s.Server = httptest.NewServer(mux)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.requests++
+		s.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
 	return s
 }
 
@@ -58,6 +65,13 @@ func (s *Server) Calls() (ok, refused int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls, s.refused
+}
+
+// Requests counts every request the fake received, whatever its path or answer.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
 }
 
 func (s *Server) withAuth(h http.HandlerFunc) http.HandlerFunc {

@@ -214,6 +214,8 @@ func (e *Env) startSimulator() error {
 var OperatorArgs = []string{
 	// The simulator runs ten times faster than EMQX; the operator's own wait scales with it.
 	"--join-timeout=3s",
+	// A stable cluster is read once per health interval (30 s for EMQX): 3 s at the simulator's pace.
+	"--emqx-health-interval=3s",
 	// The rig's kubelet (kwok) updates nothing: the simulator reads Secrets when a file is read.
 	"--secret-propagation=1s",
 	// One cluster rolls at a time, as a fleet operator would configure it (TestThrottle relies on it).
