@@ -40,6 +40,7 @@ func (r *EMQXReconciler) steps() []pipeline.Step[*pass] {
 		{Name: "Credentials", Run: r.credentials},
 		{Name: "Observe", Run: r.observeStep},
 		{Name: "Pause", Run: r.pause},
+		{Name: "UpgradePath", Run: r.upgradePath},
 		{Name: "License", Run: r.license},
 		{Name: "TLS", Run: r.tls},
 		{Name: "Config", Run: r.config},
@@ -58,6 +59,9 @@ func (r *EMQXReconciler) steps() []pipeline.Step[*pass] {
 // validate refuses a spec the operator's checks reject.
 func (r *EMQXReconciler) validate(_ context.Context, p *pass) (pipeline.Outcome, error) {
 	if prob := validation.Config(p.e); prob != nil {
+		return r.rejectSpec(p.e, p, prob), nil
+	}
+	if prob := validation.Annotations(p.e); prob != nil {
 		return r.rejectSpec(p.e, p, prob), nil
 	}
 	return pipeline.Next(), nil
