@@ -157,10 +157,15 @@ func (r *EMQXReconciler) observeLicense(ctx context.Context, e *v2beta1.EMQX, ke
 	// Read when the health budget allows it or a new key was just sent (Apply), from the node that
 	// answered GET /nodes (not a new round over nodes that did not answer); else the last reading.
 	if p.health.Read == healthpoll.Everything || p.health.Read == healthpoll.License || d.Apply {
-		p.reading.License = nil
-		if l, err := r.EMQXClients(o.Answered.BaseURL, emqxapi.Credentials{Key: key.Key, Secret: key.Secret}).License(ctx); err == nil {
+		l, err := r.EMQXClients(o.Answered.BaseURL, emqxapi.Credentials{Key: key.Key, Secret: key.Secret}).License(ctx)
+		switch {
+		case err == nil:
 			p.reading.License = &l
+		case emqxapi.IsNotFound(err):
+			p.reading.License = nil // CE 5.8: no licence API
 		}
+		// Any other failure keeps the last licence read: one lost answer must not blank it out
+		// for the next ten turns of the health budget.
 	}
 	if p.reading.License == nil {
 		return // CE 5.8 has no licence API; status keeps what is known

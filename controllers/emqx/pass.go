@@ -10,6 +10,7 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/status"
+	"github.com/broker-ops/emqx-operator/internal/upgradepath"
 )
 
 // pass is one reconcile of one cluster: what the steps gathered for the steps after them, and the
@@ -36,6 +37,8 @@ type pass struct {
 	unwatched []*corev1.Secret
 	// objectsChanged: the apply step changed a StatefulSet (observed before the change).
 	objectsChanged bool
+	// upgradeNotice: a supported image change with a limitation, told when Apply changes the image.
+	upgradeNotice *upgradepath.Verdict
 
 	// reports: one per concern, each written by its steps only; status.Compute reads them once.
 	reports status.Reports

@@ -117,7 +117,9 @@ func (r *EMQXReconciler) observeStep(ctx context.Context, p *pass) (pipeline.Out
 	if p.observed = r.observeObjects(ctx, e); p.observed.ReadErr != nil {
 		return r.cacheReadFailed(ctx, p), nil
 	}
-	p.fingerprint = fingerprint(e, p.operatorKey.Key, p.observed)
+	// The operator's own key names the fingerprint, also while a vendor key is used meanwhile, so
+	// that an adopted cluster gets the same budget.
+	p.fingerprint = fingerprint(e, p.ownKey.Key, p.observed)
 	p.health = r.Health.Decide(clusterKey(e), p.fingerprint, r.now())
 	r.readEMQX(ctx, p)
 	if adopting(e) && keyRefused(p.observed.NodesErr) {
@@ -127,7 +129,6 @@ func (r *EMQXReconciler) observeStep(ctx context.Context, p *pass) (pipeline.Out
 		}
 		if found {
 			p.operatorKey = vendorKey
-			p.fingerprint = fingerprint(e, p.operatorKey.Key, p.observed)
 			p.health = healthpoll.Decision{Read: healthpoll.Everything}
 			r.readEMQX(ctx, p)
 		}
@@ -249,16 +250,25 @@ func (r *EMQXReconciler) applyStep(ctx context.Context, p *pass) (pipeline.Outco
 		return pipeline.Outcome{}, err
 	}
 	p.reports.Apply.Applied = true
-	if p.objectsChanged = apply.StatefulSetChanged(changes); p.objectsChanged {
-		// This pass observed the StatefulSets before it changed them: whether pods are now
-		// outdated shows only once the StatefulSet controller has seen the change, so the
-		// cluster is not reported Ready on this pass's view (a spec change would read as done).
-		p.reports.Progress.Busy = true
-		if p.plan.Reason == "" {
-			p.reports.Progress.Reason, p.reports.Progress.Message = pipeline.ReasonApplying, "the StatefulSets were just changed; looking again"
-		}
-	}
+	r.statefulSetsChanged(p, apply.StatefulSetChanged(changes))
 	return pipeline.Next(), nil
+}
+
+// statefulSetsChanged records that the apply changed a StatefulSet. This pass observed the
+// StatefulSets before it changed them: whether pods are now outdated shows only once the
+// StatefulSet controller has seen the change, so the cluster is not reported Ready on this pass's
+// view (a spec change would read as done). A supported upgrade's limitation is told now, once.
+func (r *EMQXReconciler) statefulSetsChanged(p *pass, changed bool) {
+	if p.objectsChanged = changed; !changed {
+		return
+	}
+	if p.upgradeNotice != nil {
+		r.upgradeNoticeEvent(p.e, p.upgradeNotice)
+	}
+	p.reports.Progress.Busy = true
+	if p.plan.Reason == "" {
+		p.reports.Progress.Reason, p.reports.Progress.Message = pipeline.ReasonApplying, "the StatefulSets were just changed; looking again"
+	}
 }
 
 // restore makes and follows the restore of spec.restoreFrom.

@@ -6,10 +6,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/emqxconf"
+	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/upgradepath"
 	"github.com/broker-ops/emqx-operator/internal/validation"
 )
@@ -19,59 +22,135 @@ import (
 // across 6.1.1's durable-storage change, …) would lose data or wedge the cluster halfway, and no
 // pod may move for it. A refusal is a spec error naming the rule; the user fixes the image or
 // accepts the risk for that release (upgradepath.AcceptAnnotation). A path with a known
-// limitation rolls, with a Warning Event: the check sees the change only in the pass that applies
-// it (afterwards the StatefulSet carries the new image), so the Event is emitted once.
-func (r *EMQXReconciler) upgradePath(_ context.Context, p *pass) (pipeline.Outcome, error) {
-	running := emqxImage(p.observed.CoreSet)
-	// Tags, not whole references: a registry mirror (watches.yaml's imageRegistry) is no change.
-	if running == "" || upgradepath.Tag(running) == upgradepath.Tag(p.e.Spec.Image) {
-		return pipeline.Next(), nil // a new cluster, or no image change
+// limitation rolls, with a Warning Event from the pass that changes the StatefulSet's image.
+func (r *EMQXReconciler) upgradePath(ctx context.Context, p *pass) (pipeline.Outcome, error) {
+	from, changed := runningRelease(p.observed, p.e.Spec.Image)
+	if !changed {
+		return pipeline.Next(), nil // a new cluster, or every node already runs the spec's image
 	}
-	ds, err := durableSessions(p.e)
+	ds, err := r.durableSessions(ctx, p)
 	if err != nil {
-		return r.rejectSpec(p.e, p, &validation.Problem{Reason: validation.ReasonInvalidConfig, Message: err.Error()}), nil
+		return pipeline.Outcome{}, err
 	}
 	v := upgradepath.Decide(upgradepath.Change{
-		From: upgradepath.OfImage(running), To: upgradepath.OfImage(p.e.Spec.Image),
+		From: from, To: upgradepath.OfImage(p.e.Spec.Image),
 		DurableSessions: ds, Accepted: p.e.Annotations[upgradepath.AcceptAnnotation],
 	})
-	switch {
-	case v.Refused:
+	if v.Refused {
 		return r.rejectSpec(p.e, p, &validation.Problem{Reason: v.Rule, Message: "image " + p.e.Spec.Image + ": " + v.Message}), nil
-	case v.Warning:
-		r.Recorder.Eventf(p.e, nil, corev1.EventTypeWarning, v.Rule, "Upgrade", "image %s: %s", p.e.Spec.Image, v.Message)
+	}
+	if v.Warning && upgradepath.Reference(emqxImage(p.observed.CoreSet, p.e.Spec.Image)) != upgradepath.Reference(p.e.Spec.Image) {
+		p.upgradeNotice = &v // this pass changes the template: the Apply step tells once
 	}
 	return pipeline.Next(), nil
 }
 
+// runningRelease is the oldest EMQX release the cluster runs (its workloads' templates, its pods'
+// containers and the versions EMQX reports; zero when none is a release), and whether anything
+// runs an image other than spec's. Mid-rollout the oldest counts: 5.3 → 5.9 → 5.10 in quick
+// succession is judged from 5.3, and a rollback to what half the nodes still run is no change.
+// A new cluster (no workload, no pod, no node) runs nothing.
+func runningRelease(o *status.Observed, specImage string) (upgradepath.Version, bool) {
+	var images []string
+	for _, s := range []*appsv1.StatefulSet{o.CoreSet, o.ReplicantSet} {
+		if img := emqxImage(s, specImage); img != "" {
+			images = append(images, img)
+		}
+	}
+	for i := range o.Pods {
+		if img := emqxContainerImage(o.Pods[i].Spec.Containers, specImage); img != "" {
+			images = append(images, img)
+		}
+	}
+	var oldest upgradepath.Version
+	changed := false
+	older := func(v upgradepath.Version) {
+		if v.Known() && (!oldest.Known() || v.Less(oldest)) {
+			oldest = v
+		}
+	}
+	for _, img := range images {
+		changed = changed || upgradepath.Reference(img) != upgradepath.Reference(specImage)
+		older(upgradepath.OfImage(img))
+	}
+	for _, n := range o.Nodes {
+		v, _ := upgradepath.Parse(n.Version)
+		older(v)
+	}
+	return oldest, changed
+}
+
 // emqxImage is the image of the EMQX container of a live workload ("" without one).
-func emqxImage(s *appsv1.StatefulSet) string {
-	if s == nil || len(s.Spec.Template.Spec.Containers) == 0 {
+func emqxImage(s *appsv1.StatefulSet, specImage string) string {
+	if s == nil {
 		return ""
 	}
-	for _, c := range s.Spec.Template.Spec.Containers {
+	return emqxContainerImage(s.Spec.Template.Spec.Containers, specImage)
+}
+
+// emqxContainerImage finds EMQX among containers: the one named emqx (this operator's and the
+// vendor's name), else one of the spec image's repository; never a sidecar.
+func emqxContainerImage(cs []corev1.Container, specImage string) string {
+	for _, c := range cs {
 		if c.Name == "emqx" {
 			return c.Image
 		}
 	}
-	return s.Spec.Template.Spec.Containers[0].Image
-}
-
-// durableSessions: spec.config.data enables durable sessions (durable_sessions.enable), or the
-// pods' environment does (EMQX_DURABLE_SESSIONS__ENABLE, EMQX's env override of the same key).
-func durableSessions(e *v2beta1.EMQX) (bool, error) {
-	for _, env := range e.Spec.CoreTemplate.Spec.Env {
-		if env.Name == "EMQX_DURABLE_SESSIONS__ENABLE" {
-			return strings.EqualFold(strings.TrimSpace(env.Value), "true"), nil
+	for _, c := range cs {
+		if repository(c.Image) == repository(specImage) {
+			return c.Image
 		}
 	}
-	conf, err := emqxconf.Parse(e.Spec.Config.Data)
+	return ""
+}
+
+// repository is an image's last path element without tag or digest ("emqx-enterprise").
+func repository(image string) string {
+	ref := upgradepath.Reference(image)
+	if i := strings.IndexAny(ref, ":@"); i >= 0 {
+		return ref[:i]
+	}
+	return ref
+}
+
+// durableSessions: durable sessions are on in the spec or in what the nodes run (the
+// ConfigMap they read, the live core template's environment). Data written by durable sessions
+// stays on disk when they are turned off in the same edit, so either counts.
+func (r *EMQXReconciler) durableSessions(ctx context.Context, p *pass) (bool, error) {
+	on := durableSessionsIn(p.e.Spec.Config.Data, p.e.Spec.CoreTemplate.Spec.Env)
+	var env []corev1.EnvVar
+	if s := p.observed.CoreSet; s != nil {
+		for _, c := range s.Spec.Template.Spec.Containers {
+			env = append(env, c.Env...)
+		}
+	}
+	cm := &corev1.ConfigMap{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.e.Namespace, Name: p.e.ConfigMapName()}, cm)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, err
+	}
+	return on || durableSessionsIn(cm.Data["emqx.conf"], env), nil
+}
+
+// durableSessionsIn: durable_sessions.enable in the HOCON text, or EMQX_DURABLE_SESSIONS__ENABLE
+// (EMQX's env override of the same key, which wins). An unparsable text counts as off here (the
+// Validate step refuses it before).
+func durableSessionsIn(conf string, env []corev1.EnvVar) bool {
+	for _, e := range env {
+		if e.Name == "EMQX_DURABLE_SESSIONS__ENABLE" {
+			return strings.EqualFold(strings.Trim(strings.TrimSpace(e.Value), `"`), "true")
+		}
+	}
+	parsed, err := emqxconf.Parse(conf)
 	if err != nil {
-		return false, err
+		return false
 	}
-	v, err := emqxconf.Lookup(conf, "durable_sessions.enable")
-	if err != nil || v == nil {
-		return false, err
-	}
-	return strings.EqualFold(strings.Trim(v.String(), `"`), "true"), nil
+	v, err := emqxconf.Lookup(parsed, "durable_sessions.enable")
+	return err == nil && v != nil && strings.EqualFold(strings.Trim(v.String(), `"`), "true")
+}
+
+// upgradeNoticeEvent tells once, from the pass that changed the StatefulSet's image, about a
+// supported path's limitation.
+func (r *EMQXReconciler) upgradeNoticeEvent(e *v2beta1.EMQX, v *upgradepath.Verdict) {
+	r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, v.Rule, "Upgrade", "image %s: %s", e.Spec.Image, v.Message)
 }

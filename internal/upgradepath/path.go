@@ -47,6 +47,8 @@ const (
 	RuleTelemetryHeaders       = "OpenTelemetryHeadersUnsupported"
 	RuleDSLeaderChange         = "DSShardsPauseDuringUpgrade"
 	RuleDowngrade              = "Downgrade"
+	RuleNeedsFullRestart       = "FullRestartNeededBeforeNextUpgrade"
+	RuleUnlistedPath           = "UpgradePathNotListed"
 )
 
 // Decide applies the rules in order; the first that matches decides.
@@ -93,7 +95,7 @@ func refuse(c Change) *Verdict {
 		return refused(RuleNeedsIntermediate, fmt.Sprintf("EMQX %s cannot roll to %s: upgrade to 5.9 first and restart the whole cluster once (routing schema v1), then upgrade to %s", from, to, to))
 	// 7. 5.x with durable sessions must be recreated from a clean state on 6.x (changes/e6.0.0, #15496).
 	case c.DurableSessions && from.Major == 5 && to.Major >= 6:
-		return refused(RuleDurableSessionsToV6, fmt.Sprintf("EMQX %s with durable sessions cannot roll to %s: 6.x keeps durable storage in a new format, so the cluster must be recreated from a clean state (EMQX 6.0.0 breaking changes); or disable durable sessions first", from, to))
+		return refused(RuleDurableSessionsToV6, fmt.Sprintf("EMQX %s with durable sessions cannot roll to %s: 6.x keeps durable storage in a new format, so a cluster that ran durable sessions on 5.x must be recreated from a clean state (EMQX 6.0.0 breaking changes)", from, to))
 	// 8. A rolling upgrade to 6.2.0 can leave DS Raft stuck, fixed in 6.2.1 (#17055).
 	case c.DurableSessions && to == Version{6, 2, 0} && from.Less(Version{6, 2, 0}):
 		return refused(RuleStuckDSTarget, fmt.Sprintf("with durable sessions, a rolling upgrade to 6.2.0 can leave durable storage stuck (fixed in 6.2.1); upgrade from %s to 6.2.1 or later instead", from))
@@ -117,7 +119,14 @@ func caution(c Change) Verdict {
 	// 12. 5.8.7+ OpenTelemetry headers are not understood by 5.9.0 or 5.10.0 (rolling-upgrades.md [3]).
 	case from.Series(5, 8) && from.Patch >= 7 && (to == Version{5, 9, 0} || to == Version{5, 10, 0}):
 		return warn(RuleTelemetryHeaders, fmt.Sprintf("%s does not understand the OpenTelemetry headers of %s; go to 5.9.1 or 5.10.1 instead, or remove the headers", to, from))
-	// 13. Crossing 6.1.1 with durable sessions: shards pause until most of their replicas run the new release.
+	// 13. 5.0–5.3 to 5.4–5.9 rolls, but routing schema v1 stays until the whole cluster restarts once
+	// (rolling-upgrades.md): without that restart the next upgrade, to 5.10+, is not possible.
+	case from.Major == 5 && from.Minor <= 3 && to.Major == 5 && to.Minor >= 4:
+		return warn(RuleNeedsFullRestart, fmt.Sprintf("after this upgrade to %s, restart the whole cluster once (routing schema v1 from %s) before upgrading to 5.10 or later", to, from))
+	// 14. EMQX's table starts at 5.8: a path from 5.4–5.7 further than 5.8 is not listed.
+	case from.Major == 5 && from.Minor >= 4 && from.Minor <= 7 && to.AtLeast(5, 9, 0):
+		return warn(RuleUnlistedPath, fmt.Sprintf("the path from %s to %s is not in EMQX's supported rolling-upgrade table, which starts at 5.8; upgrading to 5.8 first is the documented way", from, to))
+	// 15. Crossing 6.1.1 with durable sessions: shards pause until most of their replicas run the new release.
 	case c.DurableSessions && from.Less(Version{6, 1, 1}) && to.AtLeast(6, 1, 1):
 		return warn(RuleDSLeaderChange, fmt.Sprintf("durable-storage shards pause until most of their replicas run %s, and the cluster cannot roll back below 6.1.1 afterwards (changes/6.1.1)", to))
 	}

@@ -8,13 +8,21 @@ import (
 )
 
 // Version is an EMQX release: major.minor.patch. A zero Version is unknown (a custom tag, a digest).
+// A floating tag without a patch ("6.2") names the newest patch of its series: Patch is
+// FloatingPatch, so that it compares as later than every patch release of the series.
 type Version struct{ Major, Minor, Patch int }
+
+// FloatingPatch is the Patch of a tag that names no patch.
+const FloatingPatch = 1 << 30
 
 func (v Version) Known() bool { return v != Version{} }
 
 func (v Version) String() string {
 	if !v.Known() {
 		return "unknown"
+	}
+	if v.Patch == FloatingPatch {
+		return fmt.Sprintf("%d.%d.x", v.Major, v.Minor)
 	}
 	return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
 }
@@ -49,6 +57,7 @@ func Parse(s string) (Version, bool) {
 	var v Version
 	v.Major, _ = strconv.Atoi(m[1])
 	v.Minor, _ = strconv.Atoi(m[2])
+	v.Patch = FloatingPatch
 	if m[3] != "" {
 		v.Patch, _ = strconv.Atoi(m[3])
 	}
@@ -60,6 +69,16 @@ func Parse(s string) (Version, bool) {
 func OfImage(image string) Version {
 	v, _ := Parse(Tag(image))
 	return v
+}
+
+// Reference is an image reference without its registry and repository path: the last path
+// element with its tag and digest ("emqx-enterprise:6.1.0@sha256:…"). Two images with the same
+// Reference run the same EMQX, wherever they are pulled from (a registry mirror is no change).
+func Reference(image string) string {
+	if i := strings.LastIndex(image, "/"); i >= 0 {
+		return image[i+1:]
+	}
+	return image
 }
 
 // Tag is an image reference's tag ("" for none), without registry, repository or digest.

@@ -52,8 +52,8 @@ func TestUpgradePathGuard(t *testing.T) {
 		}
 		return nil
 	})
-	if len(eventsWithReason(t, ns, "UnsupportedUpgradeAccepted")) == 0 {
-		t.Error("no UnsupportedUpgradeAccepted Warning Event")
+	if n := len(eventsWithReason(t, ns, "UnsupportedUpgradeAccepted")); n != 1 {
+		t.Errorf("%d UnsupportedUpgradeAccepted Warning Events, want 1 (from the pass that changed the image)", n)
 	}
 }
 
