@@ -20,6 +20,7 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/emqxconf"
 	"github.com/broker-ops/emqx-operator/internal/healthpoll"
+	"github.com/broker-ops/emqx-operator/internal/licensing"
 	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/validation"
 	"github.com/broker-ops/emqx-operator/internal/values"
@@ -183,8 +184,9 @@ func (r *EMQXReconciler) observeLicense(ctx context.Context, e *v2beta1.EMQX, ke
 }
 
 // judgeLicense turns the running licence EMQX reports into the licence report: what runs, and
-// whether it expired or expires within spec.license.expiryWarningDays. A problem this pass already
-// found (a refused key) stands.
+// whether it expired or expires within the warning days (spec.license.expiryWarningDays, 30 for a
+// licence given in config.data or env). Without a licence the user gave, the running one (EMQX's
+// default) is only shown. A problem this pass already found (a refused key) stands.
 func judgeLicense(e *v2beta1.EMQX, l emqxapi.License, mounted string, found status.LicenseReport, now time.Time) status.LicenseReport {
 	rep := found
 	rep.Observed = true
@@ -193,17 +195,27 @@ func judgeLicense(e *v2beta1.EMQX, l emqxapi.License, mounted string, found stat
 	if mounted != "" {
 		rep.Running.Revision = emqxconf.Revision(mounted)
 	}
-	if rep.Reason != "" || e.Spec.License == nil {
+	if rep.Reason != "" || licensing.Source(e) == "" {
 		return rep
 	}
+	warnDays := licensing.ExpiryWarningDays(e)
 	expiry, err := time.Parse("2006-01-02", l.ExpiryAt)
 	days := int(expiry.Sub(now).Hours() / 24)
 	switch {
 	case l.Expiry:
 		rep.Reason, rep.Message = "LicenseExpired", fmt.Sprintf("the licence expired on %s", l.ExpiryAt)
-	case err == nil && days < int(e.Spec.License.ExpiryWarningDays):
+	case l.Type == "community" && e.CoreReplicas()+e.ReplicantReplicas() > 1:
+		// A key the operator could not see before EMQX read it (spec.license's Secret) turned out
+		// single-node: the nodes beyond the first will not join (emqx6-behaviour.md §2).
+		rep.Reason, rep.Message = licensing.ReasonSingleNode, fmt.Sprintf(
+			"the licence from %s is EMQX's single-node community licence: a cluster of %d nodes does not form; give a licence for clustering",
+			licensing.Source(e), e.CoreReplicas()+e.ReplicantReplicas())
+	case err == nil && days < warnDays:
 		rep.OKReason = pipeline.ReasonLicenseExpiringSoon
-		rep.Message = fmt.Sprintf("the licence expires on %s, in %d days (warning at %d days)", l.ExpiryAt, days, e.Spec.License.ExpiryWarningDays)
+		rep.Message = fmt.Sprintf("the licence expires on %s, in %d days (warning at %d days)", l.ExpiryAt, days, warnDays)
+	case l.Type == "trial" && max(l.MaxSessions, l.MaxConns) <= 25:
+		rep.OKReason = licensing.ReasonEvaluation
+		rep.Message = fmt.Sprintf("the licence from %s is EMQX's evaluation key: at most %d sessions, for trials only", licensing.Source(e), max(l.MaxSessions, l.MaxConns))
 	}
 	return rep
 }

@@ -11,8 +11,16 @@ import (
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/emqxconf"
+	"github.com/broker-ops/emqx-operator/internal/licensing"
 	"github.com/broker-ops/emqx-operator/internal/status"
 )
+
+// inConfig: a cluster whose licence key is in spec.config.data, as EMQX's docs set it.
+func inConfig() *v2beta1.EMQX {
+	e := newEMQX("ns", "lic-in-config", 2, 1)
+	e.Spec.Config.Data = "license.key = \"abc\"\n"
+	return e
+}
 
 func licensed(conds ...metav1.Condition) *v2beta1.EMQX {
 	e := newEMQX("ns", "lic", 1, 0)
@@ -69,10 +77,19 @@ func TestJudgeLicense(t *testing.T) {
 		{"expired", licensed(), running("2026-11-01", true), status.LicenseReport{}, "LicenseExpired", "", "expired on 2026-11-01"},
 		{"a refused key found this pass stands", licensed(), running("2026-11-01", true),
 			status.LicenseReport{Reason: pipeline.ReasonLicenseRejected, Message: "refused"}, pipeline.ReasonLicenseRejected, "", "refused"},
-		{"without spec.license nothing is judged", newEMQX("ns", "nolic", 1, 0), running("2026-11-01", true), status.LicenseReport{}, "", "", ""},
+		{"without a licence given nothing is judged", newEMQX("ns", "nolic", 1, 0), running("2026-11-01", true), status.LicenseReport{}, "", "", ""},
+		{"a licence in config.data is judged, warned 30 days ahead", inConfig(), running("2026-12-09", false), status.LicenseReport{},
+			"", pipeline.ReasonLicenseExpiringSoon, "in 5 days (warning at 30 days)"},
+		{"a community licence for a cluster of nodes is refused", inConfig(), emqxapi.License{Type: "community", ExpiryAt: "2029-03-01", MaxSessions: 1000},
+			status.LicenseReport{}, licensing.ReasonSingleNode, "", "single-node community licence: a cluster of 3 nodes"},
+		{"the evaluation key is noted", inConfig(), emqxapi.License{Type: "trial", ExpiryAt: "2029-03-01", MaxSessions: 25},
+			status.LicenseReport{}, "", licensing.ReasonEvaluation, "at most 25 sessions"},
+		{"a trial of more sessions is not the evaluation key", inConfig(), emqxapi.License{Type: "trial", ExpiryAt: "2029-03-01", MaxSessions: 1000},
+			status.LicenseReport{}, "", "", ""},
+		{"a licence in config.data that expired", inConfig(), running("2026-11-01", true), status.LicenseReport{}, "LicenseExpired", "", "expired on 2026-11-01"},
 	} {
 		rep := judgeLicense(tc.e, tc.l, "mounted", tc.found, now)
-		if !rep.Observed || rep.Running == nil || rep.Running.Revision != emqxconf.Revision("mounted") || rep.Running.MaxSessions != 1000 {
+		if !rep.Observed || rep.Running == nil || rep.Running.Revision != emqxconf.Revision("mounted") || rep.Running.MaxSessions != max(tc.l.MaxSessions, tc.l.MaxConns) {
 			t.Errorf("%s: running licence not reported: %+v", tc.name, rep.Running)
 		}
 		if rep.Reason != tc.reason || rep.OKReason != tc.okReason || !strings.Contains(rep.Message, tc.msg) {

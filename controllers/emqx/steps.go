@@ -64,6 +64,9 @@ func (r *EMQXReconciler) validate(_ context.Context, p *pass) (pipeline.Outcome,
 	if prob := validation.Annotations(p.e); prob != nil {
 		return r.rejectSpec(p.e, p, prob), nil
 	}
+	if prob := validation.LicenseForClustering(p.e); prob != nil {
+		return r.rejectSpec(p.e, p, prob), nil
+	}
 	return pipeline.Next(), nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/licensing"
 )
 
 // Compute returns the new status from what the pass observed (o) and its reports (r). prev is the
@@ -155,22 +156,25 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 	return s
 }
 
-// licenseCondition: LicenseValid from spec.license; the running licence in status (also without
-// spec.license, as EMQX reports it).
+// licenseCondition: LicenseValid when the user gave a licence (LicenseSource: spec.license,
+// config.data or env); the running licence in status in any case, as EMQX reports it.
 func licenseCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, r Reports, set func(string, bool, string, string)) {
 	s.License = prev.License
 	if r.License.Running != nil {
 		s.License = r.License.Running
 	}
+	source := licensing.Source(e)
 	switch {
-	case e.Spec.License == nil:
+	case r.Spec.Reason == licensing.ReasonSingleNode:
+		set(v2beta1.LicenseValid, false, r.Spec.Reason, r.Spec.Message)
+	case source == "":
 		meta.RemoveStatusCondition(&s.Conditions, v2beta1.LicenseValid)
 	case r.License.Reason != "":
 		set(v2beta1.LicenseValid, false, r.License.Reason, r.License.Message)
 	case r.License.OKReason != "":
 		set(v2beta1.LicenseValid, true, r.License.OKReason, r.License.Message)
 	case r.License.Observed:
-		set(v2beta1.LicenseValid, true, "Valid", "the licence from spec.license is in use")
+		set(v2beta1.LicenseValid, true, "Valid", "the licence from "+source+" is in use")
 	}
 }
 

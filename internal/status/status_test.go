@@ -678,9 +678,10 @@ func TestCompute(t *testing.T) {
 			},
 		},
 
-		// LicenseValid: only with spec.license; without an observation the previous status stands.
+		// LicenseValid: only with a licence the user gave (spec.license, config.data, env); without an
+		// observation the previous status stands.
 		{
-			name: "Licence: without spec.license there is no condition, and status.license stays", cores: 3, replicants: 2,
+			name: "Licence: without a licence given there is no condition, and status.license stays", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.prev.License = oldLicence
 				f.prev.Conditions = []metav1.Condition{was(v2beta1.LicenseValid, F, "LicenseExpired", "the licence expired on 2026-01-01")}
@@ -756,6 +757,45 @@ func TestCompute(t *testing.T) {
 				if s.License != oldLicence {
 					t.Errorf("status.license = %+v, want the previous one", s.License)
 				}
+			},
+		},
+		{
+			name: "Licence: a licence in config.data (license.key) is judged and named", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.e.Spec.Config.Data = "license.key = \"abc\"\n"
+				f.p.License.Observed, f.p.License.Running = true, licence
+			},
+			phase: "Ready", readyNodes: "5/5",
+			conds: []cond{{v2beta1.LicenseValid, T, "Valid", "the licence from spec.config.data (license.key) is in use"}},
+		},
+		{
+			name: "Licence: a licence in config.data that expires soon warns", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.e.Spec.Config.Data = "license { key = \"abc\" }\n"
+				f.p.License.Observed = true
+				f.p.License.OKReason, f.p.License.Message = "ExpiringSoon", "the licence expires on 2026-12-10, in 5 days (warning at 30 days)"
+			},
+			phase: "Ready", readyNodes: "5/5",
+			conds: []cond{{v2beta1.LicenseValid, T, "ExpiringSoon", "the licence expires on 2026-12-10, in 5 days (warning at 30 days)"}},
+		},
+		{
+			name: "Licence: a licence in the core env is judged and named", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.e.Spec.CoreTemplate.Spec.Env = []corev1.EnvVar{{Name: "EMQX_LICENSE__KEY", Value: "abc"}}
+				f.p.License.Observed, f.p.License.Running = true, licence
+			},
+			phase: "Ready", readyNodes: "5/5",
+			conds: []cond{{v2beta1.LicenseValid, T, "Valid", "the licence from the EMQX_LICENSE__KEY environment variable is in use"}},
+		},
+		{
+			name: "Licence: a cluster refused for a single-node licence says so in LicenseValid too", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.p.Spec.Reason, f.p.Spec.Message = "SingleNodeLicense", "EMQX 6.1.0 clusters more than one node only with a licence for clustering"
+			},
+			phase: "ConfigError", readyNodes: "5/5",
+			conds: []cond{
+				{v2beta1.LicenseValid, F, "SingleNodeLicense", "EMQX 6.1.0 clusters more than one node only with a licence for clustering"},
+				{v2beta1.Ready, F, "SingleNodeLicense", "EMQX 6.1.0 clusters more than one node only with a licence for clustering"},
 			},
 		},
 		{

@@ -125,3 +125,89 @@ func TestLicenseRotatesLiveAndBadKeysNeverLand(t *testing.T) {
 		return nil
 	})
 }
+
+// TestLicenseInConfigData: a licence given as license.key in spec.config.data, the way EMQX's and
+// the vendor's docs set it, gets LicenseValid and status.license like spec.license's; a new key
+// there (changed with kubectl) reaches the running nodes without a restart and shows its expiry in
+// status, and one expiring in 5 days raises the expiry warning.
+func TestLicenseInConfigData(t *testing.T) {
+	ns := env.NewNamespace(t)
+	e := fastRollouts(coreReplicantCluster(ns, "conflic", 2, 0))
+	e.Spec.Config.Data = fmt.Sprintf("license.key = %q\n", simulator.EncodeTestLicense("Acme", "official", 1000000, time.Now().AddDate(2, 0, 0)))
+	create(t, e)
+	env.WaitForCondition(t, ns, "conflic", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	licenceIs(t, ns, "Acme", "", "Valid", "the licence from spec.config.data (license.key) is in use")
+	before := restartCounts(t, ns)
+
+	setConfigLicense := func(key string) {
+		t.Helper()
+		patch := fmt.Sprintf(`{"spec":{"config":{"data":%q}}}`, fmt.Sprintf("license.key = %q\n", key))
+		kubectl(t, "-n", ns, "patch", "emqx", "conflic", "--type=merge", "-p", patch)
+	}
+	setConfigLicense(simulator.EncodeTestLicense("Beta", "official", 2000000, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)))
+	licenceIs(t, ns, "Beta", "2099-01-01", "Valid", "")
+
+	soon := time.Now().AddDate(0, 0, 5)
+	setConfigLicense(simulator.EncodeTestLicense("Gamma", "official", 2000000, soon))
+	licenceIs(t, ns, "Gamma", soon.Format("2006-01-02"), "LicenseExpiringSoon", "(warning at 30 days)")
+	harness.Eventually(t, 20*time.Second, "a Warning Event for the licence expiring soon", func() error {
+		if len(eventsWithReason(t, ns, "LicenseExpiringSoon")) == 0 {
+			return fmt.Errorf("none yet")
+		}
+		return nil
+	})
+	if now := restartCounts(t, ns); now != before {
+		t.Errorf("a licence changed in config.data restarted pods:\n%s\n%s", before, now)
+	}
+}
+
+// licenceIs waits until status.license shows the customer (and expiry, when given) and
+// LicenseValid is True with the reason, its message saying says.
+func licenceIs(t *testing.T, ns, customer, expiry string, reason, says string) {
+	t.Helper()
+	harness.Eventually(t, 30*time.Second, "licence "+customer, func() error {
+		st := env.GetEMQX(t, ns, "conflic").Status
+		if l := st.License; l == nil || l.Customer != customer || expiry != "" && l.ExpiryAt != expiry {
+			return fmt.Errorf("status.license = %+v", l)
+		}
+		c := meta.FindStatusCondition(st.Conditions, v2beta1.LicenseValid)
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != reason || !strings.Contains(c.Message, says) {
+			return fmt.Errorf("LicenseValid = %+v", c)
+		}
+		return nil
+	})
+}
+
+// TestClusterWithoutLicenceForClustering: EMQX 6.x clusters more than one node only with a licence
+// for clustering. Three cores without one are refused before any node starts, with the licence
+// named (not a join that never ends); with the evaluation key set in config.data (kubectl) the
+// cluster forms.
+func TestClusterWithoutLicenceForClustering(t *testing.T) {
+	ns := env.NewNamespace(t)
+	e := fastRollouts(coreReplicantCluster(ns, "single", 3, 0))
+	e.Spec.Image = "emqx/emqx-enterprise:6.1.0"
+	create(t, e)
+	harness.Eventually(t, 30*time.Second, "the licence named", func() error {
+		st := env.GetEMQX(t, ns, "single").Status
+		for _, typ := range []string{v2beta1.Ready, v2beta1.LicenseValid} {
+			c := meta.FindStatusCondition(st.Conditions, typ)
+			if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "SingleNodeLicense" || !strings.Contains(c.Message, "licence for clustering") {
+				return fmt.Errorf("%s = %+v", typ, c)
+			}
+		}
+		return nil
+	})
+	if len(eventsWithReason(t, ns, "SingleNodeLicense")) == 0 {
+		t.Error("no SingleNodeLicense Warning Event")
+	}
+	if got := pods(t, ns); len(got) != 0 {
+		t.Errorf("%d pods started for a cluster that cannot form", len(got))
+	}
+
+	kubectl(t, "-n", ns, "patch", "emqx", "single", "--type=merge", "-p", `{"spec":{"config":{"data":"license.key = evaluation\n"}}}`)
+	env.WaitForCondition(t, ns, "single", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	c := meta.FindStatusCondition(env.GetEMQX(t, ns, "single").Status.Conditions, v2beta1.LicenseValid)
+	if c == nil || c.Reason != "EvaluationLicense" || !strings.Contains(c.Message, "at most 25 sessions") {
+		t.Errorf("LicenseValid with the evaluation key = %+v", c)
+	}
+}

@@ -132,14 +132,44 @@ func (h *nodeAPI) putConfigs(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": fmt.Sprintf("Cannot update read-only key '%s'.", strings.Join(ro, ","))})
 		return
 	}
-	_, c, unlock := h.lock()
+	self, c, unlock := h.lock()
 	defer unlock()
+	// license.key is cluster-wide config like any other root: EMQX applies it through the same
+	// update as POST /license (emqx_license: post_config_update), so the running licence changes.
+	if lic, bad := h.licenseFromConfig(parsed, self, c); bad != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": bad})
+		return
+	} else if lic != nil {
+		c.license = *lic
+	}
 	if r.URL.Query().Get("mode") == "replace" {
 		c.config = text
 	} else if strings.TrimSpace(text) != "" {
 		c.config = strings.TrimSpace(c.config + "\n" + text)
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// licenseFromConfig is the licence a PUT /configs body sets (nil without license.key). A key EMQX
+// cannot parse, or a single-node key while more than one node runs, is refused in the shape of
+// the config update's other validation errors: how EMQX words this refusal through PUT /configs
+// is not in the reference (UNVERIFIED); POST /license's wording is used as the reason.
+func (h *nodeAPI) licenseFromConfig(parsed *hocon.Config, self *node, c *cluster) (*License, map[string]any) {
+	if parsed == nil || parsed.Get("license.key") == nil {
+		return nil, nil
+	}
+	key := strings.Trim(parsed.GetString("license.key"), `"`)
+	refuse := func(reason string) map[string]any {
+		return map[string]any{"license": map[string]any{"kind": "validation_error", "path": "license.key", "reason": reason}}
+	}
+	lic, err := ParseLicense(key, self.version, time.Now())
+	if err != nil {
+		return nil, refuse(ErrBadLicense.Error())
+	}
+	if lic.Type == "community" && len(h.s.w.runningMembers(c)) > 1 {
+		return nil, refuse("SINGLE_NODE_LICENSE")
+	}
+	return &lic, nil
 }
 
 // logLevels are the values of log.*.level (emqx_conf_schema).

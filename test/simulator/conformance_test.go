@@ -285,6 +285,29 @@ func TestConfigs(t *testing.T) { // §5
 	}
 }
 
+// TestConfigsSetTheLicence: license.key through PUT /configs changes the running licence, as
+// POST /license does (emqx6-behaviour §2: licence keys set in emqx.conf / config.data; the update
+// runs emqx_license's post_config_update); a key EMQX cannot parse is refused, the licence kept.
+func TestConfigsSetTheLicence(t *testing.T) { // §4, §5
+	w := newTestWorld(t)
+	w.pod("a-0", 1, podOpts{})
+	put := func(body string) answer { return w.call(1, "PUT", "/api/v5/configs", "text/plain", body, true) }
+	key := EncodeTestLicense("Beta", "official", 2000000, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+	if got := put(fmt.Sprintf("license.key = %q", key)); got.status != 200 {
+		t.Fatalf("PUT license.key = %d %s", got.status, got.body)
+	}
+	if lic := w.get(1, "/api/v5/license").json(t); lic["customer"] != "Beta" || lic["expiry_at"] != "2099-01-01" {
+		t.Errorf("licence after PUT /configs = %v", lic)
+	}
+	bad := put(`license { key = "not-a-licence" }`)
+	if e, ok := bad.json(t)["errors"].(map[string]any)["license"].(map[string]any); bad.status != 400 || !ok || e["kind"] != "validation_error" {
+		t.Errorf("bad key through PUT /configs = %d %s", bad.status, bad.body)
+	}
+	if lic := w.get(1, "/api/v5/license").json(t); lic["customer"] != "Beta" {
+		t.Errorf("a refused key changed the licence: %v", lic)
+	}
+}
+
 func TestImportMergesAPIKeysByName(t *testing.T) { // §7, §9: the lock-out trap
 	w := newTestWorld(t)
 	w.pod("a-0", 1, podOpts{})
