@@ -39,6 +39,7 @@ func (s *Simulator) api(name, podUID string) http.Handler {
 	mux.HandleFunc("DELETE /api/v5/data/files/{file}", h.auth(h.deleteFile))
 	mux.HandleFunc("POST /api/v5/data/files", h.auth(h.upload))
 	mux.HandleFunc("POST /api/v5/data/import", h.auth(h.importData))
+	h.dsRoutes(mux)
 	mux.HandleFunc("/", h.notFound)
 	return s.faulty(name, podUID, mux)
 }
@@ -305,6 +306,7 @@ func (h *nodeAPI) forceLeave(w http.ResponseWriter, r *http.Request) {
 	target := r.PathValue("node")
 	_, c, unlock := h.lock()
 	defer unlock()
+	h.s.w.dsSync(c, time.Now()) // DS transitions due while the node was a member run first
 	m := h.s.w.nodes[target]
 	switch {
 	case target == h.name:

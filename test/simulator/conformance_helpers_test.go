@@ -30,9 +30,16 @@ const testKey, testSecret = "operator", "operator-secret"
 
 func newTestWorld(t *testing.T) *testWorld {
 	t.Helper()
+	return newTestWorldWith(t, Options{})
+}
+
+// newTestWorldWith is newTestWorld with other options (TimeScale and Log are set here).
+func newTestWorldWith(t *testing.T, opts Options) *testWorld {
+	t.Helper()
 	kc := fake.NewSimpleClientset()
 	ctx, cancel := context.WithCancel(context.Background())
-	sim := New(kc, Options{TimeScale: 0.01, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts.TimeScale, opts.Log = 0.01, slog.New(slog.NewTextHandler(io.Discard, nil))
+	sim := New(kc, opts)
 	done := make(chan struct{})
 	go func() { _ = sim.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -58,6 +65,10 @@ type podOpts struct {
 	keysSecret string
 	// tlsSecret mounts this Secret at /opt/emqx/etc/tls and points ssl:default and wss:default at it.
 	tlsSecret string
+	// env is added to the container's environment.
+	env []corev1.EnvVar
+	// conf, when set, is mounted as /opt/emqx/etc/emqx.conf (from the ConfigMap conf-<pod>).
+	conf string
 }
 
 // pod creates a running pod for an EMQX node named emqx@<name>.emqx-headless.ns.svc.cluster.local
@@ -115,6 +126,19 @@ func (w *testWorld) createPod(name string, ip int, o podOpts) string {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: "/opt/emqx/etc/tls"})
 		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{
 			Secret: &corev1.SecretVolumeSource{SecretName: o.tlsSecret}}})
+	}
+	p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, o.env...)
+	if o.conf != "" {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "conf-" + name}, Data: map[string]string{"emqx.conf": o.conf}}
+		if _, err := w.kc.CoreV1().ConfigMaps("ns").Create(w.ctx, cm, metav1.CreateOptions{}); err != nil {
+			if _, err := w.kc.CoreV1().ConfigMaps("ns").Update(w.ctx, cm, metav1.UpdateOptions{}); err != nil {
+				w.t.Fatal(err)
+			}
+		}
+		c := &p.Spec.Containers[0]
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "conf", MountPath: "/opt/emqx/etc/emqx.conf", SubPath: "emqx.conf"})
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "conf", VolumeSource: corev1.VolumeSource{
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "conf-" + name}}}})
 	}
 	if _, err := w.kc.CoreV1().Pods("ns").Create(w.ctx, p, metav1.CreateOptions{}); err != nil {
 		w.t.Fatal(err)

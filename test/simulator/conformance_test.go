@@ -257,6 +257,29 @@ func TestEvacuationPersistsAcrossARestart(t *testing.T) { // §8 persistence tra
 	wantError(t, w.call(2, "GET", "/api/v5/load_rebalance/availability_check", "", "", false), 503, "NODE_EVACUATING", "")
 }
 
+// TestACoreRestartsIntoTheClusterItJoined: a core's data volume holds the cluster it last joined
+// (mria's schema), not the one it booted into first: restarted, it is back in the cluster it was
+// invited into, without discovery (this node never joins by itself).
+func TestACoreRestartsIntoTheClusterItJoined(t *testing.T) {
+	w := newTestWorld(t)
+	a := w.pod("core-0", 1, podOpts{})
+	b := "emqx@core-1.emqx-headless.ns.svc.cluster.local"
+	if err := w.sim.SetFaults(b, Faults{NeverJoins: true}); err != nil {
+		t.Fatal(err)
+	}
+	w.pod("core-1", 2, podOpts{})
+	if got := w.call(1, "PUT", "/api/v5/cluster/"+b+"/invite", "application/json", `{"timeout": 15000}`, true); got.status != 200 {
+		t.Fatalf("invite = %d %s", got.status, got.body)
+	}
+	w.deletePod("core-1")
+	w.waitFor(func() bool { return w.nodeState(b) == "stopped" }, "stopped")
+	w.pod("core-1", 2, podOpts{})
+	w.waitFor(func() bool { return w.nodeState(b) == "running" }, "running again")
+	if w.clusterOf(a) != w.clusterOf(b) {
+		t.Error("the restarted core is not back in the cluster it had joined")
+	}
+}
+
 func TestConfigs(t *testing.T) { // §5
 	w := newTestWorld(t)
 	w.pod("a-0", 1, podOpts{})

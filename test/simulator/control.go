@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 )
@@ -23,6 +24,10 @@ type NodeView struct {
 	Faults      Faults `json:"faults"`
 	APIKeys     int    `json:"apiKeys"`
 	License     string `json:"license"`
+	// DSSite is the node's durable-storage site (EMQX Enterprise 5.9+, 6.x); DSUnclaimed: the
+	// node runs without its site registered, because its cluster maps another site to its name.
+	DSSite      string `json:"dsSite,omitempty"`
+	DSUnclaimed bool   `json:"dsUnclaimed,omitempty"`
 }
 
 // ControlHandler is the test-facing API (serve it on loopback only):
@@ -32,6 +37,7 @@ type NodeView struct {
 //	PUT  /sim/nodes/{node}/faults         Faults
 //	GET  /sim/nodes/{node}/data           the node's cluster data: {"records": {..}, "apiKeys": [names]}
 //	PUT  /sim/nodes/{node}/data           {"records": {..}}: replace the cluster's records
+//	GET  /sim/nodes/{node}/ds             the durable storage of the node's cluster (DSState)
 //	GET  /sim/calls                       API calls the nodes answered
 //	GET  /healthz
 func (s *Simulator) ControlHandler() http.Handler {
@@ -76,6 +82,14 @@ func (s *Simulator) ControlHandler() http.Handler {
 		}
 		writeJSON(w, 200, d)
 	})
+	mux.HandleFunc("GET /sim/nodes/{node}/ds", func(w http.ResponseWriter, r *http.Request) {
+		d, err := s.DS(r.PathValue("node"))
+		if err != nil {
+			writeError(w, 404, "NOT_FOUND", err.Error())
+			return
+		}
+		writeJSON(w, 200, d)
+	})
 	mux.HandleFunc("PUT /sim/nodes/{node}/data", func(w http.ResponseWriter, r *http.Request) {
 		var d ClusterData
 		if err := json.NewDecoder(r.Body).Decode(&d); err != nil {
@@ -98,11 +112,15 @@ func (s *Simulator) ControlHandler() http.Handler {
 func (s *Simulator) Nodes() []NodeView {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
+	now := time.Now()
+	for _, c := range s.w.clusters {
+		s.w.dsSync(c, now) // claims are lazy: bring them up to date before they are shown
+	}
 	var out []NodeView
 	for _, n := range s.w.nodes {
 		v := NodeView{Name: n.name, Pod: n.podKey, IP: n.ip, Role: n.role, Version: n.version,
 			State: [...]string{"booting", "running", "stopped"}[n.state], Cluster: n.clusterID,
-			Connections: n.connections, Faults: n.faults}
+			Connections: n.connections, Faults: n.faults, DSSite: n.site, DSUnclaimed: s.w.unclaimed(n)}
 		if n.evac != nil {
 			v.Evacuation = n.evac.state
 		}
@@ -174,4 +192,59 @@ func (s *Simulator) SetRecords(node string, records map[string]string) error {
 		c.records = map[string]string{}
 	}
 	return nil
+}
+
+// DSState is a cluster's durable storage as the test rig sees it (not an EMQX endpoint): each site's
+// node and status, and each DB's shards with their current and target replica sets.
+type DSState struct {
+	Sites map[string]DSSiteState `json:"sites"`
+	DBs   []DSDBState            `json:"dbs"`
+}
+
+// DSSiteState is one site: its node and status (up, down, lost).
+type DSSiteState struct {
+	Node   string `json:"node"`
+	Status string `json:"status"`
+}
+
+// DSDBState is one DB's shards.
+type DSDBState struct {
+	Name   string         `json:"name"`
+	Shards []DSShardState `json:"shards"`
+}
+
+// DSShardState is one shard's current and target replica sets.
+type DSShardState struct {
+	ID      string   `json:"id"`
+	Current []string `json:"current"`
+	Target  []string `json:"target"`
+}
+
+// DS is the durable storage of the cluster node belongs to, in the view of node's major release,
+// brought up to now first.
+func (s *Simulator) DS(node string) (DSState, error) {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	n := s.w.nodes[node]
+	if n == nil || s.w.clusterOf(n) == nil {
+		return DSState{}, fmt.Errorf("no node %s", node)
+	}
+	c := s.w.clusterOf(n)
+	s.w.dsSync(c, time.Now())
+	out := DSState{Sites: map[string]DSSiteState{}}
+	v := c.ds[majorOf(n.version)]
+	if v == nil {
+		return out, nil
+	}
+	for site, name := range v.sites {
+		out.Sites[site] = DSSiteState{Node: name, Status: s.w.siteStatus(c, v, site)}
+	}
+	for _, name := range v.dbNames() {
+		db := DSDBState{Name: name}
+		for _, sh := range v.dbs[name].shardList() {
+			db.Shards = append(db.Shards, DSShardState{ID: sh.id, Current: slices.Clone(sh.current), Target: slices.Clone(sh.target)})
+		}
+		out.DBs = append(out.DBs, db)
+	}
+	return out, nil
 }

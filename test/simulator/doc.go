@@ -8,6 +8,13 @@
 // unknown or stopped replicant is 400 node_not_in_cluster; a replicant joins only cores of the same
 // release; an evacuation persists on the node's data volume; an import merges API keys by name.
 //
+// Durable-storage replication follows shared/reference/emqx6-behaviour.md §1 (ds.go, ds_api.go):
+// every EMQX Enterprise 5.9+ and 6.x node has a site (a core's on its data volume, a replicant's
+// new at each start), claimed in its cluster's table unless another site holds its node name;
+// with durable sessions enabled (EMQX_DURABLE_SESSIONS__ENABLE or emqx.conf) the release's DBs
+// are allocated once n_sites sites are there, and replica-set transitions take simulated time
+// (Options.DSTransitionTime each, one per shard at a time), evaluated lazily.
+//
 // It drives pod state through kwok Stages (hack/kwok/stages.yaml) by annotating pods, and provisions
 // a PersistentVolume for every claim of the "standard" storage class. A control API on loopback lets
 // tests set connection counts and inject faults. Durations (boot, join, evacuation ticks, licence

@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/broker-ops/emqx-operator/internal/emqxconf"
 )
 
 // Annotations the simulator writes for the kwok Stages (hack/kwok/stages.yaml).
@@ -33,6 +35,8 @@ type nodeSpec struct {
 	image              string
 	bootKeys           []apiKey
 	tlsListeners       []tlsListenerSpec
+	// ds is the node's durable-storage configuration (env over emqx.conf).
+	ds dsConfig
 }
 
 var imagePattern = regexp.MustCompile(`(^|/)(emqx|emqx-enterprise|emqx-ee)(@[^:]+)?:[ev]?(\d+\.\d+\.\d+)$`)
@@ -124,14 +128,18 @@ func readNodeSpec(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod) (
 			env["EMQX_LICENSE__KEY"] = "file://" + f
 		}
 	}
+	// The mounted emqx.conf, if any (nil when absent or unparsable: EMQX's defaults apply).
+	var conf *hocon.Config
+	if text, err := mountedFile(ctx, kc, p, c, "/opt/emqx/etc/emqx.conf"); err == nil {
+		conf, _ = emqxconf.Parse(text)
+	}
 	s.licenseKey = unquote(env["EMQX_LICENSE__KEY"])
-	if s.licenseKey == "" {
-		if conf, err := mountedFile(ctx, kc, p, c, "/opt/emqx/etc/emqx.conf"); err == nil {
-			if parsed, err := hocon.ParseString(conf); err == nil {
-				s.licenseKey = strings.Trim(parsed.GetString("license.key"), `"`)
-			}
+	if s.licenseKey == "" && conf != nil {
+		if v, _ := emqxconf.Lookup(conf, "license.key"); v != nil {
+			s.licenseKey = strings.Trim(v.String(), `"`)
 		}
 	}
+	s.ds = readDSConfig(s.version, env, conf)
 	if path, ok := strings.CutPrefix(s.licenseKey, "file://"); ok {
 		s.licenseFile = path
 		content, err := mountedFile(ctx, kc, p, c, path)

@@ -27,6 +27,9 @@ type Options struct {
 	BootTime time.Duration
 	// JoinDelay is how long DNS discovery takes to join a booted node to its peers.
 	JoinDelay time.Duration
+	// DSTransitionTime is how long one durable-storage replica-set transition (a shard replica
+	// joining or leaving a site) takes; each shard runs one transition at a time.
+	DSTransitionTime time.Duration
 	// Port is the dashboard/API port served on each pod IP.
 	Port int
 	Log  *slog.Logger
@@ -42,6 +45,9 @@ func (o *Options) defaults() {
 	}
 	if o.JoinDelay == 0 {
 		o.JoinDelay = 5 * time.Second
+	}
+	if o.DSTransitionTime == 0 {
+		o.DSTransitionTime = 2 * time.Second
 	}
 	if o.Port == 0 {
 		o.Port = 18083
@@ -93,7 +99,9 @@ type Call struct {
 // New returns a simulator for the cluster kc talks to.
 func New(kc kubernetes.Interface, opts Options) *Simulator {
 	opts.defaults()
-	return &Simulator{opts: opts, kc: kc, w: newWorld(), log: opts.Log, servers: map[string]*apiServer{}, tlsListeners: map[string][]*tlsListener{}, stopping: map[string]bool{}}
+	s := &Simulator{opts: opts, kc: kc, w: newWorld(), log: opts.Log, servers: map[string]*apiServer{}, tlsListeners: map[string][]*tlsListener{}, stopping: map[string]bool{}}
+	s.w.dsTransition = s.scaled(opts.DSTransitionTime)
+	return s
 }
 
 // scaled converts an EMQX duration into wall time.
@@ -202,7 +210,7 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 		name: spec.name, podKey: p.Namespace + "/" + p.Name, podUID: string(p.UID), ip: p.Status.PodIP,
 		role: spec.role, version: spec.version, cookie: spec.cookie, dnsName: spec.dnsName, namespace: p.Namespace,
 		bootKeys: spec.bootKeys, tlsSpecs: spec.tlsListeners, licKey: spec.licenseKey, licFile: spec.licenseFile, licRead: time.Now(),
-		mgmtID: spec.mgmtID, mgmtSecret: spec.mgmtSecret, image: spec.image,
+		mgmtID: spec.mgmtID, mgmtSecret: spec.mgmtSecret, image: spec.image, ds: spec.ds,
 		state: booting, files: map[string][]byte{},
 	}
 	s.w.mu.Lock()
@@ -291,13 +299,19 @@ func (s *Simulator) boot(ctx context.Context, n *node, p *corev1.Pod) error {
 		}
 	}
 	if n.role == "core" {
-		s.w.persist[n.name] = &persist{clusterID: c.id, evacuation: nil}
+		per := s.w.persist[n.name]
+		if per == nil {
+			per = &persist{}
+			s.w.persist[n.name] = per
+		}
+		per.clusterID, per.evacuation = c.id, nil // the DS sites on the data dir stay
 		if n.evac != nil {
-			s.w.persist[n.name].evacuation = &n.evac.opts
+			per.evacuation = &n.evac.opts
 		}
 	}
 	n.state = running
 	n.startedAt = time.Now()
+	s.w.dsStart(n, n.startedAt)
 	faults := n.faults
 	s.w.mu.Unlock()
 
@@ -405,6 +419,7 @@ func (s *Simulator) stopNode(podUID string) {
 	if n == nil || n.state == stopped {
 		return
 	}
+	s.w.dsSync(s.w.clusterOf(n), time.Now()) // transitions due while the node ran complete first
 	n.state = stopped
 	n.connections = 0
 	if n.role == "replicant" {

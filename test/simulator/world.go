@@ -16,6 +16,8 @@ type world struct {
 	// pendingFaults are faults set for a node that has not started yet.
 	pendingFaults map[string]Faults
 	nextID        int
+	// dsTransition is how long (wall time, scaled) one DS replica-set transition takes.
+	dsTransition time.Duration
 }
 
 // cluster is one EMQX cluster: its members (by node name) and its replicated tables.
@@ -26,6 +28,9 @@ type cluster struct {
 	license License
 	config  string // HOCON applied at runtime (PUT /configs), cluster-wide
 	records map[string]string
+	// ds are the cluster's durable-storage tables, by EMQX major release: 6.x keeps them apart
+	// from 5.x's (ds.go).
+	ds map[int]*dsView
 }
 
 // apiKey is an API-key record as EMQX stores it: by name, with the key and its secret.
@@ -37,6 +42,9 @@ type apiKey struct {
 type persist struct {
 	evacuation *evacuationOpts
 	clusterID  int
+	// dsSites are the node's DS site IDs by major release: 5.x and 6.x keep them in different
+	// files of the data dir, and 6.x does not read 5.x's.
+	dsSites map[int]string
 }
 
 // node is one simulated EMQX node (one pod).
@@ -66,6 +74,8 @@ type node struct {
 	evac        *evacuation
 	files       map[string][]byte // backup files in <data_dir>/backup
 	faults      Faults
+	ds          dsConfig // durable storage as configured at start
+	site        string   // DS site ID ("" before 5.9)
 }
 
 type nodeState int
@@ -118,6 +128,9 @@ func (w *world) runningMembers(c *cluster) []*node {
 // join moves n into target's cluster, as ekka/mria do: the joining node drops its own data and
 // takes the cluster's; its bootstrap keys are re-applied (a join restarts its apps).
 func (w *world) join(n *node, target *cluster) {
+	now := time.Now()
+	w.dsSync(w.clusters[n.clusterID], now)
+	w.dsSync(target, now)
 	if old := w.clusters[n.clusterID]; old != nil && old.id != target.id {
 		delete(old.members, n.name)
 		if len(old.members) == 0 {
@@ -126,21 +139,34 @@ func (w *world) join(n *node, target *cluster) {
 	}
 	target.members[n.name] = true
 	n.clusterID = target.id
+	w.rememberCluster(n)
 	if n.role == "core" {
 		for _, k := range n.bootKeys {
 			target.upsertKey(k)
 		}
 	}
+	w.dsSync(target, now) // the joiner claims its site in the cluster's table
 }
 
 // leave makes n a standalone node again (force_leave of a running core).
 func (w *world) leave(n *node) {
 	if c := w.clusters[n.clusterID]; c != nil {
+		w.dsSync(c, time.Now())
 		delete(c.members, n.name)
 	}
 	c := w.newCluster(n)
+	w.rememberCluster(n)
 	for _, k := range n.bootKeys {
 		c.upsertKey(k)
+	}
+	w.dsSync(c, time.Now())
+}
+
+// rememberCluster records on a core's data volume the cluster it is now in, as mria's schema on
+// disk does: restarted, the core returns to that cluster (not to the one it first booted into).
+func (w *world) rememberCluster(n *node) {
+	if per := w.persist[n.name]; per != nil && n.role == "core" {
+		per.clusterID = n.clusterID
 	}
 }
 

@@ -77,3 +77,9 @@ func (c *SimClient) Data(node string) (simulator.ClusterData, error) {
 func (c *SimClient) SetRecords(node string, records map[string]string) error {
 	return c.do("PUT", "/sim/nodes/"+node+"/data", simulator.ClusterData{Records: records}, nil)
 }
+
+// DS reads the durable storage of the cluster a node belongs to.
+func (c *SimClient) DS(node string) (simulator.DSState, error) {
+	var d simulator.DSState
+	return d, c.do("GET", "/sim/nodes/"+node+"/ds", nil, &d)
+}
