@@ -3,6 +3,7 @@ package emqx
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +79,15 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 			r.evacuations.forget(st.Node)
 		}
 	case lifecycle.Invite:
+		// Safety gate: an invited node drops its cluster's data and takes the inviter's. A node
+		// that is missing from the answering node's list may instead be in the larger part of a
+		// split (the answering core came back alone, e.g. on a new volume): inviting it would
+		// move the cluster into the empty one. Only a node that runs alone is invited; the lone
+		// side rejoins by discovery.
+		if peers := r.peersOf(ctx, e, o, st.Node, creds); len(peers) > 0 {
+			return fmt.Errorf("not inviting %s: it runs in another cluster with %s, and an invite would make it drop that cluster's data; waiting for the node that runs alone to rejoin it",
+				st.Node, strings.Join(peers, ", "))
+		}
 		err = call("already_in_cluster", func(ctx context.Context, c *emqxapi.Client) error { return c.Invite(ctx, st.Node) })
 	case lifecycle.StartEvacuation:
 		err = call("already_started", func(ctx context.Context, c *emqxapi.Client) error {
@@ -105,6 +115,31 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 	}
 	r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, string(st.Kind), "Lifecycle", "%s", plan.Message)
 	return nil
+}
+
+// peersOf asks a node for its own node list and returns the other running nodes it lists (none
+// when it runs alone or does not answer: the invite then says what EMQX thinks).
+func (r *EMQXReconciler) peersOf(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, node string, creds emqxapi.Credentials) []string {
+	var ip string
+	for i := range o.Pods {
+		if o.Pods[i].Status.PodIP != "" && e.NodeName(o.Pods[i].Name) == node {
+			ip = o.Pods[i].Status.PodIP
+		}
+	}
+	if ip == "" {
+		return nil
+	}
+	nodes, err := r.EMQXClients(emqxapi.PodBaseURL(ip), creds).Nodes(ctx)
+	if err != nil {
+		return nil
+	}
+	var peers []string
+	for _, n := range nodes {
+		if n.Node != node && n.NodeStatus == "running" {
+			peers = append(peers, n.Node)
+		}
+	}
+	return peers
 }
 
 // podLeaving reads node's pod past the cache: true when it is gone or terminating.

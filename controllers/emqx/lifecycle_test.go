@@ -2,6 +2,7 @@ package emqx
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -88,4 +89,70 @@ func corePod(ns, name string) *corev1.Pod {
 func readyCopy(p *corev1.Pod) *corev1.Pod {
 	p.Status = corev1.PodStatus{PodIP: "127.0.0.1", Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
 	return p
+}
+
+// TestANodeInAnotherClusterIsNotInvited: a node missing from the answering core's list is invited
+// only when it runs alone; one that runs with peers is the larger part of a split (the answering
+// core came back alone), and an invite would make it drop its cluster's data.
+func TestANodeInAnotherClusterIsNotInvited(t *testing.T) {
+	e := &v2beta1.EMQX{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "split"}}
+	e.Default()
+	var mu sync.Mutex
+	var invited []string
+	var peers []emqxapi.Node // what the invitee's own API lists
+	serve := func(w http.ResponseWriter, req *http.Request, nodes []emqxapi.Node) {
+		w.Header().Set("Content-Type", "application/json")
+		if req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, "/invite") {
+			mu.Lock()
+			invited = append(invited, req.URL.Path)
+			mu.Unlock()
+			return
+		}
+		_ = json.NewEncoder(w).Encode(nodes)
+	}
+	self := []emqxapi.Node{{Node: e.NodeName("split-core-0"), NodeStatus: "running", Role: "core"}}
+	answering := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { serve(w, req, self) }))
+	defer answering.Close()
+	invitee := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		nodes := peers
+		mu.Unlock()
+		serve(w, req, nodes)
+	}))
+	defer invitee.Close()
+	r, _ := newReconciler()
+	r.EMQXClients = func(base string, creds emqxapi.Credentials) *emqxapi.Client {
+		if base == emqxapi.PodBaseURL("127.0.0.2") {
+			return emqxapi.New(invitee.URL, creds, nil)
+		}
+		return emqxapi.New(answering.URL, creds, nil)
+	}
+	pod := func(name, ip string) corev1.Pod {
+		p := *corePod("ns", name)
+		p.Status = corev1.PodStatus{PodIP: ip, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		return p
+	}
+	o := &status.Observed{Pods: []corev1.Pod{pod("split-core-0", "127.0.0.1"), pod("split-core-1", "127.0.0.2")}}
+	node := e.NodeName("split-core-1")
+	plan := lifecycle.Plan{Step: lifecycle.Step{Kind: lifecycle.Invite, Node: node}, Message: "inviting"}
+	key := credentials.APIKey{Key: "k", Secret: "s"}
+
+	peers = []emqxapi.Node{{Node: node, NodeStatus: "running"}, {Node: e.NodeName("split-core-2"), NodeStatus: "running"}}
+	err := r.execute(context.Background(), e, plan, key, o)
+	if err == nil || !strings.Contains(err.Error(), "runs in another cluster with "+e.NodeName("split-core-2")) {
+		t.Errorf("invite of a node with peers: %v, want it refused naming them", err)
+	}
+	if len(invited) != 0 {
+		t.Fatalf("invited %v", invited)
+	}
+
+	mu.Lock()
+	peers = []emqxapi.Node{{Node: node, NodeStatus: "running"}, {Node: e.NodeName("split-core-2"), NodeStatus: "stopped"}}
+	mu.Unlock()
+	if err := r.execute(context.Background(), e, plan, key, o); err != nil {
+		t.Fatalf("invite of a node running alone: %v", err)
+	}
+	if len(invited) != 1 {
+		t.Errorf("invites %v, want one", invited)
+	}
 }
