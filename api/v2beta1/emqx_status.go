@@ -29,6 +29,10 @@ const (
 	// DataRestored is true once the backup in spec.restoreFrom has been imported; while it is
 	// false the cluster is not Ready.
 	DataRestored = "DataRestored"
+	// DSReplicationReady is present only on clusters with durable storage: true when every DB's
+	// shards have their replicas on the core sites and no transition runs; false while replicas
+	// move, a replica is lost, or a scale-in waits for its data to move.
+	DSReplicationReady = "DSReplicationReady"
 	// Paused is true while the pause annotation holds every change back.
 	Paused = "Paused"
 	Ready  = "Ready"
@@ -49,7 +53,7 @@ const AnnotationCoreStatefulSet = "apps.emqx.io/core-statefulset"
 
 // ConditionTypes lists every condition type in display order.
 var ConditionTypes = []string{Initialized, ConfigValid, PodsAdmitted, CoreNodesProgressing, CoreNodesReady,
-	ReplicantNodesProgressing, ReplicantNodesReady, Available, LicenseValid, TLSCertificateReady, DataRestored, Paused, Ready}
+	ReplicantNodesProgressing, ReplicantNodesReady, Available, LicenseValid, TLSCertificateReady, DataRestored, DSReplicationReady, Paused, Ready}
 
 // EMQXStatus is the observed state of an EMQX cluster.
 type EMQXStatus struct {
@@ -106,6 +110,12 @@ type EMQXStatus struct {
 	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="TLS certificate"
 	TLS *TLSStatus `json:"tls,omitempty"`
 
+	// DSReplication summarises durable-storage replication per DB (the vendor's 2.3 shape); absent
+	// on clusters without durable storage.
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Durable storage replication"
+	DSReplication *DSReplicationStatus `json:"dsReplication,omitempty"`
+
 	// Restore is the import of spec.restoreFrom: the EMQXRestore that runs it and its phase. Once
 	// set, the operator never creates that restore again.
 	// +optional
@@ -113,6 +123,34 @@ type EMQXStatus struct {
 	// ReplicantNodesSelector is the label selector of the replicant pods (for the scale subresource).
 	// +optional
 	ReplicantNodesSelector string `json:"replicantNodesSelector,omitempty"`
+}
+
+// DSReplicationStatus is the replication of the cluster's durable-storage DBs.
+type DSReplicationStatus struct {
+	// +optional
+	DBs []DSDBReplicationStatus `json:"dbs,omitempty"`
+}
+
+// DSDBReplicationStatus is one DB: its shards and their replicas, as EMQX reports them.
+type DSDBReplicationStatus struct {
+	// Name of the DB (messages, sessions, …).
+	Name string `json:"name"`
+	// NumShards is the number of shards.
+	NumShards int32 `json:"numShards"`
+	// NumShardReplicas counts the current replicas over all shards.
+	NumShardReplicas int32 `json:"numShardReplicas"`
+	// LostShardReplicas counts the current replicas whose site is lost.
+	LostShardReplicas int32 `json:"lostShardReplicas"`
+	// NumTransitions counts the pending replica-set changes over all shards.
+	NumTransitions int32 `json:"numTransitions"`
+	// MinReplicas and MaxReplicas are the fewest and most replicas of one shard.
+	MinReplicas int32 `json:"minReplicas"`
+	MaxReplicas int32 `json:"maxReplicas"`
+}
+
+// Stable reports a DB whose shards all have the same number of replicas and no pending change.
+func (d DSDBReplicationStatus) Stable() bool {
+	return d.NumTransitions == 0 && d.MinReplicas == d.MaxReplicas && d.LostShardReplicas == 0
 }
 
 // LicenseStatus is GET /api/v5/license.

@@ -37,6 +37,8 @@ type pass struct {
 	unwatched []*corev1.Secret
 	// objectsChanged: the apply step changed a StatefulSet (observed before the change).
 	objectsChanged bool
+	// dsKeep: departing core nodes that keep their pods while their durable-storage replicas move.
+	dsKeep map[string]string
 	// upgradeNotice: a supported image change with a limitation, told when Apply changes the image.
 	upgradeNotice *upgradepath.Verdict
 

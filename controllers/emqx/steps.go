@@ -44,6 +44,7 @@ func (r *EMQXReconciler) steps() []pipeline.Step[*pass] {
 		{Name: "License", Run: r.license},
 		{Name: "TLS", Run: r.tls},
 		{Name: "Config", Run: r.config},
+		{Name: "DSReplication", Run: r.dsReplication},
 		{Name: "Plan", Run: r.planStep},
 		{Name: "Apply", Run: r.applyStep},
 		{Name: "Restore", Run: r.restore},
@@ -58,13 +59,7 @@ func (r *EMQXReconciler) steps() []pipeline.Step[*pass] {
 
 // validate refuses a spec the operator's checks reject.
 func (r *EMQXReconciler) validate(_ context.Context, p *pass) (pipeline.Outcome, error) {
-	if prob := validation.Config(p.e); prob != nil {
-		return r.rejectSpec(p.e, p, prob), nil
-	}
-	if prob := validation.Annotations(p.e); prob != nil {
-		return r.rejectSpec(p.e, p, prob), nil
-	}
-	if prob := validation.LicenseForClustering(p.e); prob != nil {
+	if prob := validation.Spec(p.e); prob != nil {
 		return r.rejectSpec(p.e, p, prob), nil
 	}
 	return pipeline.Next(), nil
@@ -216,7 +211,9 @@ func (r *EMQXReconciler) config(ctx context.Context, p *pass) (pipeline.Outcome,
 
 // planStep asks the lifecycle planner for the replicas each role may have now and the next step.
 func (r *EMQXReconciler) planStep(_ context.Context, p *pass) (pipeline.Outcome, error) {
-	p.plan = lifecycle.Decide(r.lifecycleState(p.e, p.observed, p.evacs))
+	st := r.lifecycleState(p.e, p.observed, p.evacs)
+	st.KeepPod = p.dsKeep
+	p.plan = lifecycle.Decide(st)
 	p.reports.Progress = status.ProgressReport{Role: p.plan.Role, Reason: p.plan.Reason, Message: p.plan.Message, Busy: p.plan.Busy}
 	return pipeline.Next(), nil
 }
@@ -375,6 +372,9 @@ func (r *EMQXReconciler) converged(_ context.Context, p *pass) (pipeline.Outcome
 	case !o.CoresReady(e) || !o.RoleJoined(e, v2beta1.RoleReplicant, e.ReplicantReplicas()) ||
 		o.ReplicantSet == nil && e.ReplicantReplicas() > 0:
 		return pipeline.WaitFor(pipeline.Converging, pipeline.ReasonNodesJoining), nil
+	case p.reports.DS.Observed && p.reports.DS.InUse && !p.reports.DS.Ready:
+		// Replicas move in EMQX; no watch tells when they are done.
+		return pipeline.WaitFor(pipeline.Converging, p.reports.DS.Reason), nil
 	case p.reports.TLS.Rotating:
 		// No watch reports a node re-reading its certificate files: look again soon.
 		return pipeline.WaitFor(pipeline.Converging, pipeline.ReasonCertificateRotating), nil

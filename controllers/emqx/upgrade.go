@@ -11,7 +11,7 @@ import (
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
-	"github.com/broker-ops/emqx-operator/internal/emqxconf"
+	"github.com/broker-ops/emqx-operator/internal/dsrepl"
 	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/upgradepath"
 	"github.com/broker-ops/emqx-operator/internal/validation"
@@ -117,7 +117,7 @@ func repository(image string) string {
 // ConfigMap they read, the live core template's environment). Data written by durable sessions
 // stays on disk when they are turned off in the same edit, so either counts.
 func (r *EMQXReconciler) durableSessions(ctx context.Context, p *pass) (bool, error) {
-	on := durableSessionsIn(p.e.Spec.Config.Data, p.e.Spec.CoreTemplate.Spec.Env)
+	on := dsrepl.DurableSessionsIn(p.e.Spec.Config.Data, p.e.Spec.CoreTemplate.Spec.Env)
 	var env []corev1.EnvVar
 	if s := p.observed.CoreSet; s != nil {
 		for _, c := range s.Spec.Template.Spec.Containers {
@@ -129,24 +129,7 @@ func (r *EMQXReconciler) durableSessions(ctx context.Context, p *pass) (bool, er
 	if err != nil && !apierrors.IsNotFound(err) {
 		return false, err
 	}
-	return on || durableSessionsIn(cm.Data["emqx.conf"], env), nil
-}
-
-// durableSessionsIn: durable_sessions.enable in the HOCON text, or EMQX_DURABLE_SESSIONS__ENABLE
-// (EMQX's env override of the same key, which wins). An unparsable text counts as off here (the
-// Validate step refuses it before).
-func durableSessionsIn(conf string, env []corev1.EnvVar) bool {
-	for _, e := range env {
-		if e.Name == "EMQX_DURABLE_SESSIONS__ENABLE" {
-			return strings.EqualFold(strings.Trim(strings.TrimSpace(e.Value), `"`), "true")
-		}
-	}
-	parsed, err := emqxconf.Parse(conf)
-	if err != nil {
-		return false
-	}
-	v, err := emqxconf.Lookup(parsed, "durable_sessions.enable")
-	return err == nil && v != nil && strings.EqualFold(strings.Trim(v.String(), `"`), "true")
+	return on || dsrepl.DurableSessionsIn(cm.Data["emqx.conf"], env), nil
 }
 
 // upgradeNoticeEvent tells once, from the pass that changed the StatefulSet's image, about a

@@ -183,7 +183,7 @@ func RenderManifestsWith(in []byte, namespace string, ws []watches.Watch) ([]byt
 
 func objectsFor(r *render.Renderer, e *v2beta1.EMQX) ([]client.Object, error) {
 	e.Default()
-	if p := validation.Config(e); p != nil {
+	if p := validation.Spec(e); p != nil {
 		return nil, p
 	}
 	var user []credentials.APIKey

@@ -67,6 +67,9 @@ func TestRenderRejects(t *testing.T) {
 		"unknown field": "apiVersion: apps.emqx.io/v2beta1\nkind: EMQX\nmetadata: {name: x}\nspec: {image: a, imagee: b}\n",
 		"bad HOCON":     "apiVersion: apps.emqx.io/v2beta1\nkind: EMQX\nmetadata: {name: x}\nspec:\n  image: a\n  config: {data: 'a = {'}\n",
 		"empty":         "",
+		"durable sessions without a volume": "apiVersion: apps.emqx.io/v2beta1\nkind: EMQX\nmetadata: {name: x}\nspec:\n  image: emqx/emqx-enterprise:6.1.4\n" +
+			"  config: {data: 'durable_sessions.enable = true'}\n  coreTemplate: {spec: {replicas: 1}}\n",
+		"a misspelt annotation": "apiVersion: apps.emqx.io/v2beta1\nkind: EMQX\nmetadata: {name: x, annotations: {apps.emqx.io/pause: 'true'}}\nspec: {image: a}\n",
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {

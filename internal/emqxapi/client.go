@@ -86,12 +86,18 @@ func (c *Client) getJSON(ctx context.Context, path string, out any) error {
 
 func decodeError(status int, body []byte) error {
 	e := &Error{Status: status}
+	// The code is a string ("NOT_FOUND") on most errors, an integer (400) on some (durable
+	// storage's 400s): both are read.
 	var env struct {
-		Code    string          `json:"code"`
+		Code    json.RawMessage `json:"code"`
 		Message json.RawMessage `json:"message"`
 	}
-	if json.Unmarshal(body, &env) == nil && env.Code != "" {
-		e.Code = env.Code
+	if json.Unmarshal(body, &env) == nil && len(env.Code) > 0 && string(env.Code) != "null" {
+		var code string
+		if json.Unmarshal(env.Code, &code) != nil {
+			code = string(env.Code)
+		}
+		e.Code = code
 		var s string
 		if json.Unmarshal(env.Message, &s) == nil {
 			e.Message = s

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/broker-ops/emqx-operator/internal/dsrepl"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 )
 
@@ -26,21 +27,25 @@ const (
 	Everything Topic = iota
 	// Nothing: the last reading stands; no EMQX call this pass.
 	Nothing
-	// Nodes, License and Evacuations: the one read a stable cluster's turn allows.
+	// Nodes, License, Evacuations and DSReplication: the one read a stable cluster's turn allows.
 	Nodes
 	License
 	Evacuations
+	DSReplication
 )
 
 func (t Topic) String() string {
-	return [...]string{"everything", "nothing", "nodes", "license", "evacuations"}[t]
+	return [...]string{"everything", "nothing", "nodes", "license", "evacuations", "ds-replication"}[t]
 }
 
 // cycle is the order of a stable cluster's reads, one per interval. The node list comes most often:
 // status shows each node's state and connections from it. The licence and evacuations change only
 // when somebody acts on EMQX directly (the operator's own changes end the stable time and are read
-// in full), so each gets one turn in ten: about every five minutes at the default interval.
-var cycle = []Topic{Nodes, Nodes, Nodes, Nodes, License, Nodes, Nodes, Nodes, Nodes, Evacuations}
+// in full), so each gets one turn in ten: about every five minutes at the default interval. So
+// does durable storage, whose replicas move only when nodes change (read in full then); its turn
+// catches a site lost behind the operator's back. It is the costliest turn (the DB list, each DB
+// and each site: 2 + DBs + sites calls) and is skipped by clusters without durable storage.
+var cycle = []Topic{Nodes, Nodes, Nodes, Nodes, License, Nodes, Nodes, DSReplication, Nodes, Evacuations}
 
 // Reading is what the operator last learned from EMQX about a cluster.
 type Reading struct {
@@ -49,6 +54,7 @@ type Reading struct {
 	Unreachable []string         // pods that did not answer it
 	Evacuations []emqxapi.Evacuation
 	License     *emqxapi.License // nil: no licence API (EMQX CE) or no answer
+	DS          *dsrepl.Reading  // nil: not read (a release without durable storage) or no answer
 }
 
 // Decision is what one pass may read, and the last reading for what it does not read.

@@ -40,8 +40,8 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// TestOneReadPerIntervalInTurn: over ten intervals a stable cluster is read ten times, the licence
-// and evacuations once each, the node list the rest; between the reads, never.
+// TestOneReadPerIntervalInTurn: over ten intervals a stable cluster is read ten times, the licence,
+// evacuations and durable storage once each, the node list the rest; between the reads, never.
 func TestOneReadPerIntervalInTurn(t *testing.T) {
 	p := New(30 * time.Second).WithoutJitter()
 	due := p.Remember("ns/c", "fp", Reading{}, Everything, t0)
@@ -60,7 +60,7 @@ func TestOneReadPerIntervalInTurn(t *testing.T) {
 		reads[d.Read]++
 		due = p.Remember("ns/c", "fp", d.Last, d.Read, now)
 	}
-	if reads[Nodes] != 8 || reads[License] != 1 || reads[Evacuations] != 1 || reads[Everything] != 0 {
+	if reads[Nodes] != 7 || reads[License] != 1 || reads[Evacuations] != 1 || reads[DSReplication] != 1 || reads[Everything] != 0 {
 		t.Errorf("reads in 300 s: %v", reads)
 	}
 }

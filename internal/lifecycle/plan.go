@@ -59,7 +59,8 @@ type Plan struct {
 //  3. stop evacuations left on nodes that are staying (an evacuation persists on the data volume
 //     and would keep a restarted core refusing clients for ever);
 //  4. invite pods that are Ready but have not joined within JoinTimeout;
-//  5. scale in one node at a time, highest ordinal first, each evacuated before its pod goes;
+//  5. scale in one node at a time, highest ordinal first, each evacuated before its pod goes and
+//     kept while its durable-storage site still holds replicas (KeepPod);
 //  6. roll outdated pods one at a time, in an order EMQX accepts, each evacuated first.
 func Decide(s State) Plan {
 	p := Plan{CoreReplicas: s.Core.Want, ReplicantReplicas: s.Replicant.Want}
@@ -185,6 +186,11 @@ func scaleIn(s *State, p *Plan) bool {
 
 // drain reports whether a node may be stopped now; if not, the step that moves it there.
 func drain(s *State, role *Role, node, pod string) (bool, Step, string) {
+	// A node whose durable-storage replicas have not moved keeps its pod, running or not: stopped
+	// first, the shards it holds would be left with fewer replicas than configured.
+	if why, keep := s.KeepPod[node]; keep {
+		return false, Step{}, why
+	}
 	n, ok := s.node(node)
 	if !ok || n.NodeStatus != "running" {
 		return true, Step{}, "node not running"

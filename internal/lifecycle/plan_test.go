@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,28 @@ func TestScaleInEvacuatesHighestOrdinalFirst(t *testing.T) {
 	f.state.EvacuationStarted[leaving] = now.Add(-time.Hour)
 	if p := Decide(f.state); p.CoreReplicas != 4 {
 		t.Errorf("stuck evacuation: %+v, want the scale-in to go on", p)
+	}
+}
+
+// TestScaleInKeepsACoreWhoseDSReplicasHaveNotMoved: a departing core named in KeepPod keeps its
+// pod (no evacuation either: clients stay until its data can go), even with no clients; once
+// released, the scale-in goes on.
+func TestScaleInKeepsACoreWhoseDSReplicasHaveNotMoved(t *testing.T) {
+	f := newFixture(4, 0)
+	f.state.Core.Want = 3
+	leaving := NodeName(f.e, "c-core-3")
+	f.state.Nodes[3].Connections = 0
+	f.state.KeepPod = map[string]string{leaving: "site 5C60 still holds 4 shard replicas of messages"}
+	p := Decide(f.state)
+	if p.Step.Kind != None || p.CoreReplicas != 4 || p.Reason != "ScalingIn" || !p.Busy {
+		t.Fatalf("plan = %+v, want the core kept at 4 replicas", p)
+	}
+	if want := "site 5C60 still holds"; !strings.Contains(p.Message, want) {
+		t.Errorf("message %q does not say why: %q", p.Message, want)
+	}
+	f.state.KeepPod = nil
+	if p := Decide(f.state); p.CoreReplicas != 3 {
+		t.Errorf("released: %+v, want 3 replicas", p)
 	}
 }
 

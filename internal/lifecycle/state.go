@@ -49,6 +49,9 @@ type State struct {
 	// replaced by this operator's; ForeignSets are those ReplicaSets.
 	Foreign     []corev1.Pod
 	ForeignSets []appsv1.ReplicaSet
+	// KeepPod names the nodes whose pods must not be stopped yet, and why: a departing core whose
+	// durable-storage site still holds shard replicas (dsrepl.Plan.Hold).
+	KeepPod map[string]string
 }
 
 // Tunables (durations in wall time).

@@ -18,6 +18,7 @@ type Reports struct {
 	License LicenseReport
 	TLS     TLSReport
 	Restore RestoreReport
+	DS      DSReport
 }
 
 // SpecReport: a spec error (reason, message) that stopped the pass before anything was applied.
@@ -77,4 +78,15 @@ type RestoreReport struct {
 // Saw records the restore as this pass found it.
 func (r *RestoreReport) Saw(st v2beta1.RestoreStatus, message string) {
 	r.Observed, r.Status, r.Message = true, &st, message
+}
+
+// DSReport: durable-storage replication as this pass found it. Observed: this pass read it (else
+// the last status stands); InUse: the cluster has DS DBs (without, nothing is shown). Ready,
+// Reason and Message are the DSReplicationReady condition; Moving says the replicas are on their
+// way (a scale or an assignment), not broken.
+type DSReport struct {
+	Observed, InUse bool
+	DBs             []v2beta1.DSDBReplicationStatus
+	Ready, Moving   bool
+	Reason, Message string
 }

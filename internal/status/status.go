@@ -107,6 +107,7 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 	licenseCondition(e, &s, prev, r, set)
 	tlsCondition(e, &s, prev, r, set)
 	restored := restoreCondition(e, &s, prev, r, set)
+	dsReady, dsReason, dsMsg := dsCondition(&s, prev, r, set)
 
 	if r.Paused {
 		set(v2beta1.Paused, true, "PauseAnnotation", "the "+v2beta1.PauseAnnotation+" annotation holds every change back; remove it to resume")
@@ -118,7 +119,9 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 		len(s.CoreNodes)+len(s.ReplicantNodes) == int(coreWant+replWant) && allRunning(s)
 	// A cluster made to start from a backup is not Ready on empty data: clients would connect
 	// to a broker without its sessions, rules and users.
-	ready := nodesReady && restored
+	// Nor while durable-storage replicas are short or moving: a node lost now could take the
+	// last copy of a shard with it.
+	ready := nodesReady && restored && dsReady
 	readyMsg := "every node has joined the cluster and is running"
 	readyReasonStr := "ClusterReady"
 	switch {
@@ -137,6 +140,8 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 		if s.Restore != nil && s.Restore.Phase == v2beta1.BackupFailed {
 			readyReasonStr = "RestoreFailed"
 		}
+	case nodesReady && restored && !dsReady:
+		readyReasonStr, readyMsg = dsReason, "durable storage: "+dsMsg
 	case !ready:
 		readyReasonStr = "NodesNotReady"
 		readyMsg = fmt.Sprintf("%d of %d nodes running in the cluster", running, coreWant+replWant)
@@ -402,7 +407,8 @@ func phase(s v2beta1.EMQXStatus, r Reports) string {
 	case meta.IsStatusConditionTrue(s.Conditions, v2beta1.Ready):
 		return "Ready"
 	case meta.IsStatusConditionTrue(s.Conditions, v2beta1.CoreNodesProgressing),
-		meta.IsStatusConditionTrue(s.Conditions, v2beta1.ReplicantNodesProgressing):
+		meta.IsStatusConditionTrue(s.Conditions, v2beta1.ReplicantNodesProgressing),
+		r.DS.Observed && r.DS.Moving:
 		return "Progressing"
 	default:
 		return "Degraded"

@@ -223,6 +223,9 @@ var healthyConds = []cond{
 	{v2beta1.Ready, T, "ClusterReady", readyMsg},
 }
 
+// dsStable is one DB of 16 shards with 3 replicas each, nothing moving.
+var dsStable = []v2beta1.DSDBReplicationStatus{{Name: "messages", NumShards: 16, NumShardReplicas: 48, MinReplicas: 3, MaxReplicas: 3}}
+
 func TestCompute(t *testing.T) {
 	errRefused := errors.New("dial tcp 10.0.0.1:18083: connect: connection refused")
 	licence := &v2beta1.LicenseStatus{Type: "official", Customer: "ACME", MaxSessions: 10000, ExpiryAt: "2027-01-01"}
@@ -803,6 +806,92 @@ func TestCompute(t *testing.T) {
 			setup: func(f *fixture) { f.withLicense() },
 			phase: "Ready", readyNodes: "5/5",
 			absent: []string{v2beta1.LicenseValid},
+		},
+
+		// DSReplicationReady and status.dsReplication: only with durable storage in use; a pass that
+		// did not read DS keeps both; replicas short or moving keep the cluster from Ready.
+		{
+			name: "DS: without durable storage there is no condition and no status.dsReplication", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.prev.DSReplication = &v2beta1.DSReplicationStatus{DBs: dsStable}
+				f.prev.Conditions = []metav1.Condition{was(v2beta1.DSReplicationReady, T, "Replicated", "1 DBs replicated on 3 core sites")}
+				f.p.DS.Observed = true
+			},
+			phase: "Ready", readyNodes: "5/5",
+			absent: []string{v2beta1.DSReplicationReady},
+			check: func(t *testing.T, f *fixture, s v2beta1.EMQXStatus) {
+				if s.DSReplication != nil {
+					t.Errorf("status.dsReplication = %+v, want none", s.DSReplication)
+				}
+			},
+		},
+		{
+			name: "DS: replicated is True and the cluster Ready, with the vendor's summary", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.p.DS = DSReport{Observed: true, InUse: true, DBs: dsStable, Ready: true, Reason: "Replicated", Message: "1 DBs replicated on 3 core sites"}
+			},
+			phase: "Ready", readyNodes: "5/5",
+			conds: []cond{
+				{v2beta1.DSReplicationReady, T, "Replicated", "1 DBs replicated on 3 core sites"},
+				{v2beta1.Ready, T, "ClusterReady", readyMsg},
+			},
+			check: func(t *testing.T, f *fixture, s v2beta1.EMQXStatus) {
+				if s.DSReplication == nil || len(s.DSReplication.DBs) != 1 || s.DSReplication.DBs[0].NumShardReplicas != 48 {
+					t.Errorf("status.dsReplication = %+v", s.DSReplication)
+				}
+			},
+		},
+		{
+			name: "DS: replicas moving keep the cluster from Ready, and it is Progressing", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.p.DS = DSReport{Observed: true, InUse: true, DBs: dsStable, Moving: true, Reason: "ReplicasMoving",
+					Message: "DB messages: 8 replica transitions running over 16 shards"}
+			},
+			phase: "Progressing", readyNodes: "5/5",
+			conds: []cond{
+				{v2beta1.DSReplicationReady, F, "ReplicasMoving", "DB messages: 8 replica transitions running over 16 shards"},
+				{v2beta1.Ready, F, "ReplicasMoving", "durable storage: DB messages: 8 replica transitions running over 16 shards"},
+			},
+		},
+		{
+			name: "DS: lost replicas keep the cluster from Ready, and it is Degraded", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.p.DS = DSReport{Observed: true, InUse: true, DBs: dsStable, Reason: "LostReplicas", Message: "DB messages: 16 of 48 shard replicas are on lost sites"}
+			},
+			phase: "Degraded", readyNodes: "5/5",
+			conds: []cond{{v2beta1.Ready, F, "LostReplicas", "durable storage: DB messages: 16 of 48 shard replicas are on lost sites"}},
+		},
+		{
+			name: "DS: nodes not ready outrank durable storage", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.departed("c-core-3", "stopped")
+				f.p.DS = DSReport{Observed: true, InUse: true, DBs: dsStable, Reason: "LostReplicas", Message: "DB messages: 16 of 48 shard replicas are on lost sites"}
+			},
+			phase: "Degraded", readyNodes: "5/5",
+			conds: []cond{{v2beta1.DSReplicationReady, F, "LostReplicas", "DB messages: 16 of 48 shard replicas are on lost sites"}},
+			check: func(t *testing.T, f *fixture, s v2beta1.EMQXStatus) {
+				if c := meta.FindStatusCondition(s.Conditions, v2beta1.Ready); c == nil || c.Reason != "NodesNotReady" {
+					t.Errorf("Ready = %+v, want NodesNotReady", c)
+				}
+			},
+		},
+		{
+			name: "DS: not read this pass keeps the condition and summary, and a False one keeps Ready False", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.prev.DSReplication = &v2beta1.DSReplicationStatus{DBs: dsStable}
+				f.prev.Conditions = []metav1.Condition{was(v2beta1.DSReplicationReady, F, "ReplicasMoving", "DB messages: 2 replica transitions running over 16 shards")}
+			},
+			phase: "Degraded", readyNodes: "5/5",
+			conds: []cond{
+				{v2beta1.DSReplicationReady, F, "ReplicasMoving", "DB messages: 2 replica transitions running over 16 shards"},
+				{v2beta1.Ready, F, "ReplicasMoving", "durable storage: DB messages: 2 replica transitions running over 16 shards"},
+			},
+			check: func(t *testing.T, f *fixture, s v2beta1.EMQXStatus) {
+				keptFromPrev(t, s, v2beta1.DSReplicationReady)
+				if s.DSReplication != f.prev.DSReplication {
+					t.Errorf("status.dsReplication = %+v, want the previous one", s.DSReplication)
+				}
+			},
 		},
 
 		// TLSCertificateReady: an observed report sets it (OK or not, with its reason); one not observed leaves the

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/dsrepl"
 	"github.com/broker-ops/emqx-operator/internal/upgradepath"
 )
 
@@ -18,6 +19,7 @@ var userAnnotations = []string{
 	v2beta1.AnnotationAdoptVendorWorkloads,
 	v2beta1.AnnotationCoreStatefulSet,
 	upgradepath.AcceptAnnotation,
+	dsrepl.AnnotationAcceptLowerRedundancy,
 }
 
 // Annotations refuses a misspelt safety annotation: a typo in an override (accepting a risky

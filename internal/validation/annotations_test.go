@@ -15,6 +15,8 @@ func TestAnnotations(t *testing.T) {
 		{"a plural", "apps.emqx.io/accept-upgrade-paths", "did you mean apps.emqx.io/accept-upgrade-path?"},
 		{"underscores", "apps.emqx.io/accept_upgrade_path", "did you mean apps.emqx.io/accept-upgrade-path?"},
 		{"pause in another tense", "apps.emqx.io/pause", "did you mean apps.emqx.io/paused?"},
+		{"lower redundancy, spelt right", "apps.emqx.io/accept-lower-ds-redundancy", ""},
+		{"lower redundancy, a letter off", "apps.emqx.io/accept-lower-ds-redundancey", "did you mean apps.emqx.io/accept-lower-ds-redundancy?"},
 		{"the vendor's bookkeeping is left alone", "apps.emqx.io/last-emqx-configuration", ""},
 		{"another prefix is left alone", "example.com/accept-upgrade-pat", ""},
 	}

@@ -34,6 +34,18 @@ const (
 // setting them in config.data would be silently overridden by the operator's env.
 var readOnlyKeys = []string{"node.name", "node.cookie", "node.role", "cluster.discovery_strategy"}
 
+// Spec runs every check the operator makes on the spec alone before anything is applied, in
+// order (the reconciler's Validate step and `manager render` alike): the configuration, the
+// annotations, the licence for clustering, durable sessions' need of persistence.
+func Spec(e *v2beta1.EMQX) *Problem {
+	for _, check := range []func(*v2beta1.EMQX) *Problem{Config, Annotations, LicenseForClustering, DurableSessions} {
+		if p := check(e); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
 // Config checks that spec.config.data is HOCON EMQX could parse.
 func Config(e *v2beta1.EMQX) *Problem {
 	data := strings.TrimSpace(e.Spec.Config.Data)

@@ -1,5 +1,5 @@
 // Package emqxapitest is a small fake of EMQX's REST API for controller tests: it serves
-// GET /api/v5/nodes with HTTP Basic API-key auth, answering as EMQX does (see
+// GET /api/v5/nodes and a fixed durable-storage view with HTTP Basic API-key auth, answering as EMQX does (see
 // shared reference emqx-rest-api.md). The full simulator used by e2e tests lives in test/.
 package emqxapitest
 
@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"sync"
 
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
@@ -23,6 +24,21 @@ type Server struct {
 	refused int
 	// requests counts every request, answered or not, as EMQX would see it.
 	requests int
+	// ds is durable storage as GET /ds/... shows it; assigned records each PUT …/replicas.
+	ds       DS
+	assigned []Assignment
+}
+
+// DS is a fixed durable-storage view: sites by ID and DBs (nil DBs: none exist).
+type DS struct {
+	Sites map[string]emqxapi.DSSite
+	DBs   []emqxapi.DSDB
+}
+
+// Assignment is one PUT /ds/storages/{DB}/replicas the fake received.
+type Assignment struct {
+	DB    string
+	Sites []string
 }
 
 // New starts a fake that accepts no key until SetCredentials is called.
@@ -33,6 +49,59 @@ func New() *Server {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		writeJSON(w, http.StatusOK, s.nodes)
+	}))
+	mux.HandleFunc("GET /api/v5/ds/storages", s.withAuth(func(w http.ResponseWriter, _ *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		names := []string{}
+		for _, db := range s.ds.DBs {
+			names = append(names, db.Name)
+		}
+		writeJSON(w, http.StatusOK, names)
+	}))
+	mux.HandleFunc("GET /api/v5/ds/storages/{db}", s.withAuth(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, db := range s.ds.DBs {
+			if db.Name == r.PathValue("db") {
+				writeJSON(w, http.StatusOK, db)
+				return
+			}
+		}
+		writeJSON(w, http.StatusNotFound, map[string]string{"code": "NOT_FOUND", "message": "DB '" + r.PathValue("db") + "' does not exist"})
+	}))
+	mux.HandleFunc("GET /api/v5/ds/sites", s.withAuth(func(w http.ResponseWriter, _ *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ids := []string{}
+		for id := range s.ds.Sites {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		writeJSON(w, http.StatusOK, ids)
+	}))
+	mux.HandleFunc("GET /api/v5/ds/sites/{site}", s.withAuth(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		site, ok := s.ds.Sites[r.PathValue("site")]
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"code": "NOT_FOUND", "message": "Site not found: " + r.PathValue("site")})
+			return
+		}
+		writeJSON(w, http.StatusOK, site)
+	}))
+	mux.HandleFunc("PUT /api/v5/ds/storages/{db}/replicas", s.withAuth(func(w http.ResponseWriter, r *http.Request) {
+		var sites []string
+		if err := json.NewDecoder(r.Body).Decode(&sites); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"code": 400, "message": err.Error()})
+			return
+		}
+		s.mu.Lock()
+		s.assigned = append(s.assigned, Assignment{DB: r.PathValue("db"), Sites: sites})
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte("OK"))
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"code": "NOT_FOUND", "message": "Request Path Not Found"})
@@ -58,6 +127,20 @@ func (s *Server) SetNodes(nodes ...emqxapi.Node) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nodes = append([]emqxapi.Node{}, nodes...)
+}
+
+// SetDS sets what the durable-storage endpoints show.
+func (s *Server) SetDS(ds DS) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ds = ds
+}
+
+// Assigned returns the replica assignments received so far.
+func (s *Server) Assigned() []Assignment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Assignment{}, s.assigned...)
 }
 
 // Calls counts authenticated calls; Refused counts 401 answers.

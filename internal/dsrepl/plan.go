@@ -1,0 +1,225 @@
+package dsrepl
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+)
+
+// Reasons of the DSReplicationReady condition.
+const (
+	ReasonReplicated              = "Replicated"
+	ReasonRFAboveCoreSites        = "ReplicationFactorAboveCoreSites"
+	ReasonLeftoverSites           = "LeftoverSites"
+	ReasonBelowReplicationFactor  = "ScaleInBelowReplicationFactor"
+	ReasonWaitingForCoreSites     = "WaitingForCoreSites"
+	ReasonAssigningReplicas       = "AssigningReplicas"
+	ReasonReplicasMoving          = "ReplicasMoving"
+	ReasonLostReplicas            = "LostReplicas"
+	ReasonUnevenReplicas          = "UnevenReplicas"
+	reasonDepartingCoreHoldsShard = "departing core still holds replicas"
+)
+
+// Core is one core pod of the cluster: its EMQX node name, its StatefulSet ordinal and whether
+// EMQX reports it running.
+type Core struct {
+	Node    string
+	Ordinal int
+	Running bool
+}
+
+// State is what a decision needs.
+type State struct {
+	Reading *Reading
+	// Cores are the core pods that exist now; WantCores is spec.coreTemplate.spec.replicas: cores
+	// with an ordinal at or beyond it are departing.
+	Cores     []Core
+	WantCores int
+	// ReplicationFactor is the configured factor (ReplicationFactor(e)).
+	ReplicationFactor     int
+	AcceptLowerRedundancy bool
+	// CanForget: the release has PUT /ds/sites/{site}/forget (6.0+; §1.3).
+	CanForget bool
+}
+
+// Assignment is a PUT /ds/storages/{DB}/replicas with Sites.
+type Assignment struct {
+	DB    string
+	Sites []string
+}
+
+// Plan is the decision: the writes to make, the departing cores that must keep their pods, and
+// what the DSReplicationReady condition says.
+type Plan struct {
+	// InUse is false when the cluster has no DS DB: no condition, no status, nothing to do.
+	InUse   bool
+	Summary []v2beta1.DSDBReplicationStatus
+	Assign  []Assignment
+	// Forget are lost sites holding no replica, to be forgotten (6.0+).
+	Forget []string
+	// Hold names the departing core nodes whose pods must stay, and why.
+	Hold map[string]string
+	// Ready, Reason and Message are the DSReplicationReady condition.
+	Ready           bool
+	Reason, Message string
+}
+
+// Decide returns what to do about DS replication. Rules, in order:
+//  1. no DS DB: DS is not in use; nothing to do, nothing to report;
+//  2. a departing core whose site still holds (or is joining) a shard keeps its pod: its data
+//     must move to the staying cores before the pod stops, or a shard could lose a replica
+//     it still needs (the lifecycle plan waits on Hold);
+//  3. a scale-in that would leave fewer cores than the replication factor stops every departing
+//     core and changes no replica set, unless the user accepted lower redundancy (annotation);
+//  4. every staying core runs and owns a site before any replica set changes: a change made
+//     without a site would put the shards on fewer nodes than asked, and a site that is down
+//     cannot take a replica (its addition would wait for ever);
+//  5. each DB whose target replica sets differ from the staying cores' sites is assigned them
+//     (this also moves shards off replicant and departing sites, and drops lost sites, so no
+//     change keeps a lost site in a target set, which EMQX refuses);
+//  6. not Ready while transitions run, a replica is lost, or shards hold unequal replica counts;
+//  7. lost sites holding nothing are forgotten (6.0+; EMQX never forgets them by itself); before
+//     6.0 they are reported as leftovers; a staying core's site is never forgotten;
+//  8. a replication factor above the number of core sites is accepted (EMQX uses the sites it
+//     has) and said in the condition.
+func Decide(s State) Plan {
+	r := s.Reading
+	if !r.InUse() {
+		return Plan{}
+	}
+	p := Plan{InUse: true, Summary: Summarize(r.DBs), Hold: map[string]string{}}
+	staying, departing := s.split()
+
+	holdDepartingWithShards(s, departing, &p)
+	if len(departing) > 0 && s.WantCores < s.ReplicationFactor && !s.AcceptLowerRedundancy {
+		why := fmt.Sprintf("scaling cores in to %d would leave fewer than the replication factor %d; set %s: \"true\" to accept fewer replicas",
+			s.WantCores, s.ReplicationFactor, AnnotationAcceptLowerRedundancy)
+		for _, c := range departing {
+			p.Hold[c.Node] = why
+		}
+		return p.notReady(ReasonBelowReplicationFactor, why)
+	}
+
+	target, missing := stayingSites(r, staying)
+	if len(missing) > 0 {
+		return p.notReady(ReasonWaitingForCoreSites, fmt.Sprintf("waiting for core nodes to run with a durable-storage site: %s", strings.Join(missing, ", ")))
+	}
+	for _, db := range r.DBs {
+		if !slices.Equal(TargetUnion(db), target) {
+			p.Assign = append(p.Assign, Assignment{DB: db.Name, Sites: target})
+		}
+	}
+	if len(p.Assign) > 0 {
+		return p.notReady(ReasonAssigningReplicas, fmt.Sprintf("assigning the shards of %s to the %d core sites", dbNames(p.Assign), len(target)))
+	}
+	if reason, msg := unsettled(p.Summary); reason != "" {
+		return p.notReady(reason, msg)
+	}
+
+	leftovers := lostAndEmpty(r, staying)
+	if s.CanForget {
+		p.Forget = leftovers
+	}
+	p.Ready, p.Reason = true, ReasonReplicated
+	p.Message = fmt.Sprintf("%d DBs replicated on %d core sites", len(r.DBs), len(target))
+	switch {
+	case len(leftovers) > 0 && !s.CanForget:
+		p.Reason = ReasonLeftoverSites
+		p.Message += fmt.Sprintf("; sites of departed nodes remain (this release cannot forget them): %s", strings.Join(leftovers, ", "))
+	case s.ReplicationFactor > len(target):
+		p.Reason = ReasonRFAboveCoreSites
+		p.Message = fmt.Sprintf("replication factor %d, but only %d core sites: each shard has %d replicas", s.ReplicationFactor, len(target), len(target))
+	}
+	return p
+}
+
+func (p Plan) notReady(reason, msg string) Plan {
+	p.Ready, p.Reason, p.Message = false, reason, msg
+	return p
+}
+
+// split sorts the core pods into staying (ordinal below WantCores) and departing.
+func (s State) split() (staying, departing []Core) {
+	for _, c := range s.Cores {
+		if c.Ordinal < s.WantCores {
+			staying = append(staying, c)
+		} else {
+			departing = append(departing, c)
+		}
+	}
+	return staying, departing
+}
+
+func holdDepartingWithShards(s State, departing []Core, p *Plan) {
+	for _, c := range departing {
+		site := s.Reading.SiteOfNode(c.Node)
+		if site == "" {
+			continue
+		}
+		if n, dbs := s.Reading.ShardsOf(site); n > 0 {
+			p.Hold[c.Node] = fmt.Sprintf("%s: site %s still holds %d shard replicas of %s; waiting for them to move",
+				reasonDepartingCoreHoldsShard, site, n, strings.Join(dbs, ", "))
+		}
+	}
+}
+
+// stayingSites returns the sorted sites of the staying cores, or the nodes that do not run
+// with a site yet.
+func stayingSites(r *Reading, staying []Core) (sites, missing []string) {
+	for _, c := range staying {
+		site := r.SiteOfNode(c.Node)
+		if !c.Running || site == "" || !r.Sites[site].Up {
+			missing = append(missing, c.Node)
+			continue
+		}
+		sites = append(sites, site)
+	}
+	sort.Strings(sites)
+	return sites, missing
+}
+
+// unsettled names the first DB with transitions, lost replicas or uneven replica counts.
+func unsettled(summary []v2beta1.DSDBReplicationStatus) (reason, msg string) {
+	for _, d := range summary {
+		switch {
+		case d.NumTransitions > 0:
+			return ReasonReplicasMoving, fmt.Sprintf("DB %s: %d replica transitions running over %d shards", d.Name, d.NumTransitions, d.NumShards)
+		case d.LostShardReplicas > 0:
+			return ReasonLostReplicas, fmt.Sprintf("DB %s: %d of %d shard replicas are on lost sites", d.Name, d.LostShardReplicas, d.NumShardReplicas)
+		case d.MinReplicas != d.MaxReplicas:
+			return ReasonUnevenReplicas, fmt.Sprintf("DB %s: shards hold between %d and %d replicas", d.Name, d.MinReplicas, d.MaxReplicas)
+		}
+	}
+	return "", ""
+}
+
+// lostAndEmpty are the sites that are not up, hold no replica and do not belong to a staying
+// core (a staying core's site comes back with its data volume and must stay known).
+func lostAndEmpty(r *Reading, staying []Core) []string {
+	keep := map[string]bool{}
+	for _, c := range staying {
+		keep[c.Node] = true
+	}
+	var out []string
+	for id, site := range r.Sites {
+		if site.Up || keep[site.Node] {
+			continue
+		}
+		if n, _ := r.ShardsOf(id); n == 0 {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func dbNames(as []Assignment) string {
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = a.DB
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,260 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/test/e2e/harness"
+	"github.com/broker-ops/emqx-operator/test/simulator"
+)
+
+// TestDurableStorageFollowsTheCores: a 6.x cluster with durable sessions (3 cores + 2 replicants)
+// becomes Ready with every DB's shards on three core sites and status.dsReplication stable; cores
+// 3 → 5 → 3 (kubectl, clients connected) spread the shards over the new cores and back, with no
+// shard ever below three replicas on running nodes at any sample, and the departed cores' sites
+// forgotten; an in-place image rollout keeps every core's site.
+func TestDurableStorageFollowsTheCores(t *testing.T) {
+	ns := env.NewNamespace(t)
+	e := fastRollouts(coreReplicantCluster(ns, "ds", 3, 2))
+	e.Spec.Image = "emqx/emqx-enterprise:6.1.4"
+	e.Spec.Config.Data = fmt.Sprintf("durable_sessions.enable = true\ndurable_storage.messages.n_shards = 8\nlicense.key = %q\n",
+		simulator.EncodeTestLicense("Acme", "official", 1000000, time.Now().AddDate(2, 0, 0)))
+	create(t, e)
+	env.WaitForCondition(t, ns, "ds", v2beta1.Ready, metav1.ConditionTrue, 120*time.Second)
+	core0 := nodeOf(ns, "ds", "ds-core-0")
+	dsSettledOn(t, ns, coreSites(t, ns, 3))
+	for i := 0; i < 3; i++ {
+		if err := env.Sim.SetConnections(nodeOf(ns, "ds", fmt.Sprintf("ds-core-%d", i)), 20); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Sample EMQX's replica sets while the cores scale: every shard keeps three replicas on
+	// running nodes throughout.
+	stop, failures := sampleReplicas(t, core0, 3)
+	scaleCores := func(n int) {
+		kubectl(t, "-n", ns, "patch", "emqx", "ds", "--type=merge", "-p", fmt.Sprintf(`{"spec":{"coreTemplate":{"spec":{"replicas":%d}}}}`, n))
+	}
+	scaleCores(5)
+	harness.Eventually(t, 120*time.Second, "5 cores Ready", func() error { return readyWithCores(t, ns, 5) })
+	dsSettledOn(t, ns, coreSites(t, ns, 5))
+	departing := coreSites(t, ns, 5)[3:]
+
+	scaleCores(3)
+	harness.Eventually(t, 120*time.Second, "3 cores Ready", func() error { return readyWithCores(t, ns, 3) })
+	samples := stop()
+	if f := failures(); len(f) > 0 {
+		t.Fatalf("%d of %d samples had a shard below three replicas on running nodes, first: %s", len(f), samples, f[0])
+	}
+	t.Logf("%d samples of the replica sets while scaling, every shard at three replicas on running nodes", samples)
+	dsSettledOn(t, ns, coreSites(t, ns, 3))
+	harness.Eventually(t, 60*time.Second, "the departed cores' sites forgotten", func() error {
+		ds, err := env.Sim.DS(core0)
+		if err != nil {
+			return err
+		}
+		for _, s := range departing {
+			if _, ok := ds.Sites[s]; ok {
+				return fmt.Errorf("site %s still known (%s)", s, ds.Sites[s].Status)
+			}
+		}
+		return nil
+	})
+	harness.Eventually(t, 20*time.Second, "a DSSiteForgotten Event per departed core", func() error {
+		var found int
+		for _, ev := range eventsWithReason(t, ns, "DSSiteForgotten") {
+			for _, s := range departing {
+				if strings.Contains(ev.Note, "site "+s+" ") {
+					found++
+				}
+			}
+		}
+		if found != len(departing) {
+			return fmt.Errorf("%d of %d", found, len(departing))
+		}
+		return nil
+	})
+
+	// An in-place rollout restarts every core on its volume: each keeps its site.
+	before := coreSites(t, ns, 3)
+	kubectl(t, "-n", ns, "patch", "emqx", "ds", "--type=merge", "-p", `{"spec":{"image":"emqx/emqx-enterprise:6.1.5"}}`)
+	harness.Eventually(t, 120*time.Second, "the rollout to 6.1.5", func() error {
+		got := env.GetEMQX(t, ns, "ds")
+		if !meta.IsStatusConditionTrue(got.Status.Conditions, v2beta1.Ready) || got.Status.EMQXVersion != "6.1.5" {
+			return fmt.Errorf("phase %s, version %s", got.Status.Phase, got.Status.EMQXVersion)
+		}
+		return nil
+	})
+	if after := coreSites(t, ns, 3); !slices.Equal(after, before) {
+		t.Errorf("core sites %v after the rollout, want %v kept", after, before)
+	}
+	dsSettledOn(t, ns, before)
+}
+
+// TestDurableSessionsNeedCorePersistence: durable sessions on cores without a volume are refused
+// before anything is made, with the reason in ConfigValid and Ready.
+func TestDurableSessionsNeedCorePersistence(t *testing.T) {
+	ns := env.NewNamespace(t)
+	e := coreReplicantCluster(ns, "nopvc", 1, 0)
+	e.Spec.CoreTemplate.Spec.VolumeClaimTemplates.Resources.Requests = nil
+	e.Spec.Config.Data = "durable_sessions.enable = true\n"
+	create(t, e)
+	got := env.WaitForCondition(t, ns, "nopvc", v2beta1.ConfigValid, metav1.ConditionFalse, 30*time.Second)
+	c := meta.FindStatusCondition(got.Status.Conditions, v2beta1.ConfigValid)
+	if c.Reason != "DurableSessionsWithoutPersistence" || !strings.Contains(c.Message, "volumeClaimTemplates") {
+		t.Errorf("ConfigValid = %s: %s", c.Reason, c.Message)
+	}
+	if p := env.FindPod(t, ns, "nopvc-core-0"); p != nil {
+		t.Errorf("pod %s made for a refused cluster", p.Name)
+	}
+}
+
+// coreSites are the sites of cores 0..n-1, as EMQX's table maps them, sorted by ordinal.
+func coreSites(t *testing.T, ns string, n int) []string {
+	t.Helper()
+	ds, err := env.Sim.DS(nodeOf(ns, "ds", "ds-core-0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, n)
+	for site, s := range ds.Sites {
+		for i := 0; i < n; i++ {
+			if s.Node == nodeOf(ns, "ds", fmt.Sprintf("ds-core-%d", i)) {
+				out[i] = site
+			}
+		}
+	}
+	for i, s := range out {
+		if s == "" {
+			t.Fatalf("core %d has no site: %+v", i, ds.Sites)
+		}
+	}
+	return out
+}
+
+// dsSettledOn waits until EMQX holds every shard of every DB on three of the given sites (and
+// no other), nothing moving, and status.dsReplication and DSReplicationReady say so.
+func dsSettledOn(t *testing.T, ns string, sites []string) {
+	t.Helper()
+	allowed := map[string]bool{}
+	for _, s := range sites {
+		allowed[s] = true
+	}
+	harness.Eventually(t, 60*time.Second, fmt.Sprintf("shards settled on %d core sites", len(sites)), func() error {
+		ds, err := env.Sim.DS(nodeOf(ns, "ds", "ds-core-0"))
+		if err != nil {
+			return err
+		}
+		if len(ds.DBs) != 4 {
+			return fmt.Errorf("%d DBs, want 4 (6.x: messages, sessions, timers, shared_subs)", len(ds.DBs))
+		}
+		used := map[string]bool{}
+		for _, db := range ds.DBs {
+			for _, sh := range db.Shards {
+				if len(sh.Current) != 3 || !slices.Equal(sh.Current, sh.Target) {
+					return fmt.Errorf("DB %s shard %s: current %v, target %v", db.Name, sh.ID, sh.Current, sh.Target)
+				}
+				for _, s := range sh.Current {
+					if !allowed[s] {
+						return fmt.Errorf("DB %s shard %s holds site %s, not a core's", db.Name, sh.ID, s)
+					}
+					used[s] = true
+				}
+			}
+		}
+		if len(used) != len(sites) {
+			return fmt.Errorf("shards on %d of the %d core sites", len(used), len(sites))
+		}
+		st := env.GetEMQX(t, ns, "ds").Status
+		c := meta.FindStatusCondition(st.Conditions, v2beta1.DSReplicationReady)
+		if c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("DSReplicationReady = %+v", c)
+		}
+		if st.DSReplication == nil || len(st.DSReplication.DBs) != 4 {
+			return fmt.Errorf("status.dsReplication = %+v", st.DSReplication)
+		}
+		for _, db := range st.DSReplication.DBs {
+			if !db.Stable() || db.NumShards != 8 || db.MinReplicas != 3 {
+				return fmt.Errorf("status.dsReplication %+v", db)
+			}
+		}
+		return nil
+	})
+}
+
+// readyWithCores: the cluster is Ready with n cores and its core StatefulSet at n.
+func readyWithCores(t *testing.T, ns string, n int32) error {
+	got := env.GetEMQX(t, ns, "ds")
+	set := statefulSet(t, ns, "ds-core")
+	if !meta.IsStatusConditionTrue(got.Status.Conditions, v2beta1.Ready) || len(got.Status.CoreNodes) != int(n) || ptr.Deref(set.Spec.Replicas, 0) != n {
+		return fmt.Errorf("phase %s, %d core nodes, StatefulSet at %d", got.Status.Phase, len(got.Status.CoreNodes), ptr.Deref(set.Spec.Replicas, 0))
+	}
+	return nil
+}
+
+// sampleReplicas reads the replica sets every 50 ms until stop is called, and records every sample
+// in which a shard has fewer than min replicas on sites that are up.
+func sampleReplicas(t *testing.T, node string, min int) (stop func() int, failures func() []string) {
+	var (
+		mu      sync.Mutex
+		bad     []string
+		samples int
+		done    = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			ds, err := env.Sim.DS(node)
+			if err != nil {
+				continue // the control API is local; a lost sample is not a finding
+			}
+			mu.Lock()
+			samples++
+			for _, db := range ds.DBs {
+				for _, sh := range db.Shards {
+					var up []string
+					for _, s := range sh.Current {
+						if ds.Sites[s].Status == "up" {
+							up = append(up, s)
+						}
+					}
+					if len(up) < min {
+						sort.Strings(up)
+						bad = append(bad, fmt.Sprintf("DB %s shard %s: %d up of %v", db.Name, sh.ID, len(up), sh.Current))
+					}
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	var once sync.Once
+	stop = func() int {
+		once.Do(func() { close(done); wg.Wait() })
+		mu.Lock()
+		defer mu.Unlock()
+		return samples
+	}
+	t.Cleanup(func() { stop() })
+	return stop, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(bad)
+	}
+}
