@@ -296,6 +296,7 @@ func (h *nodeAPI) invite(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.s.w.join(m, c)
+		h.s.licenceAppStarts(m, time.Now())
 		w.WriteHeader(http.StatusOK)
 	}
 }

@@ -15,6 +15,11 @@
 // are allocated once n_sites sites are there, and replica-set transitions take simulated time
 // (Options.DSTransitionTime each, one per shard at a time), evaluated lazily.
 //
+// Licence gating of clustering follows §2 (licence_gate.go): from 5.9 the default key is the
+// single-node community licence; the REST invite asks the peer and is refused, DNS autoclustering
+// joins without asking, and the joiner's licence application then fails (SINGLE_NODE_LICENSE, after
+// a 30 s grace on the patches that have it): the node crash-loops, a stopped member of the cluster.
+//
 // It drives pod state through kwok Stages (hack/kwok/stages.yaml) by annotating pods, and provisions
 // a PersistentVolume for every claim of the "standard" storage class. A control API on loopback lets
 // tests set connection counts and inject faults. Durations (boot, join, evacuation ticks, licence

@@ -150,6 +150,7 @@ func (s *Simulator) Run(ctx context.Context) error {
 		case now := <-t.C:
 			s.tickEvacuations(now, tick)
 			s.discover(now)
+			s.validateLicences(ctx, now)
 			s.rereadLicenses(ctx, now)
 			s.rereadPEMs(ctx, now)
 		}
@@ -215,7 +216,7 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 	}
 	s.w.mu.Lock()
 	if old, ok := s.w.nodes[n.name]; ok {
-		if old.podUID == n.podUID {
+		if old.podUID == n.podUID && !old.crashed {
 			s.w.mu.Unlock()
 			return
 		}
@@ -311,6 +312,7 @@ func (s *Simulator) boot(ctx context.Context, n *node, p *corev1.Pod) error {
 	}
 	n.state = running
 	n.startedAt = time.Now()
+	s.licenceAppStarts(n, n.startedAt)
 	s.w.dsStart(n, n.startedAt)
 	faults := n.faults
 	s.w.mu.Unlock()
@@ -477,19 +479,28 @@ func (s *Simulator) discover(now time.Time) {
 			continue // the older node waits for the younger to join it
 		}
 		target := w.clusterOf(oldest)
-		if reason := s.joinRefusal(n, target); reason != "" {
+		// Autoclustering joins through ekka directly: the peer's licence is not asked
+		// (can_i_join is the REST and CLI join's); the joiner's licence application judges after.
+		if reason := s.versionRefusal(n, target); reason != "" {
 			continue
 		}
 		w.join(n, target)
+		s.licenceAppStarts(n, now)
 		s.log.Info("node joined", "node", n.name, "via", oldest.name)
 	}
 }
 
-// joinRefusal says why n may not join c ("" when it may).
+// joinRefusal says why n may not join c through the REST invite ("" when it may): the peer's
+// can_i_join refuses for its single-node licence, then the release rule of replicants.
 func (s *Simulator) joinRefusal(n *node, c *cluster) string {
 	if c.license.Type == "community" {
 		return fmt.Sprintf(`"Node %s has a single node license"`, s.w.runningMembers(c)[0].name)
 	}
+	return s.versionRefusal(n, c)
+}
+
+// versionRefusal: a replicant only connects to cores of its release (emqx/emqx#12786).
+func (s *Simulator) versionRefusal(n *node, c *cluster) string {
 	if n.role == "replicant" && !s.w.hasCompatibleCore(c, n.version) {
 		return "no_available_core_node_at_same_version"
 	}

@@ -74,6 +74,11 @@ type node struct {
 	evac        *evacuation
 	files       map[string][]byte // backup files in <data_dir>/backup
 	faults      Faults
+	// licDeadline is when the node's licence validation fails if the cluster still runs the
+	// single-node licence with others (zero: none under way); crashed: it failed
+	// (SINGLE_NODE_LICENSE) and its container starts again.
+	licDeadline time.Time
+	crashed     bool
 	ds          dsConfig // durable storage as configured at start
 	site        string   // DS site ID ("" before 5.9)
 }
