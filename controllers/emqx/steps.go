@@ -156,6 +156,9 @@ func (r *EMQXReconciler) license(ctx context.Context, p *pass) (pipeline.Outcome
 	if err != nil || prob != nil {
 		return r.rejectOrFail(p, prob, err)
 	}
+	if prob := validation.LicenseSecretForClustering(p.e, in.UserKey); prob != nil {
+		return r.rejectSpec(p.e, p, prob), nil
+	}
 	p.lic = decideLicense(p.e, in)
 	switch {
 	case p.lic.Refused != nil:

@@ -2,6 +2,7 @@ package validation
 
 import (
 	"fmt"
+	"strings"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/internal/licensing"
@@ -21,6 +22,22 @@ func LicenseForClustering(e *v2beta1.EMQX) *Problem {
 		return nil
 	}
 	source, inline := licensing.Given(e)
+	return licenseKeyForClustering(e, version, nodes, source, inline)
+}
+
+// LicenseSecretForClustering is LicenseForClustering for the key read from spec.license's Secret
+// (which the spec alone does not show): "default" there is EMQX's single-node licence too. Another
+// community key is opaque here; EMQX's report of it is judged once nodes run.
+func LicenseSecretForClustering(e *v2beta1.EMQX, key string) *Problem {
+	version := upgradepath.OfImage(e.Spec.Image)
+	nodes := e.CoreReplicas() + e.ReplicantReplicas()
+	if !version.AtLeast(5, 9, 0) || nodes <= 1 || strings.TrimSpace(key) != "default" {
+		return nil
+	}
+	return licenseKeyForClustering(e, version, nodes, licensing.FromSpec, "default")
+}
+
+func licenseKeyForClustering(e *v2beta1.EMQX, version upgradepath.Version, nodes int32, source, inline string) *Problem {
 	if source != "" && inline != "default" {
 		return nil
 	}

@@ -46,3 +46,31 @@ func TestLicenseForClustering(t *testing.T) {
 		})
 	}
 }
+
+func TestLicenseSecretForClustering(t *testing.T) {
+	cases := []struct {
+		name, image, key string
+		cores            int32
+		refused          bool
+	}{
+		{"6.1, three nodes, default in the Secret", "emqx/emqx-enterprise:6.1.0", " default\n", 3, true},
+		{"6.1, one node, default in the Secret", "emqx/emqx-enterprise:6.1.0", "default", 1, false},
+		{"6.1, three nodes, a real key", "emqx/emqx-enterprise:6.1.0", "MjIwMTExCjA=", 3, false},
+		{"5.8, three nodes, default", "emqx/emqx-enterprise:5.8.6", "default", 3, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEMQX("")
+			e.Spec.Image = c.image
+			e.Spec.CoreTemplate.Spec.Replicas = &c.cores
+			e.Spec.ReplicantTemplate = nil
+			p := LicenseSecretForClustering(e, c.key)
+			if (p != nil) != c.refused {
+				t.Fatalf("problem %v, want refused %v", p, c.refused)
+			}
+			if p != nil && !strings.Contains(p.Message, `the key given in spec.license is "default"`) {
+				t.Errorf("message %q", p.Message)
+			}
+		})
+	}
+}

@@ -197,9 +197,12 @@ func TestClusterWithoutLicenceForClustering(t *testing.T) {
 		}
 		return nil
 	})
-	if len(eventsWithReason(t, ns, "SingleNodeLicense")) == 0 {
-		t.Error("no SingleNodeLicense Warning Event")
-	}
+	harness.Eventually(t, 10*time.Second, "a SingleNodeLicense Warning Event", func() error {
+		if len(eventsWithReason(t, ns, "SingleNodeLicense")) == 0 {
+			return fmt.Errorf("none yet")
+		}
+		return nil
+	})
 	if got := pods(t, ns); len(got) != 0 {
 		t.Errorf("%d pods started for a cluster that cannot form", len(got))
 	}
@@ -209,5 +212,18 @@ func TestClusterWithoutLicenceForClustering(t *testing.T) {
 	c := meta.FindStatusCondition(env.GetEMQX(t, ns, "single").Status.Conditions, v2beta1.LicenseValid)
 	if c == nil || c.Reason != "EvaluationLicense" || !strings.Contains(c.Message, "at most 25 sessions") {
 		t.Errorf("LicenseValid with the evaluation key = %+v", c)
+	}
+
+	// The default key in spec.license's Secret is the single-node licence too: refused, nothing
+	// of the running cluster touched.
+	before := restartCounts(t, ns)
+	kubectl(t, "-n", ns, "create", "secret", "generic", "single-licence", "--from-literal=key=default")
+	kubectl(t, "-n", ns, "patch", "emqx", "single", "--type=merge", "-p", `{"spec":{"license":{"secretRef":{"secretName":"single-licence","secretKey":"key"}}}}`)
+	got := env.WaitForCondition(t, ns, "single", v2beta1.ConfigValid, metav1.ConditionFalse, 30*time.Second)
+	if c := meta.FindStatusCondition(got.Status.Conditions, v2beta1.ConfigValid); c.Reason != "SingleNodeLicense" || !strings.Contains(c.Message, `the key given in spec.license is "default"`) {
+		t.Errorf("ConfigValid = %s: %s", c.Reason, c.Message)
+	}
+	if now := restartCounts(t, ns); now != before {
+		t.Errorf("pods restarted for a refused licence:\n%s\n%s", before, now)
 	}
 }
