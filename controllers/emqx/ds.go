@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -18,144 +19,204 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/upgradepath"
 )
 
+// reasonDSWriteFailed: EMQX refused or did not answer a replica assignment or a forget.
+const reasonDSWriteFailed = "DSWriteFailed"
+
 // dsReplication keeps durable-storage replicas on the staying core nodes (emqx6-behaviour.md §1):
-// it reads DS when the health budget allows, decides (dsrepl.Decide), assigns replica sets and
-// forgets lost sites, and tells the Plan step which departing cores must keep their pods. It runs
-// before Plan: a scale-in may stop a core only once its replicas have moved.
+// it reads DS on the passes the health budget gives it, decides (dsrepl.Decide), assigns replica
+// sets and forgets lost sites, and tells the Plan step which departing nodes must keep their pods.
+// It runs before Plan: a scale-in may stop a node only once its replicas have moved.
 func (r *EMQXReconciler) dsReplication(ctx context.Context, p *pass) (pipeline.Outcome, error) {
-	reading, err := r.readDS(ctx, p)
-	if err != nil {
-		// Not judged this pass: status keeps the last DS condition, the lifecycle keeps every
-		// departing core that the last reading held (a failed read must not release a pod).
+	st := r.dsState(p)
+	reading, judged, err := r.readDS(ctx, p)
+	switch {
+	case err != nil:
+		// Safety gate: without a reading nobody knows which departing node still holds the last
+		// copies of a shard, so every one stays; status keeps the last DS condition.
 		log.FromContext(ctx).Info("durable storage not read this pass", "error", err.Error())
-		p.dsKeep = lastHolds(p)
+		p.dsKeep = dsrepl.HoldEveryDeparting(st, "durable storage could not be read ("+err.Error()+"); departing nodes stay until their replicas are known to have moved")
+		return pipeline.Next(), nil
+	case !judged:
+		if p.reading.DS == nil || p.reading.DS.InUse() {
+			p.dsKeep = dsrepl.HoldEveryDeparting(st, "durable storage not judged this pass; departing nodes stay until their replicas are known to have moved")
+		}
 		return pipeline.Next(), nil
 	}
 	p.reading.DS = reading
-	plan := dsrepl.Decide(r.dsState(p, reading))
+	st.Reading = reading
+	plan := dsrepl.Decide(st)
 	p.dsKeep = plan.Hold
-	rep := status.DSReport{Observed: true, InUse: plan.InUse, DBs: plan.Summary, Ready: plan.Ready, Reason: plan.Reason, Message: plan.Message}
-	rep.Moving = !plan.Ready && plan.Reason != dsrepl.ReasonLostReplicas
-	p.reports.DS = rep
+	p.reports.DS = status.DSReport{Observed: true, InUse: plan.InUse, DBs: plan.Summary, Ready: plan.Ready, Reason: plan.Reason, Message: plan.Message}
 	if !plan.InUse {
 		return pipeline.Next(), nil
 	}
 	if err := r.carryOutDS(ctx, p, plan); err != nil {
-		return pipeline.Outcome{}, err
+		// A refused write stops neither the lifecycle (the holds stand) nor the rest of the pass;
+		// it is said in the condition and an Event, and the next pass reads DS again.
+		p.reports.DS.Ready, p.reports.DS.Reason, p.reports.DS.Message = false, reasonDSWriteFailed, err.Error()
+		r.Recorder.Eventf(p.e, nil, corev1.EventTypeWarning, reasonDSWriteFailed, "DurableStorage", "%s", err.Error())
 	}
 	return pipeline.Next(), nil
 }
 
-// readDS asks the node that answered the node list about durable storage, on the passes the health
-// budget gives it; on the others the last reading stands. Releases without DS are not asked.
-func (r *EMQXReconciler) readDS(ctx context.Context, p *pass) (*dsrepl.Reading, error) {
+// readDS asks the node that answered the node list about durable storage. judged is false when
+// the pass does not look at DS: off the health budget's DS turn (the last reading stands), or
+// when the node list failed or shows no running node's release. A cluster whose running nodes
+// all run releases without DS is judged: no DS.
+func (r *EMQXReconciler) readDS(ctx context.Context, p *pass) (reading *dsrepl.Reading, judged bool, err error) {
 	o := p.observed
-	if o.NodesErr != nil || !hasDSAPI(o.Nodes) {
-		return nil, nil
+	if o.NodesErr != nil {
+		return nil, false, nil
+	}
+	switch dsAPIOf(o.Nodes) {
+	case dsUnknown:
+		return nil, false, nil
+	case dsAbsent:
+		return &dsrepl.Reading{}, true, nil
 	}
 	if p.health.Read != healthpoll.Everything && p.health.Read != healthpoll.DSReplication {
-		return p.reading.DS, nil
+		return nil, false, nil
 	}
 	c := r.EMQXClients(o.Answered.BaseURL, emqxapi.Credentials{Key: p.operatorKey.Key, Secret: p.operatorKey.Secret})
 	dbs, err := c.DSStorages(ctx)
 	if emqxapi.IsNotFound(err) {
-		return &dsrepl.Reading{}, nil // DS disabled (§1.1)
+		return &dsrepl.Reading{}, true, nil // DS disabled (§1.1)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading durable-storage DBs: %w", err)
+		return nil, false, fmt.Errorf("reading durable-storage DBs: %w", err)
 	}
 	if len(dbs) == 0 {
-		return &dsrepl.Reading{}, nil // durable sessions off: the sites do not matter
+		return &dsrepl.Reading{}, true, nil // no DB: durable sessions never on
 	}
 	out := &dsrepl.Reading{Sites: map[string]emqxapi.DSSite{}}
 	for _, name := range dbs {
 		db, err := c.DSStorage(ctx, name)
 		if err != nil {
-			return nil, fmt.Errorf("reading durable-storage DB %s: %w", name, err)
+			return nil, false, fmt.Errorf("reading durable-storage DB %s: %w", name, err)
 		}
 		out.DBs = append(out.DBs, db)
 	}
 	sites, err := c.DSSites(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading durable-storage sites: %w", err)
+		return nil, false, fmt.Errorf("reading durable-storage sites: %w", err)
 	}
 	for _, id := range sites {
 		site, err := c.DSSite(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("reading durable-storage site %s: %w", id, err)
+			return nil, false, fmt.Errorf("reading durable-storage site %s: %w", id, err)
 		}
 		out.Sites[id] = site
 	}
-	return out, nil
+	return out, true, nil
 }
 
-// hasDSAPI: every node runs a release with the DS API (Enterprise 5.9+, any 6.x).
-func hasDSAPI(nodes []emqxapi.Node) bool {
-	if len(nodes) == 0 {
-		return false
-	}
+// dsAPI is whether the cluster's releases have the DS API.
+type dsAPI int
+
+const (
+	dsUnknown dsAPI = iota // no running node says its release
+	dsAbsent               // every running node runs a release without DS
+	dsPresent              // a running node runs Enterprise 5.9+ or 6.x
+)
+
+// dsAPIOf judges from the running nodes only: EMQX lists a stopped core without its release.
+func dsAPIOf(nodes []emqxapi.Node) dsAPI {
+	verdict := dsUnknown
 	for _, n := range nodes {
-		v, ok := upgradepath.Parse(n.Version)
-		if !ok || !(v.Major >= 6 || v.AtLeast(5, 9, 0) && strings.EqualFold(n.Edition, "Enterprise")) {
-			return false
+		if n.NodeStatus != "running" {
+			continue
 		}
+		v, ok := upgradepath.Parse(n.Version)
+		if !ok {
+			return dsUnknown
+		}
+		if v.Major >= 6 || v.AtLeast(5, 9, 0) && strings.EqualFold(n.Edition, "Enterprise") {
+			return dsPresent
+		}
+		verdict = dsAbsent
 	}
-	return true
+	return verdict
 }
 
-// canForget: every node is 6.0+ (PUT /ds/sites/{site}/forget; §1.3).
+// canForget: every running node is 6.0+ (PUT /ds/sites/{site}/forget; §1.3).
 func canForget(nodes []emqxapi.Node) bool {
+	running := 0
 	for _, n := range nodes {
+		if n.NodeStatus != "running" {
+			continue
+		}
+		running++
 		if v, ok := upgradepath.Parse(n.Version); !ok || v.Major < 6 {
 			return false
 		}
 	}
-	return len(nodes) > 0
+	return running > 0
 }
 
-// dsState is the decision's input: the core pods with their node names and whether EMQX runs them.
-func (r *EMQXReconciler) dsState(p *pass, reading *dsrepl.Reading) dsrepl.State {
+// dsState is the decision's input but the reading: the cores by ordinal, from 0 to the core
+// StatefulSet's size or the wanted count, whichever is larger, whether their pods exist or not (a
+// pod missing for a moment is a core not running, not a core less), and the departing replicants.
+func (r *EMQXReconciler) dsState(p *pass) dsrepl.State {
 	e, o := p.e, p.observed
 	running := map[string]bool{}
 	for _, n := range o.Nodes {
 		running[n.Node] = n.NodeStatus == "running"
 	}
-	s := dsrepl.State{Reading: reading, WantCores: int(e.CoreReplicas()), ReplicationFactor: dsrepl.ReplicationFactor(e),
+	s := dsrepl.State{WantCores: int(e.CoreReplicas()), ReplicationFactor: dsrepl.ReplicationFactor(e),
 		AcceptLowerRedundancy: dsrepl.AcceptsLowerRedundancy(e), CanForget: canForget(o.Nodes)}
-	for _, pod := range o.PodsOfRole(v2beta1.RoleCore) {
-		node := e.NodeName(pod.Name)
-		s.Cores = append(s.Cores, dsrepl.Core{Node: node, Ordinal: lifecycle.Ordinal(pod.Name), Running: running[node]})
+	set := e.CoreWorkloadName()
+	if o.CoreSet != nil {
+		set = o.CoreSet.Name
+	}
+	size := max(s.WantCores, roleSize(o.CoreSet, o.PodsOfRole(v2beta1.RoleCore)))
+	for i := 0; i < size; i++ {
+		node := e.NodeName(fmt.Sprintf("%s-%d", set, i))
+		s.Cores = append(s.Cores, dsrepl.Core{Node: node, Ordinal: i, Running: running[node]})
+	}
+	for _, pod := range o.PodsOfRole(v2beta1.RoleReplicant) {
+		if lifecycle.Ordinal(pod.Name) >= int(e.ReplicantReplicas()) {
+			s.DepartingReplicants = append(s.DepartingReplicants, e.NodeName(pod.Name))
+		}
 	}
 	return s
 }
 
-// lastHolds: without a fresh reading, every departing core stays (the plan from the last reading
-// cannot be trusted to release one).
-func lastHolds(p *pass) map[string]string {
-	if p.reading.DS == nil || !p.reading.DS.InUse() {
-		return nil
+// roleSize is how many pods a role's StatefulSet keeps, or one past the highest ordinal among its
+// pods while there is no StatefulSet.
+func roleSize(set *appsv1.StatefulSet, pods []corev1.Pod) int {
+	n := 0
+	if set != nil && set.Spec.Replicas != nil {
+		n = int(*set.Spec.Replicas)
 	}
-	keep := map[string]string{}
-	for _, pod := range p.observed.PodsOfRole(v2beta1.RoleCore) {
-		if lifecycle.Ordinal(pod.Name) >= int(p.e.CoreReplicas()) {
-			keep[p.e.NodeName(pod.Name)] = "durable storage could not be read; a departing core stays until its replicas are known to have moved"
-		}
+	for _, p := range pods {
+		n = max(n, lifecycle.Ordinal(p.Name)+1)
 	}
-	return keep
+	return n
 }
 
-// carryOutDS makes the plan's writes, each told by an Event. A site EMQX does not let go yet (its
-// node merely down, or back up) is left for a later pass: EMQX only forgets a site whose node
-// left the cluster.
+// carryOutDS makes the plan's writes, told by one Event per kind of write (events/v1 merges Events
+// of one reason on one object into a series that keeps the first note, so one note names them
+// all). A site EMQX does not let go yet (its node merely down, or back up) is left for a later
+// pass: EMQX only forgets a site whose node left the cluster.
 func (r *EMQXReconciler) carryOutDS(ctx context.Context, p *pass, plan dsrepl.Plan) error {
 	e := p.e
 	c := r.EMQXClients(p.observed.Answered.BaseURL, emqxapi.Credentials{Key: p.operatorKey.Key, Secret: p.operatorKey.Secret})
+	var assigned, forgotten []string
+	defer func() {
+		if len(assigned) > 0 {
+			r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, "DSReplicasAssigned", "DurableStorage",
+				"shards of %s assigned to the sites of the %d staying core nodes (%s)", strings.Join(assigned, ", "), len(plan.Assign[0].Sites), strings.Join(plan.Assign[0].Sites, ", "))
+		}
+		if len(forgotten) > 0 {
+			r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, "DSSiteForgotten", "DurableStorage",
+				"forgotten, their nodes having left the cluster and the sites holding no replica: %s", strings.Join(forgotten, "; "))
+		}
+	}()
 	for _, a := range plan.Assign {
 		if err := c.SetDSReplicas(ctx, a.DB, a.Sites); err != nil {
 			return fmt.Errorf("assigning the replicas of durable-storage DB %s to sites %s: %w", a.DB, strings.Join(a.Sites, ", "), err)
 		}
-		r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, "DSReplicasAssigned", "DurableStorage",
-			"DB %s: shards assigned to the sites of the %d staying core nodes (%s)", a.DB, len(a.Sites), strings.Join(a.Sites, ", "))
+		assigned = append(assigned, a.DB)
 	}
 	for _, site := range plan.Forget {
 		err := c.ForgetDSSite(ctx, site)
@@ -165,8 +226,7 @@ func (r *EMQXReconciler) carryOutDS(ctx context.Context, p *pass, plan dsrepl.Pl
 		case err != nil:
 			return fmt.Errorf("forgetting durable-storage site %s: %w", site, err)
 		}
-		r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, "DSSiteForgotten", "DurableStorage",
-			"site %s of node %s forgotten: the node left the cluster and the site held no replica", site, p.reading.DS.Sites[site].Node)
+		forgotten = append(forgotten, fmt.Sprintf("site %s of node %s", site, p.reading.DS.Sites[site].Node))
 	}
 	return nil
 }

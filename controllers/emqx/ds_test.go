@@ -70,7 +70,7 @@ func TestDSReplicasFollowTheCores(t *testing.T) {
 	if len(got) != 1 || got[0].DB != "messages" || !slices.Equal(got[0].Sites, []string{"S0", "S1", "S2", "S3"}) {
 		t.Fatalf("assignments %+v, want messages to S0..S3", got)
 	}
-	waitForEvent(t, ns, "DSReplicasAssigned", "DB messages")
+	waitForEvent(t, ns, "DSReplicasAssigned", "shards of messages assigned to the sites of the 4 staying core nodes")
 	st := getEMQX(t, ns, e.Name).Status
 	if c := meta.FindStatusCondition(st.Conditions, v2beta1.DSReplicationReady); c == nil || c.Status != "False" || c.Reason != "AssigningReplicas" {
 		t.Errorf("DSReplicationReady = %+v, want False AssigningReplicas", c)
@@ -124,6 +124,27 @@ func TestDSReplicasFollowTheCores(t *testing.T) {
 	if c := meta.FindStatusCondition(getEMQX(t, ns, e.Name).Status.Conditions, v2beta1.CoreNodesProgressing); c == nil || !strings.Contains(c.Message, "site S3 still holds 3 shard replicas of messages") {
 		t.Errorf("CoreNodesProgressing = %+v, want the wait named", c)
 	}
+
+	// Safety gates: a DS read that fails, or a node list where a core is stopped (EMQX lists it
+	// without its release), releases nobody.
+	broken := dsView(e, 4, []string{"S0", "S1", "S2"})
+	broken.Broken = true
+	fakeEMQX.SetDS(broken)
+	reconcileOnce(t, r, ns, e.Name)
+	get(t, ns, e.CoreWorkloadName(), set)
+	if n := ptr.Deref(set.Spec.Replicas, 0); n != 4 {
+		t.Fatalf("core StatefulSet at %d replicas after a failed DS read, want 4 kept", n)
+	}
+	fakeEMQX.SetDS(dsView(e, 4, []string{"S1", "S2", "S3"}))
+	withStopped := nodesOn("6.1.0", runningNodes(e, v2beta1.RoleCore, cores...))
+	withStopped[1] = emqxapi.Node{Node: withStopped[1].Node, NodeStatus: "stopped", Role: "core"}
+	fakeEMQX.SetNodes(withStopped...)
+	reconcileOnce(t, r, ns, e.Name)
+	get(t, ns, e.CoreWorkloadName(), set)
+	if n := ptr.Deref(set.Spec.Replicas, 0); n != 4 {
+		t.Fatalf("core StatefulSet at %d replicas with a core stopped and core 3 holding shards, want 4 kept", n)
+	}
+	fakeEMQX.SetNodes(nodesOn("6.1.0", runningNodes(e, v2beta1.RoleCore, cores...))...)
 
 	// Moved: the scale-in goes on.
 	fakeEMQX.SetDS(dsView(e, 4, []string{"S0", "S1", "S2"}))

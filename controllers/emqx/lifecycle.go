@@ -82,9 +82,13 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 		// Safety gate: an invited node drops its cluster's data and takes the inviter's. A node
 		// that is missing from the answering node's list may instead be in the larger part of a
 		// split (the answering core came back alone, e.g. on a new volume): inviting it would
-		// move the cluster into the empty one. Only a node that runs alone is invited; the lone
-		// side rejoins by discovery.
-		if peers := r.peersOf(ctx, e, o, st.Node, creds); len(peers) > 0 {
+		// move the cluster into the empty one. Only a node known to run without other peers is
+		// invited; the lone side rejoins by DNS discovery, which the operator configures.
+		peers, perr := r.peersOf(ctx, e, o, st.Node, creds)
+		if perr != nil {
+			return fmt.Errorf("not inviting %s yet: %w", st.Node, perr)
+		}
+		if len(peers) > 0 {
 			return fmt.Errorf("not inviting %s: it runs in another cluster with %s, and an invite would make it drop that cluster's data; waiting for the node that runs alone to rejoin it",
 				st.Node, strings.Join(peers, ", "))
 		}
@@ -117,9 +121,10 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 	return nil
 }
 
-// peersOf asks a node for its own node list and returns the other running nodes it lists (none
-// when it runs alone or does not answer: the invite then says what EMQX thinks).
-func (r *EMQXReconciler) peersOf(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, node string, creds emqxapi.Credentials) []string {
+// peersOf asks a node for its own node list and returns the running nodes it lists that the
+// answering node's list (o.Nodes) does not show running: the members of another cluster. An
+// invitee whose list cannot be read is not judged safe.
+func (r *EMQXReconciler) peersOf(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, node string, creds emqxapi.Credentials) ([]string, error) {
 	var ip string
 	for i := range o.Pods {
 		if o.Pods[i].Status.PodIP != "" && e.NodeName(o.Pods[i].Name) == node {
@@ -127,19 +132,23 @@ func (r *EMQXReconciler) peersOf(ctx context.Context, e *v2beta1.EMQX, o *status
 		}
 	}
 	if ip == "" {
-		return nil
+		return nil, fmt.Errorf("its pod has no address to ask whether it runs with other nodes")
 	}
 	nodes, err := r.EMQXClients(emqxapi.PodBaseURL(ip), creds).Nodes(ctx)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("asking it whether it runs with other nodes: %w", err)
+	}
+	ours := map[string]bool{}
+	for _, n := range o.Nodes {
+		ours[n.Node] = n.NodeStatus == "running"
 	}
 	var peers []string
 	for _, n := range nodes {
-		if n.Node != node && n.NodeStatus == "running" {
+		if n.Node != node && n.NodeStatus == "running" && !ours[n.Node] {
 			peers = append(peers, n.Node)
 		}
 	}
-	return peers
+	return peers, nil
 }
 
 // podLeaving reads node's pod past the cache: true when it is gone or terminating.

@@ -137,14 +137,32 @@ func TestANodeInAnotherClusterIsNotInvited(t *testing.T) {
 	plan := lifecycle.Plan{Step: lifecycle.Step{Kind: lifecycle.Invite, Node: node}, Message: "inviting"}
 	key := credentials.APIKey{Key: "k", Secret: "s"}
 
+	mu.Lock()
 	peers = []emqxapi.Node{{Node: node, NodeStatus: "running"}, {Node: e.NodeName("split-core-2"), NodeStatus: "running"}}
+	mu.Unlock()
 	err := r.execute(context.Background(), e, plan, key, o)
 	if err == nil || !strings.Contains(err.Error(), "runs in another cluster with "+e.NodeName("split-core-2")) {
 		t.Errorf("invite of a node with peers: %v, want it refused naming them", err)
 	}
+	mu.Lock()
 	if len(invited) != 0 {
 		t.Fatalf("invited %v", invited)
 	}
+	mu.Unlock()
+
+	// An invitee that cannot be asked is not judged safe: no invite this pass.
+	noAddress := &status.Observed{Pods: []corev1.Pod{pod("split-core-0", "127.0.0.1"), pod("split-core-1", "")}}
+	if err := r.execute(context.Background(), e, plan, key, noAddress); err == nil || !strings.Contains(err.Error(), "not inviting "+node+" yet") {
+		t.Errorf("invite of a node that cannot be asked: %v, want it put off", err)
+	}
+
+	// One-sided views: the peers it lists are ones the answering core lists running too (the
+	// same cluster, seen before the invitee's join shows on the answering side): invited.
+	o.Nodes = []emqxapi.Node{{Node: e.NodeName("split-core-0"), NodeStatus: "running"}, {Node: e.NodeName("split-core-2"), NodeStatus: "running"}}
+	if err := r.execute(context.Background(), e, plan, key, o); err != nil {
+		t.Fatalf("invite of a node whose peers the answering core lists: %v", err)
+	}
+	o.Nodes = nil
 
 	mu.Lock()
 	peers = []emqxapi.Node{{Node: node, NodeStatus: "running"}, {Node: e.NodeName("split-core-2"), NodeStatus: "stopped"}}
@@ -152,7 +170,9 @@ func TestANodeInAnotherClusterIsNotInvited(t *testing.T) {
 	if err := r.execute(context.Background(), e, plan, key, o); err != nil {
 		t.Fatalf("invite of a node running alone: %v", err)
 	}
-	if len(invited) != 1 {
-		t.Errorf("invites %v, want one", invited)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(invited) != 2 {
+		t.Errorf("invites %v, want two", invited)
 	}
 }

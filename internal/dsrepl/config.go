@@ -21,25 +21,33 @@ const DefaultReplicationFactor = 3
 // configured replication factor (each shard then keeps fewer copies than asked for).
 const AnnotationAcceptLowerRedundancy = "apps.emqx.io/accept-lower-ds-redundancy"
 
-// ReplicationFactor is the replication factor the user's configuration asks for: the messages
-// DB's (EMQX_DURABLE_STORAGE__MESSAGES__REPLICATION_FACTOR over config.data), else EMQX's
-// default. It is fixed at runtime (§1.2), so the spec is the source.
+// dbRoots are the configuration roots of the DS DBs that take a replication factor: 5.x's
+// messages, 6.x's per-DB roots (§1.2).
+var dbRoots = []string{"messages", "sessions", "timers", "shared_subs", "mq_states", "mq_messages", "streams_messages"}
+
+// ReplicationFactor is the highest replication factor the user's configuration asks of any DB
+// (durable_storage.<db>.replication_factor; its EMQX_DURABLE_STORAGE__<DB>__REPLICATION_FACTOR
+// override wins), EMQX's default 3 for a DB not set. It is fixed at runtime (§1.2), so the spec is
+// the source; the highest one is what a scale-in must not go below.
 func ReplicationFactor(e *v2beta1.EMQX) int {
-	if n, ok := envInt(e.Spec.CoreTemplate.Spec.Env, "EMQX_DURABLE_STORAGE__MESSAGES__REPLICATION_FACTOR"); ok {
-		return n
-	}
 	conf, err := emqxconf.Parse(e.Spec.Config.Data)
 	if err != nil {
-		return DefaultReplicationFactor
+		conf = nil
 	}
-	v, err := emqxconf.Lookup(conf, "durable_storage.messages.replication_factor")
-	if err != nil || v == nil {
-		return DefaultReplicationFactor
+	highest := 0
+	for _, db := range dbRoots {
+		rf := DefaultReplicationFactor
+		if v, err := emqxconf.Lookup(conf, "durable_storage."+db+".replication_factor"); err == nil && v != nil {
+			if n, err := strconv.Atoi(strings.Trim(v.String(), `"`)); err == nil && n > 0 {
+				rf = n
+			}
+		}
+		if n, ok := envInt(e.Spec.CoreTemplate.Spec.Env, "EMQX_DURABLE_STORAGE__"+strings.ToUpper(db)+"__REPLICATION_FACTOR"); ok {
+			rf = n
+		}
+		highest = max(highest, rf)
 	}
-	if n, err := strconv.Atoi(strings.Trim(v.String(), `"`)); err == nil && n > 0 {
-		return n
-	}
-	return DefaultReplicationFactor
+	return highest
 }
 
 func envInt(env []corev1.EnvVar, name string) (int, bool) {

@@ -11,20 +11,20 @@ import (
 
 // Reasons of the DSReplicationReady condition.
 const (
-	ReasonReplicated              = "Replicated"
-	ReasonRFAboveCoreSites        = "ReplicationFactorAboveCoreSites"
-	ReasonLeftoverSites           = "LeftoverSites"
-	ReasonBelowReplicationFactor  = "ScaleInBelowReplicationFactor"
-	ReasonWaitingForCoreSites     = "WaitingForCoreSites"
-	ReasonAssigningReplicas       = "AssigningReplicas"
-	ReasonReplicasMoving          = "ReplicasMoving"
-	ReasonLostReplicas            = "LostReplicas"
-	ReasonUnevenReplicas          = "UnevenReplicas"
-	reasonDepartingCoreHoldsShard = "departing core still holds replicas"
+	ReasonReplicated             = "Replicated"
+	ReasonRFAboveCoreSites       = "ReplicationFactorAboveCoreSites"
+	ReasonLeftoverSites          = "LeftoverSites"
+	ReasonBelowReplicationFactor = "ScaleInBelowReplicationFactor"
+	ReasonWaitingForCoreSites    = "WaitingForCoreSites"
+	ReasonAssigningReplicas      = "AssigningReplicas"
+	ReasonReplicasMoving         = "ReplicasMoving"
+	ReasonLostReplicas           = "LostReplicas"
+	ReasonUnevenReplicas         = "UnevenReplicas"
+	reasonDepartingHoldsShard    = "departing node still holds replicas"
 )
 
-// Core is one core pod of the cluster: its EMQX node name, its StatefulSet ordinal and whether
-// EMQX reports it running.
+// Core is one core of the cluster by StatefulSet ordinal: its EMQX node name and whether EMQX
+// reports it running (false too when its pod is missing).
 type Core struct {
 	Node    string
 	Ordinal int
@@ -34,10 +34,14 @@ type Core struct {
 // State is what a decision needs.
 type State struct {
 	Reading *Reading
-	// Cores are the core pods that exist now; WantCores is spec.coreTemplate.spec.replicas: cores
-	// with an ordinal at or beyond it are departing.
+	// Cores are the cores by ordinal, 0 to the StatefulSet's size (or WantCores, whichever is
+	// larger) - 1, whether or not their pods exist now; WantCores is
+	// spec.coreTemplate.spec.replicas: cores with an ordinal at or beyond it are departing.
 	Cores     []Core
 	WantCores int
+	// DepartingReplicants are the nodes of replicants being scaled away: a replicant site that
+	// still holds a replica keeps its pod too (EMQX lets replicants hold replicas, §1.6).
+	DepartingReplicants []string
 	// ReplicationFactor is the configured factor (ReplicationFactor(e)).
 	ReplicationFactor     int
 	AcceptLowerRedundancy bool
@@ -93,7 +97,7 @@ func Decide(s State) Plan {
 	p := Plan{InUse: true, Summary: Summarize(r.DBs), Hold: map[string]string{}}
 	staying, departing := s.split()
 
-	holdDepartingWithShards(s, departing, &p)
+	holdDepartingWithShards(s.Reading, departing, s.DepartingReplicants, &p)
 	if len(departing) > 0 && s.WantCores < s.ReplicationFactor && !s.AcceptLowerRedundancy {
 		why := fmt.Sprintf("scaling cores in to %d would leave fewer than the replication factor %d; set %s: \"true\" to accept fewer replicas",
 			s.WantCores, s.ReplicationFactor, AnnotationAcceptLowerRedundancy)
@@ -128,12 +132,18 @@ func Decide(s State) Plan {
 	switch {
 	case len(leftovers) > 0 && !s.CanForget:
 		p.Reason = ReasonLeftoverSites
-		p.Message += fmt.Sprintf("; sites of departed nodes remain (this release cannot forget them): %s", strings.Join(leftovers, ", "))
+		p.Message += fmt.Sprintf("; %d sites of departed nodes remain (this release cannot forget them): %s", len(leftovers), firstFew(leftovers))
 	case s.ReplicationFactor > len(target):
 		p.Reason = ReasonRFAboveCoreSites
 		p.Message = fmt.Sprintf("replication factor %d, but only %d core sites: each shard has %d replicas", s.ReplicationFactor, len(target), len(target))
 	}
 	return p
+}
+
+// Moving says a DSReplicationReady reason means replicas on their way (an assignment or
+// transitions), not a wait for the user or a loss.
+func Moving(reason string) bool {
+	return reason == ReasonAssigningReplicas || reason == ReasonReplicasMoving
 }
 
 func (p Plan) notReady(reason, msg string) Plan {
@@ -153,17 +163,36 @@ func (s State) split() (staying, departing []Core) {
 	return staying, departing
 }
 
-func holdDepartingWithShards(s State, departing []Core, p *Plan) {
+func holdDepartingWithShards(r *Reading, departing []Core, replicants []string, p *Plan) {
+	nodes := slices.Clone(replicants)
 	for _, c := range departing {
-		site := s.Reading.SiteOfNode(c.Node)
+		nodes = append(nodes, c.Node)
+	}
+	for _, node := range nodes {
+		site := r.SiteOfNode(node)
 		if site == "" {
 			continue
 		}
-		if n, dbs := s.Reading.ShardsOf(site); n > 0 {
-			p.Hold[c.Node] = fmt.Sprintf("%s: site %s still holds %d shard replicas of %s; waiting for them to move",
-				reasonDepartingCoreHoldsShard, site, n, strings.Join(dbs, ", "))
+		if n, dbs := r.ShardsOf(site); n > 0 {
+			p.Hold[node] = fmt.Sprintf("%s: site %s still holds %d shard replicas of %s; waiting for them to move",
+				reasonDepartingHoldsShard, site, n, strings.Join(dbs, ", "))
 		}
 	}
+}
+
+// HoldEveryDeparting keeps every departing node (cores beyond WantCores, the departing
+// replicants) with the reason why: for a pass that cannot judge DS (a failed read, a node list
+// without the nodes' releases), since releasing one could stop the last copies of a shard.
+func HoldEveryDeparting(s State, why string) map[string]string {
+	hold := map[string]string{}
+	_, departing := s.split()
+	for _, c := range departing {
+		hold[c.Node] = why
+	}
+	for _, n := range s.DepartingReplicants {
+		hold[n] = why
+	}
+	return hold
 }
 
 // stayingSites returns the sorted sites of the staying cores, or the nodes that do not run
@@ -214,6 +243,14 @@ func lostAndEmpty(r *Reading, staying []Core) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// firstFew lists up to five sites (a 5.x cluster gathers one per replicant restart).
+func firstFew(sites []string) string {
+	if len(sites) <= 5 {
+		return strings.Join(sites, ", ")
+	}
+	return strings.Join(sites[:5], ", ") + fmt.Sprintf(" and %d more", len(sites)-5)
 }
 
 func dbNames(as []Assignment) string {

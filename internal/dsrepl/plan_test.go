@@ -157,7 +157,7 @@ func TestDecide(t *testing.T) {
 		wantReason: ReasonAssigningReplicas,
 		wantAssign: []Assignment{{"messages", []string{"A", "B", "C"}}},
 	}, {
-		name: "rule 7: lost sites holding nothing are forgotten on 6.x; a staying core's site is kept",
+		name: "rule 7: lost sites holding nothing are forgotten on 6.x (a departed core's, a replicant's)",
 		state: State{Reading: threeCores().site("X", node(3), false).site("R", "emqx@10.0.0.9", false).
 			db("messages", 2, []string{"A", "B", "C"}).reading(), Cores: cores(3), WantCores: 3, ReplicationFactor: 3, CanForget: true},
 		wantReady:  true,
@@ -177,6 +177,27 @@ func TestDecide(t *testing.T) {
 		wantReady:  true,
 		wantReason: ReasonRFAboveCoreSites,
 		wantInMsg:  "only 2 core sites",
+	}, {
+		name: "rule 2: a departing replicant whose site holds a replica keeps its pod too",
+		state: State{Reading: threeCores().site("R", "emqx@replicant-1", true).db("messages", 2, []string{"A", "B", "R"}).reading(),
+			Cores: cores(3), WantCores: 3, ReplicationFactor: 3, DepartingReplicants: []string{"emqx@replicant-1"}},
+		wantReason: ReasonAssigningReplicas,
+		wantAssign: []Assignment{{"messages", []string{"A", "B", "C"}}},
+		wantHold:   []string{"emqx@replicant-1"},
+	}, {
+		name: "rule 3: a departing core whose pod is already gone still counts (no scale-in below the factor by a missing pod)",
+		state: State{Reading: threeCores().db("messages", 2, []string{"A", "B", "C"}).reading(),
+			Cores: cores(3, true, true, false), WantCores: 2, ReplicationFactor: 3},
+		wantReason: ReasonBelowReplicationFactor,
+		wantHold:   []string{node(2)},
+	}, {
+		name: "rule 7: before 6.0 a long list of leftovers is cut short",
+		state: State{Reading: threeCores().site("L1", "x1", false).site("L2", "x2", false).site("L3", "x3", false).site("L4", "x4", false).
+			site("L5", "x5", false).site("L6", "x6", false).site("L7", "x7", false).db("messages", 1, []string{"A", "B", "C"}).reading(),
+			Cores: cores(3), WantCores: 3, ReplicationFactor: 3},
+		wantReady:  true,
+		wantReason: ReasonLeftoverSites,
+		wantInMsg:  "7 sites of departed nodes remain (this release cannot forget them): L1, L2, L3, L4, L5 and 2 more",
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -225,5 +246,18 @@ func TestSummarizeIsTheVendorShape(t *testing.T) {
 	}
 	if s.Stable() || !got[0].Stable() {
 		t.Errorf("stable: sessions %v messages %v", s.Stable(), got[0].Stable())
+	}
+}
+
+func TestHoldEveryDepartingWhenDSCannotBeJudged(t *testing.T) {
+	s := State{Cores: cores(5), WantCores: 3, DepartingReplicants: []string{"emqx@replicant-2"}}
+	hold := HoldEveryDeparting(s, "durable storage could not be read")
+	var held []string
+	for n := range hold {
+		held = append(held, n)
+	}
+	slices.Sort(held)
+	if want := []string{node(3), node(4), "emqx@replicant-2"}; !slices.Equal(held, want) {
+		t.Errorf("held %v, want %v", held, want)
 	}
 }

@@ -82,11 +82,10 @@ func (r *RestoreReport) Saw(st v2beta1.RestoreStatus, message string) {
 
 // DSReport: durable-storage replication as this pass found it. Observed: this pass read it (else
 // the last status stands); InUse: the cluster has DS DBs (without, nothing is shown). Ready,
-// Reason and Message are the DSReplicationReady condition; Moving says the replicas are on their
-// way (a scale or an assignment), not broken.
+// Reason and Message are the DSReplicationReady condition.
 type DSReport struct {
 	Observed, InUse bool
 	DBs             []v2beta1.DSDBReplicationStatus
-	Ready, Moving   bool
+	Ready           bool
 	Reason, Message string
 }

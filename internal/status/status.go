@@ -408,7 +408,7 @@ func phase(s v2beta1.EMQXStatus, r Reports) string {
 		return "Ready"
 	case meta.IsStatusConditionTrue(s.Conditions, v2beta1.CoreNodesProgressing),
 		meta.IsStatusConditionTrue(s.Conditions, v2beta1.ReplicantNodesProgressing),
-		r.DS.Observed && r.DS.Moving:
+		dsMoving(s):
 		return "Progressing"
 	default:
 		return "Degraded"

@@ -844,7 +844,7 @@ func TestCompute(t *testing.T) {
 		{
 			name: "DS: replicas moving keep the cluster from Ready, and it is Progressing", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
-				f.p.DS = DSReport{Observed: true, InUse: true, DBs: dsStable, Moving: true, Reason: "ReplicasMoving",
+				f.p.DS = DSReport{Observed: true, InUse: true, DBs: dsStable, Reason: "ReplicasMoving",
 					Message: "DB messages: 8 replica transitions running over 16 shards"}
 			},
 			phase: "Progressing", readyNodes: "5/5",
@@ -862,6 +862,14 @@ func TestCompute(t *testing.T) {
 			conds: []cond{{v2beta1.Ready, F, "LostReplicas", "durable storage: DB messages: 16 of 48 shard replicas are on lost sites"}},
 		},
 		{
+			name: "DS: a scale-in waiting for the user's annotation is not Progressing on DS's account", cores: 3, replicants: 2,
+			setup: func(f *fixture) {
+				f.p.DS = DSReport{Observed: true, InUse: true, DBs: dsStable, Reason: "ScaleInBelowReplicationFactor", Message: "scaling cores in to 2 would leave fewer than the replication factor 3"}
+			},
+			phase: "Degraded", readyNodes: "5/5",
+			conds: []cond{{v2beta1.Ready, F, "ScaleInBelowReplicationFactor", "durable storage: scaling cores in to 2 would leave fewer than the replication factor 3"}},
+		},
+		{
 			name: "DS: nodes not ready outrank durable storage", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.departed("c-core-3", "stopped")
@@ -876,12 +884,12 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
-			name: "DS: not read this pass keeps the condition and summary, and a False one keeps Ready False", cores: 3, replicants: 2,
+			name: "DS: not read this pass keeps the condition and summary, a False one keeps Ready False, and moving stays Progressing", cores: 3, replicants: 2,
 			setup: func(f *fixture) {
 				f.prev.DSReplication = &v2beta1.DSReplicationStatus{DBs: dsStable}
 				f.prev.Conditions = []metav1.Condition{was(v2beta1.DSReplicationReady, F, "ReplicasMoving", "DB messages: 2 replica transitions running over 16 shards")}
 			},
-			phase: "Degraded", readyNodes: "5/5",
+			phase: "Progressing", readyNodes: "5/5",
 			conds: []cond{
 				{v2beta1.DSReplicationReady, F, "ReplicasMoving", "DB messages: 2 replica transitions running over 16 shards"},
 				{v2beta1.Ready, F, "ReplicasMoving", "durable storage: DB messages: 2 replica transitions running over 16 shards"},

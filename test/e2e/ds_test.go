@@ -41,7 +41,8 @@ func TestDurableStorageFollowsTheCores(t *testing.T) {
 
 	// Sample EMQX's replica sets while the cores scale: every shard keeps three replicas on
 	// running nodes throughout.
-	stop, failures := sampleReplicas(t, core0, 3)
+	stayingCores := []string{core0, nodeOf(ns, "ds", "ds-core-1"), nodeOf(ns, "ds", "ds-core-2")}
+	stop, failures := sampleReplicas(t, stayingCores, 3)
 	scaleCores := func(n int) {
 		kubectl(t, "-n", ns, "patch", "emqx", "ds", "--type=merge", "-p", fmt.Sprintf(`{"spec":{"coreTemplate":{"spec":{"replicas":%d}}}}`, n))
 	}
@@ -49,14 +50,16 @@ func TestDurableStorageFollowsTheCores(t *testing.T) {
 	harness.Eventually(t, 120*time.Second, "5 cores Ready", func() error { return readyWithCores(t, ns, 5) })
 	dsSettledOn(t, ns, coreSites(t, ns, 5))
 	departing := coreSites(t, ns, 5)[3:]
+	// Clients on the departing cores too: each is evacuated and kept until its replicas moved.
+	for i := 3; i < 5; i++ {
+		if err := env.Sim.SetConnections(nodeOf(ns, "ds", fmt.Sprintf("ds-core-%d", i)), 20); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	scaleCores(3)
 	harness.Eventually(t, 120*time.Second, "3 cores Ready", func() error { return readyWithCores(t, ns, 3) })
-	samples := stop()
-	if f := failures(); len(f) > 0 {
-		t.Fatalf("%d of %d samples had a shard below three replicas on running nodes, first: %s", len(f), samples, f[0])
-	}
-	t.Logf("%d samples of the replica sets while scaling, every shard at three replicas on running nodes", samples)
+	checkSamples(t, "scaling", stop, failures, 3)
 	dsSettledOn(t, ns, coreSites(t, ns, 3))
 	harness.Eventually(t, 60*time.Second, "the departed cores' sites forgotten", func() error {
 		ds, err := env.Sim.DS(core0)
@@ -70,23 +73,23 @@ func TestDurableStorageFollowsTheCores(t *testing.T) {
 		}
 		return nil
 	})
-	harness.Eventually(t, 20*time.Second, "a DSSiteForgotten Event per departed core", func() error {
-		var found int
+	// events/v1 folds Events of one reason into a series that keeps the first note: one names a
+	// departed core's site.
+	harness.Eventually(t, 20*time.Second, "a DSSiteForgotten Event naming a departed core's site", func() error {
 		for _, ev := range eventsWithReason(t, ns, "DSSiteForgotten") {
 			for _, s := range departing {
 				if strings.Contains(ev.Note, "site "+s+" ") {
-					found++
+					return nil
 				}
 			}
 		}
-		if found != len(departing) {
-			return fmt.Errorf("%d of %d", found, len(departing))
-		}
-		return nil
+		return fmt.Errorf("none yet")
 	})
 
-	// An in-place rollout restarts every core on its volume: each keeps its site.
+	// An in-place rollout restarts every core on its volume: each keeps its site, and every shard
+	// keeps a majority of its replicas running throughout (one core restarts at a time).
 	before := coreSites(t, ns, 3)
+	stop, failures = sampleReplicas(t, stayingCores, 2)
 	kubectl(t, "-n", ns, "patch", "emqx", "ds", "--type=merge", "-p", `{"spec":{"image":"emqx/emqx-enterprise:6.1.5"}}`)
 	harness.Eventually(t, 120*time.Second, "the rollout to 6.1.5", func() error {
 		got := env.GetEMQX(t, ns, "ds")
@@ -95,6 +98,7 @@ func TestDurableStorageFollowsTheCores(t *testing.T) {
 		}
 		return nil
 	})
+	checkSamples(t, "rolling", stop, failures, 2)
 	if after := coreSites(t, ns, 3); !slices.Equal(after, before) {
 		t.Errorf("core sites %v after the rollout, want %v kept", after, before)
 	}
@@ -155,8 +159,8 @@ func dsSettledOn(t *testing.T, ns string, sites []string) {
 		if err != nil {
 			return err
 		}
-		if len(ds.DBs) != 4 {
-			return fmt.Errorf("%d DBs, want 4 (6.x: messages, sessions, timers, shared_subs)", len(ds.DBs))
+		if len(ds.DBs) == 0 {
+			return fmt.Errorf("no DB: durable sessions are on")
 		}
 		used := map[string]bool{}
 		for _, db := range ds.DBs {
@@ -180,8 +184,8 @@ func dsSettledOn(t *testing.T, ns string, sites []string) {
 		if c == nil || c.Status != metav1.ConditionTrue {
 			return fmt.Errorf("DSReplicationReady = %+v", c)
 		}
-		if st.DSReplication == nil || len(st.DSReplication.DBs) != 4 {
-			return fmt.Errorf("status.dsReplication = %+v", st.DSReplication)
+		if st.DSReplication == nil || len(st.DSReplication.DBs) != len(ds.DBs) {
+			return fmt.Errorf("status.dsReplication = %+v, EMQX has %d DBs", st.DSReplication, len(ds.DBs))
 		}
 		for _, db := range st.DSReplication.DBs {
 			if !db.Stable() || db.NumShards != 8 || db.MinReplicas != 3 {
@@ -202,15 +206,17 @@ func readyWithCores(t *testing.T, ns string, n int32) error {
 	return nil
 }
 
-// sampleReplicas reads the replica sets every 50 ms until stop is called, and records every sample
-// in which a shard has fewer than min replicas on sites that are up.
-func sampleReplicas(t *testing.T, node string, min int) (stop func() int, failures func() []string) {
+// sampleReplicas reads the replica sets (from the first of nodes that answers) every 50 ms until
+// stop is called, and records every sample
+// in which a shard has fewer than min replicas on sites that are up; stop says how many samples
+// were taken and how many reads failed.
+func sampleReplicas(t *testing.T, nodes []string, min int) (stop func() (samples, lost int), failures func() []string) {
 	var (
-		mu      sync.Mutex
-		bad     []string
-		samples int
-		done    = make(chan struct{})
-		wg      sync.WaitGroup
+		mu            sync.Mutex
+		bad           []string
+		samples, lost int
+		done          = make(chan struct{})
+		wg            sync.WaitGroup
 	)
 	wg.Add(1)
 	go func() {
@@ -221,11 +227,19 @@ func sampleReplicas(t *testing.T, node string, min int) (stop func() int, failur
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			ds, err := env.Sim.DS(node)
-			if err != nil {
-				continue // the control API is local; a lost sample is not a finding
+			var ds simulator.DSState
+			var err error
+			for _, n := range nodes { // a node being restarted has no cluster view for a moment
+				if ds, err = env.Sim.DS(n); err == nil {
+					break
+				}
 			}
 			mu.Lock()
+			if err != nil {
+				lost++
+				mu.Unlock()
+				continue
+			}
 			samples++
 			for _, db := range ds.DBs {
 				for _, sh := range db.Shards {
@@ -245,11 +259,11 @@ func sampleReplicas(t *testing.T, node string, min int) (stop func() int, failur
 		}
 	}()
 	var once sync.Once
-	stop = func() int {
+	stop = func() (int, int) {
 		once.Do(func() { close(done); wg.Wait() })
 		mu.Lock()
 		defer mu.Unlock()
-		return samples
+		return samples, lost
 	}
 	t.Cleanup(func() { stop() })
 	return stop, func() []string {
@@ -257,4 +271,18 @@ func sampleReplicas(t *testing.T, node string, min int) (stop func() int, failur
 		defer mu.Unlock()
 		return slices.Clone(bad)
 	}
+}
+
+// checkSamples stops a sampler and fails on a sample below min, or on too few samples to mean
+// anything (no core answering for a read counts as lost).
+func checkSamples(t *testing.T, phase string, stop func() (int, int), failures func() []string, min int) {
+	t.Helper()
+	samples, lost := stop()
+	if f := failures(); len(f) > 0 {
+		t.Fatalf("%s: %d of %d samples had a shard below %d replicas on running nodes, first: %s", phase, len(f), samples, min, f[0])
+	}
+	if samples < 20 || lost > samples/20 {
+		t.Fatalf("%s: %d samples, %d reads lost: too few to judge", phase, samples, lost)
+	}
+	t.Logf("%s: %d samples of the replica sets (%d reads lost), every shard at %d or more replicas on running nodes", phase, samples, lost, min)
 }

@@ -29,10 +29,12 @@ type Server struct {
 	assigned []Assignment
 }
 
-// DS is a fixed durable-storage view: sites by ID and DBs (nil DBs: none exist).
+// DS is a fixed durable-storage view: sites by ID and DBs (nil DBs: none exist). Broken makes
+// every DS read answer 500.
 type DS struct {
-	Sites map[string]emqxapi.DSSite
-	DBs   []emqxapi.DSDB
+	Sites  map[string]emqxapi.DSSite
+	DBs    []emqxapi.DSDB
+	Broken bool
 }
 
 // Assignment is one PUT /ds/storages/{DB}/replicas the fake received.
@@ -53,6 +55,10 @@ func New() *Server {
 	mux.HandleFunc("GET /api/v5/ds/storages", s.withAuth(func(w http.ResponseWriter, _ *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if s.ds.Broken {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"code": "INTERNAL_ERROR", "message": "timeout"})
+			return
+		}
 		names := []string{}
 		for _, db := range s.ds.DBs {
 			names = append(names, db.Name)
