@@ -69,6 +69,8 @@ type podOpts struct {
 	env []corev1.EnvVar
 	// conf, when set, is mounted as /opt/emqx/etc/emqx.conf (from the ConfigMap conf-<pod>).
 	conf string
+	// pvc, when set, is the claim mounted at /opt/emqx/data (made by w.claim).
+	pvc string
 }
 
 // pod creates a running pod for an EMQX node named emqx@<name>.emqx-headless.ns.svc.cluster.local
@@ -140,10 +142,27 @@ func (w *testWorld) createPod(name string, ip int, o podOpts) string {
 		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "conf", VolumeSource: corev1.VolumeSource{
 			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "conf-" + name}}}})
 	}
+	if o.pvc != "" {
+		c := &p.Spec.Containers[0]
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "data", MountPath: "/opt/emqx/data"})
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: o.pvc}}})
+	}
 	if _, err := w.kc.CoreV1().Pods("ns").Create(w.ctx, p, metav1.CreateOptions{}); err != nil {
 		w.t.Fatal(err)
 	}
 	return "emqx@" + name + ".emqx-headless.ns.svc.cluster.local"
+}
+
+// claim makes (or replaces, with a new UID) the PVC name, as a StatefulSet makes a core's.
+func (w *testWorld) claim(name string) {
+	w.t.Helper()
+	_ = w.kc.CoreV1().PersistentVolumeClaims("ns").Delete(w.ctx, name, metav1.DeleteOptions{})
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name,
+		UID: types.UID("pvc-" + name + fmt.Sprint(time.Now().UnixNano()))}}
+	if _, err := w.kc.CoreV1().PersistentVolumeClaims("ns").Create(w.ctx, pvc, metav1.CreateOptions{}); err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 func (w *testWorld) deletePod(name string) {

@@ -50,33 +50,30 @@ func (w *testWorld) unclaimed(node string) bool {
 }
 
 func (w *testWorld) sites(ip int) []string {
-	w.t.Helper()
 	var out []string
-	a := w.get(ip, "/api/v5/ds/sites")
-	if a.status != 200 || json.Unmarshal(a.body, &out) != nil {
-		w.t.Fatalf("GET /ds/sites = %d %s", a.status, a.body)
-	}
+	w.getInto(ip, "/api/v5/ds/sites", &out)
 	return out
 }
 
 func (w *testWorld) dsSite(ip int, site string) dsSiteInfo {
-	w.t.Helper()
 	var out dsSiteInfo
-	a := w.get(ip, "/api/v5/ds/sites/"+site)
-	if a.status != 200 || json.Unmarshal(a.body, &out) != nil {
-		w.t.Fatalf("GET /ds/sites/%s = %d %s", site, a.status, a.body)
-	}
+	w.getInto(ip, "/api/v5/ds/sites/"+site, &out)
 	return out
 }
 
 func (w *testWorld) dsDB(ip int, db string) dsDBInfo {
-	w.t.Helper()
 	var out dsDBInfo
-	a := w.get(ip, "/api/v5/ds/storages/"+db)
-	if a.status != 200 || json.Unmarshal(a.body, &out) != nil {
-		w.t.Fatalf("GET /ds/storages/%s = %d %s", db, a.status, a.body)
-	}
+	w.getInto(ip, "/api/v5/ds/storages/"+db, &out)
 	return out
+}
+
+// getInto GETs path from the node at ip and decodes its 200 answer into out.
+func (w *testWorld) getInto(ip int, path string, out any) {
+	w.t.Helper()
+	a := w.get(ip, path)
+	if a.status != 200 || json.Unmarshal(a.body, out) != nil {
+		w.t.Fatalf("GET %s = %d %s", path, a.status, a.body)
+	}
 }
 
 func (w *testWorld) replicas(ip int, db string) []string {
@@ -582,5 +579,46 @@ func TestDSUnclaimedNodeClaimsAfterForget(t *testing.T) { // §1.1 Site → node
 	w.joined(a, b)
 	if sb3 := w.siteOf(b); w.unclaimed(b) || !slices.Equal(w.sites(1), sortedSet([]string{sa, sb3})) {
 		t.Errorf("after forget: unclaimed %v, sites %v, want %s claimed", w.unclaimed(b), w.sites(1), sb3)
+	}
+}
+
+// TestDSANewVolumeIsAnEmptyDataDir: a core's site, like its cluster membership, lives on the PVC
+// holding data/ (§1.1 "Missing file → new ID"). Restarted on the same PVC it keeps both; on a new
+// PVC it starts empty, rejoins by discovery with a new site and runs UNCLAIMED while its old site
+// is known (trap 9); force-left while running, its old site is lost and can be forgotten, and
+// rejoining it claims the new one.
+func TestDSANewVolumeIsAnEmptyDataDir(t *testing.T) {
+	w := newTestWorld(t)
+	a := w.pod("a-0", 1, podOpts{version: v6, env: licenceEnv()})
+	w.claim("data-b-0")
+	b := w.pod("b-0", 2, podOpts{version: v6, env: licenceEnv(), pvc: "data-b-0"})
+	w.joined(a, b)
+	sb := w.siteOf(b)
+	restart := func() {
+		w.deletePod("b-0")
+		w.waitFor(func() bool { return w.nodeState(b) == "stopped" }, "b-0 stopped")
+		w.pod("b-0", 2, podOpts{version: v6, env: licenceEnv(), pvc: "data-b-0"})
+	}
+	restart()
+	if w.clusterOf(a) != w.clusterOf(b) || w.siteOf(b) != sb {
+		t.Fatalf("restarted on its PVC: cluster %d (a's %d), site %s (was %s)", w.clusterOf(b), w.clusterOf(a), w.siteOf(b), sb)
+	}
+	w.claim("data-b-0") // a new PVC of the same name
+	restart()
+	w.joined(a, b)
+	sb2 := w.siteOf(b)
+	if sb2 == sb || !w.unclaimed(b) {
+		t.Fatalf("on a new PVC: site %s (old %s), unclaimed %v: want a new site, UNCLAIMED", sb2, sb, w.unclaimed(b))
+	}
+	if got := w.del(1, "/api/v5/cluster/"+b+"/force_leave"); got.status != 204 {
+		t.Fatalf("force_leave of the running node = %d %s", got.status, got.body)
+	}
+	if got := w.put(1, "/api/v5/ds/sites/"+sb+"/forget", ""); got.status != 204 {
+		t.Fatalf("forget of the old site = %d %s", got.status, got.body)
+	}
+	w.joined(a, b) // alone, it rejoins by discovery
+	w.waitFor(func() bool { return !w.unclaimed(b) }, "the new site claimed")
+	if got := w.sites(1); !slices.Contains(got, sb2) || slices.Contains(got, sb) {
+		t.Errorf("sites %v: want %s, not %s", got, sb2, sb)
 	}
 }

@@ -35,6 +35,9 @@ type nodeSpec struct {
 	image              string
 	bootKeys           []apiKey
 	tlsListeners       []tlsListenerSpec
+	// dataVolume is the UID of the PVC mounted at /opt/emqx/data ("" without one): what a core
+	// keeps across restarts lives there, and a new PVC is an empty data directory.
+	dataVolume string
 	// ds is the node's durable-storage configuration (env over emqx.conf).
 	ds dsConfig
 }
@@ -114,6 +117,11 @@ func readNodeSpec(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod) (
 		s.bootKeys = parseBootstrap(content)
 	}
 	s.tlsListeners = tlsListenersOf(env)
+	dataVolume, err := dataVolumeOf(ctx, kc, p, c)
+	if err != nil {
+		return nodeSpec{}, err
+	}
+	s.dataVolume = dataVolume
 	if isV4(s.version) {
 		s.mgmtID, s.mgmtSecret = v4Management(env)
 		group, err := k8sDiscoveryV4(ctx, kc, p, env)
@@ -270,4 +278,25 @@ func parseBootstrap(content string) []apiKey {
 		keys = append(keys, apiKey{Name: "from_bootstrap_file_" + parts[0], Key: parts[0], Secret: parts[1]})
 	}
 	return keys
+}
+
+// dataVolumeOf returns the UID of the PVC the container mounts at /opt/emqx/data, "" when the data
+// directory is not on a PVC.
+func dataVolumeOf(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod, c *corev1.Container) (string, error) {
+	for _, m := range c.VolumeMounts {
+		if strings.TrimSuffix(m.MountPath, "/") != "/opt/emqx/data" {
+			continue
+		}
+		for _, v := range p.Spec.Volumes {
+			if v.Name != m.Name || v.PersistentVolumeClaim == nil {
+				continue
+			}
+			pvc, err := kc.CoreV1().PersistentVolumeClaims(p.Namespace).Get(ctx, v.PersistentVolumeClaim.ClaimName, metav1.GetOptions{})
+			if err != nil {
+				return "", fmt.Errorf("data volume: %w", err)
+			}
+			return string(pvc.UID), nil
+		}
+	}
+	return "", nil
 }

@@ -211,7 +211,7 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 		name: spec.name, podKey: p.Namespace + "/" + p.Name, podUID: string(p.UID), ip: p.Status.PodIP,
 		role: spec.role, version: spec.version, cookie: spec.cookie, dnsName: spec.dnsName, namespace: p.Namespace,
 		bootKeys: spec.bootKeys, tlsSpecs: spec.tlsListeners, licKey: spec.licenseKey, licFile: spec.licenseFile, licRead: time.Now(),
-		mgmtID: spec.mgmtID, mgmtSecret: spec.mgmtSecret, image: spec.image, ds: spec.ds,
+		mgmtID: spec.mgmtID, mgmtSecret: spec.mgmtSecret, image: spec.image, ds: spec.ds, volume: spec.dataVolume,
 		state: booting, files: map[string][]byte{},
 	}
 	s.w.mu.Lock()
@@ -282,6 +282,10 @@ func (s *Simulator) boot(ctx context.Context, n *node, p *corev1.Pod) error {
 		lic = defaultLicense(n.version)
 	}
 	var c *cluster
+	if per := s.w.persist[n.name]; per != nil && n.role == "core" && per.volume != n.volume {
+		// A new PVC is an empty data directory: no cluster to return to, no site, no evacuation.
+		delete(s.w.persist, n.name)
+	}
 	if per := s.w.persist[n.name]; per != nil && n.role == "core" {
 		if prev := s.w.clusters[per.clusterID]; prev != nil && prev.members[n.name] {
 			c = prev
@@ -302,7 +306,7 @@ func (s *Simulator) boot(ctx context.Context, n *node, p *corev1.Pod) error {
 	if n.role == "core" {
 		per := s.w.persist[n.name]
 		if per == nil {
-			per = &persist{}
+			per = &persist{volume: n.volume}
 			s.w.persist[n.name] = per
 		}
 		per.clusterID, per.evacuation = c.id, nil // the DS sites on the data dir stay

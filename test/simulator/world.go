@@ -45,6 +45,8 @@ type persist struct {
 	// dsSites are the node's DS site IDs by major release: 5.x and 6.x keep them in different
 	// files of the data dir, and 6.x does not read 5.x's.
 	dsSites map[int]string
+	// volume is the UID of the PVC the data dir is on ("" when not on a PVC).
+	volume string
 }
 
 // node is one simulated EMQX node (one pod).
@@ -78,6 +80,7 @@ type node struct {
 	// single-node licence with others (zero: none under way); crashed: it failed
 	// (SINGLE_NODE_LICENSE) and its container starts again.
 	licDeadline time.Time
+	volume      string // the data volume's PVC UID (nodeSpec.dataVolume)
 	crashed     bool
 	ds          dsConfig // durable storage as configured at start
 	site        string   // DS site ID ("" before 5.9)
