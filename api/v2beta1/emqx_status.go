@@ -129,6 +129,17 @@ type EMQXStatus struct {
 type DSReplicationStatus struct {
 	// +optional
 	DBs []DSDBReplicationStatus `json:"dbs,omitempty"`
+	// CoreSites are the sites the operator last saw each core own, with the data volume (PVC UID)
+	// it ran on: a core back on another volume has lost its site's data, so that site is retired.
+	// +optional
+	CoreSites []DSCoreSite `json:"coreSites,omitempty"`
+}
+
+// DSCoreSite is a core node's durable-storage site and the PVC its data directory was on.
+type DSCoreSite struct {
+	Node   string `json:"node"`
+	Site   string `json:"site"`
+	Volume string `json:"volume,omitempty"`
 }
 
 // DSDBReplicationStatus is one DB: its shards and their replicas, as EMQX reports them.

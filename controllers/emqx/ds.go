@@ -7,6 +7,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -27,7 +29,10 @@ const reasonDSWriteFailed = "DSWriteFailed"
 // sets and forgets lost sites, and tells the Plan step which departing nodes must keep their pods.
 // It runs before Plan: a scale-in may stop a node only once its replicas have moved.
 func (r *EMQXReconciler) dsReplication(ctx context.Context, p *pass) (pipeline.Outcome, error) {
-	st := r.dsState(p)
+	st, err := r.dsState(ctx, p)
+	if err != nil {
+		return pipeline.Outcome{}, err
+	}
 	reading, judged, err := r.readDS(ctx, p)
 	switch {
 	case err != nil:
@@ -46,7 +51,8 @@ func (r *EMQXReconciler) dsReplication(ctx context.Context, p *pass) (pipeline.O
 	st.Reading = reading
 	plan := dsrepl.Decide(st)
 	p.dsKeep = plan.Hold
-	p.reports.DS = status.DSReport{Observed: true, InUse: plan.InUse, DBs: plan.Summary, Ready: plan.Ready, Reason: plan.Reason, Message: plan.Message}
+	p.reports.DS = status.DSReport{Observed: true, InUse: plan.InUse, DBs: plan.Summary, CoreSites: plan.CoreSites,
+		Ready: plan.Ready, Reason: plan.Reason, Message: plan.Message}
 	if !plan.InUse {
 		return pipeline.Next(), nil
 	}
@@ -156,7 +162,7 @@ func canForget(nodes []emqxapi.Node) bool {
 // dsState is the decision's input but the reading: the cores by ordinal, from 0 to the core
 // StatefulSet's size or the wanted count, whichever is larger, whether their pods exist or not (a
 // pod missing for a moment is a core not running, not a core less), and the departing replicants.
-func (r *EMQXReconciler) dsState(p *pass) dsrepl.State {
+func (r *EMQXReconciler) dsState(ctx context.Context, p *pass) (dsrepl.State, error) {
 	e, o := p.e, p.observed
 	running := map[string]bool{}
 	for _, n := range o.Nodes {
@@ -178,7 +184,47 @@ func (r *EMQXReconciler) dsState(p *pass) dsrepl.State {
 			s.DepartingReplicants = append(s.DepartingReplicants, e.NodeName(pod.Name))
 		}
 	}
-	return s
+	if e.Status.DSReplication != nil {
+		s.Known = e.Status.DSReplication.CoreSites
+	}
+	s.Volumes = map[string]string{}
+	for _, pod := range o.PodsOfRole(v2beta1.RoleCore) {
+		uid, err := r.dataVolume(ctx, &pod)
+		if err != nil {
+			return s, err
+		}
+		if uid != "" {
+			s.Volumes[e.NodeName(pod.Name)] = uid
+		}
+	}
+	return s, nil
+}
+
+// dataVolume is the UID of the PVC a core pod's data directory (/opt/emqx/data) is on ("" when
+// it is not on one, or the PVC is not made yet).
+func (r *EMQXReconciler) dataVolume(ctx context.Context, pod *corev1.Pod) (string, error) {
+	for _, c := range pod.Spec.Containers {
+		for _, m := range c.VolumeMounts {
+			if strings.TrimSuffix(m.MountPath, "/") != "/opt/emqx/data" {
+				continue
+			}
+			for _, v := range pod.Spec.Volumes {
+				if v.Name != m.Name || v.PersistentVolumeClaim == nil {
+					continue
+				}
+				pvc := &corev1.PersistentVolumeClaim{}
+				err := r.Client.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: v.PersistentVolumeClaim.ClaimName}, pvc)
+				if apierrors.IsNotFound(err) {
+					return "", nil
+				}
+				if err != nil {
+					return "", fmt.Errorf("reading the data volume of %s: %w", pod.Name, err)
+				}
+				return string(pvc.UID), nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // roleSize is how many pods a role's StatefulSet keeps, or one past the highest ordinal among its
@@ -201,11 +247,15 @@ func roleSize(set *appsv1.StatefulSet, pods []corev1.Pod) int {
 func (r *EMQXReconciler) carryOutDS(ctx context.Context, p *pass, plan dsrepl.Plan) error {
 	e := p.e
 	c := r.EMQXClients(p.observed.Answered.BaseURL, emqxapi.Credentials{Key: p.operatorKey.Key, Secret: p.operatorKey.Secret})
-	var assigned, forgotten []string
+	var assigned, forgotten, retired []string
 	defer func() {
+		if len(retired) > 0 {
+			r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, "DSSiteRetired", "DurableStorage",
+				"back on new volumes, these cores left the cluster to rejoin with new sites, their old sites forgotten: %s", strings.Join(retired, "; "))
+		}
 		if len(assigned) > 0 {
 			r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, "DSReplicasAssigned", "DurableStorage",
-				"shards of %s assigned to the sites of the %d staying core nodes (%s)", strings.Join(assigned, ", "), len(plan.Assign[0].Sites), strings.Join(plan.Assign[0].Sites, ", "))
+				"shards of %s assigned to %d core sites (%s)", strings.Join(assigned, ", "), len(plan.Assign[0].Sites), strings.Join(plan.Assign[0].Sites, ", "))
 		}
 		if len(forgotten) > 0 {
 			r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, "DSSiteForgotten", "DurableStorage",
@@ -217,6 +267,18 @@ func (r *EMQXReconciler) carryOutDS(ctx context.Context, p *pass, plan dsrepl.Pl
 			return fmt.Errorf("assigning the replicas of durable-storage DB %s to sites %s: %w", a.DB, strings.Join(a.Sites, ", "), err)
 		}
 		assigned = append(assigned, a.DB)
+	}
+	for _, ev := range plan.Evict {
+		// EMQX forgets a site only while its node is out of the cluster: the node leaves first
+		// (it runs alone, or is stopped), then the site goes; discovery brings the node back,
+		// and it claims a new site.
+		if err := c.ForceLeave(ctx, ev.Node); err != nil && !emqxapi.IsBadRequest(err, "node_not_in_cluster") {
+			return fmt.Errorf("making %s leave the cluster to retire its site %s: %w", ev.Node, ev.Site, err)
+		}
+		if err := c.ForgetDSSite(ctx, ev.Site); err != nil && !emqxapi.IsNotFound(err) {
+			return fmt.Errorf("forgetting the site %s of %s: %w", ev.Site, ev.Node, err)
+		}
+		retired = append(retired, fmt.Sprintf("site %s of %s", ev.Site, ev.Node))
 	}
 	for _, site := range plan.Forget {
 		err := c.ForgetDSSite(ctx, site)

@@ -70,7 +70,7 @@ func TestDSReplicasFollowTheCores(t *testing.T) {
 	if len(got) != 1 || got[0].DB != "messages" || !slices.Equal(got[0].Sites, []string{"S0", "S1", "S2", "S3"}) {
 		t.Fatalf("assignments %+v, want messages to S0..S3", got)
 	}
-	waitForEvent(t, ns, "DSReplicasAssigned", "shards of messages assigned to the sites of the 4 staying core nodes")
+	waitForEvent(t, ns, "DSReplicasAssigned", "shards of messages assigned to 4 core sites")
 	st := getEMQX(t, ns, e.Name).Status
 	if c := meta.FindStatusCondition(st.Conditions, v2beta1.DSReplicationReady); c == nil || c.Status != "False" || c.Reason != "AssigningReplicas" {
 		t.Errorf("DSReplicationReady = %+v, want False AssigningReplicas", c)

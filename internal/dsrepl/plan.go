@@ -2,6 +2,7 @@ package dsrepl
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +21,7 @@ const (
 	ReasonReplicasMoving         = "ReplicasMoving"
 	ReasonLostReplicas           = "LostReplicas"
 	ReasonUnevenReplicas         = "UnevenReplicas"
+	ReasonRetiringSites          = "RetiringSites"
 	reasonDepartingHoldsShard    = "departing node still holds replicas"
 )
 
@@ -47,6 +49,17 @@ type State struct {
 	AcceptLowerRedundancy bool
 	// CanForget: the release has PUT /ds/sites/{site}/forget (6.0+; §1.3).
 	CanForget bool
+	// Volumes are the UIDs of the PVCs the cores' data directories are on now, by node; Known
+	// are the sites last seen per core node with the volume then (status.dsReplication.coreSites).
+	Volumes map[string]string
+	Known   []v2beta1.DSCoreSite
+}
+
+// Eviction retires the site of a core that is back on a new volume: the node is made to leave
+// the cluster (force_leave, running or not) and the site, lost then, is forgotten; the node
+// rejoins by discovery and claims a new site.
+type Eviction struct {
+	Node, Site string
 }
 
 // Assignment is a PUT /ds/storages/{DB}/replicas with Sites.
@@ -66,6 +79,10 @@ type Plan struct {
 	Forget []string
 	// Hold names the departing core nodes whose pods must stay, and why.
 	Hold map[string]string
+	// Evict are the sites of cores back on a new volume, their replicas moved away.
+	Evict []Eviction
+	// CoreSites is the record for status: each core's site and volume.
+	CoreSites []v2beta1.DSCoreSite
 	// Ready, Reason and Message are the DSReplicationReady condition.
 	Ready           bool
 	Reason, Message string
@@ -80,11 +97,16 @@ type Plan struct {
 //     core and changes no replica set, unless the user accepted lower redundancy (annotation);
 //  4. every staying core runs and owns a site before any replica set changes: a change made
 //     without a site would put the shards on fewer nodes than asked, and a site that is down
-//     cannot take a replica (its addition would wait for ever);
+//     cannot take a replica (its addition would wait for ever); a core back on a new volume
+//     (a replaced PVC) is the exception: its old site's data is gone, so the site is stale and
+//     the core counts as having none;
 //  5. each DB whose target replica sets differ from the staying cores' sites is assigned them
 //     (this also moves shards off replicant and departing sites, and drops lost sites, so no
 //     change keeps a lost site in a target set, which EMQX refuses);
-//  6. not Ready while transitions run, a replica is lost, or shards hold unequal replica counts;
+//  6. a stale site, once it holds no replica, is retired: its node leaves the cluster and the
+//     site, lost then, is forgotten, so the node can rejoin and claim a new site (EMQX forgets a
+//     site only while its node is out of the cluster, and a node cannot claim a second site);
+//     not Ready while transitions run, a replica is lost, or shards hold unequal replica counts;
 //  7. lost sites holding nothing are forgotten (6.0+; EMQX never forgets them by itself); before
 //     6.0 they are reported as leftovers; a staying core's site is never forgotten;
 //  8. a replication factor above the number of core sites is accepted (EMQX uses the sites it
@@ -97,6 +119,8 @@ func Decide(s State) Plan {
 	p := Plan{InUse: true, Summary: Summarize(r.DBs), Hold: map[string]string{}}
 	staying, departing := s.split()
 
+	stale := staleSites(s, staying)
+	p.CoreSites = records(s, staying, stale)
 	holdDepartingWithShards(s.Reading, departing, s.DepartingReplicants, &p)
 	if len(departing) > 0 && s.WantCores < s.ReplicationFactor && !s.AcceptLowerRedundancy {
 		why := fmt.Sprintf("scaling cores in to %d would leave fewer than the replication factor %d; set %s: \"true\" to accept fewer replicas",
@@ -107,7 +131,7 @@ func Decide(s State) Plan {
 		return p.notReady(ReasonBelowReplicationFactor, why)
 	}
 
-	target, missing := stayingSites(r, staying)
+	target, missing := stayingSites(r, staying, stale)
 	if len(missing) > 0 {
 		return p.notReady(ReasonWaitingForCoreSites, fmt.Sprintf("waiting for core nodes to run with a durable-storage site: %s", strings.Join(missing, ", ")))
 	}
@@ -118,6 +142,9 @@ func Decide(s State) Plan {
 	}
 	if len(p.Assign) > 0 {
 		return p.notReady(ReasonAssigningReplicas, fmt.Sprintf("assigning the shards of %s to the %d core sites", dbNames(p.Assign), len(target)))
+	}
+	if len(stale) > 0 {
+		return p.retire(r, stale)
 	}
 	if reason, msg := unsettled(p.Summary); reason != "" {
 		return p.notReady(reason, msg)
@@ -143,7 +170,7 @@ func Decide(s State) Plan {
 // Moving says a DSReplicationReady reason means replicas on their way (an assignment or
 // transitions), not a wait for the user or a loss.
 func Moving(reason string) bool {
-	return reason == ReasonAssigningReplicas || reason == ReasonReplicasMoving
+	return reason == ReasonAssigningReplicas || reason == ReasonReplicasMoving || reason == ReasonRetiringSites
 }
 
 func (p Plan) notReady(reason, msg string) Plan {
@@ -195,10 +222,89 @@ func HoldEveryDeparting(s State, why string) map[string]string {
 	return hold
 }
 
-// stayingSites returns the sorted sites of the staying cores, or the nodes that do not run
-// with a site yet.
-func stayingSites(r *Reading, staying []Core) (sites, missing []string) {
+// staleSites are the sites of staying cores whose data directory is on another volume than when
+// the operator last saw them own the site (a replaced PVC): the site's data is gone with the old
+// volume, and the node, back under the same name, cannot claim a new site while the old one is
+// known (§1.1, trap 9). By node.
+func staleSites(s State, staying []Core) map[string]string {
+	stale := map[string]string{}
+	for _, k := range s.Known {
+		cur := s.Volumes[k.Node]
+		if k.Volume == "" || cur == "" || cur == k.Volume || !slices.ContainsFunc(staying, func(c Core) bool { return c.Node == k.Node }) {
+			continue
+		}
+		if site := s.Reading.Sites[k.Site]; site.Node == k.Node {
+			stale[k.Node] = k.Site
+		}
+	}
+	return stale
+}
+
+// records is what status keeps of each staying core's site: the one it owns now on its current
+// volume, or, for a stale site, the old record (so that the site stays marked until retired).
+func records(s State, staying []Core, stale map[string]string) []v2beta1.DSCoreSite {
+	var out []v2beta1.DSCoreSite
 	for _, c := range staying {
+		if site, ok := stale[c.Node]; ok {
+			for _, k := range s.Known {
+				if k.Node == c.Node && k.Site == site {
+					out = append(out, k)
+				}
+			}
+			continue
+		}
+		site := s.Reading.SiteOfNode(c.Node)
+		if site == "" {
+			continue
+		}
+		rec := v2beta1.DSCoreSite{Node: c.Node, Site: site, Volume: s.Volumes[c.Node]}
+		if rec.Volume == "" {
+			// The pod (or its PVC) is being made again: what was known stands, so that a new
+			// volume is still told from the old one when it comes.
+			for _, k := range s.Known {
+				if k.Node == c.Node && k.Site == site {
+					rec = k
+				}
+			}
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// retire evicts the stale sites that hold no replica any more; the others wait for their
+// transitions (rule 5 already assigned their shards to the other cores).
+func (p Plan) retire(r *Reading, stale map[string]string) Plan {
+	var waiting []string
+	for _, node := range slices.Sorted(maps.Keys(stale)) {
+		site := stale[node]
+		if n, _ := r.ShardsOf(site); n > 0 {
+			waiting = append(waiting, site)
+			continue
+		}
+		p.Evict = append(p.Evict, Eviction{Node: node, Site: site})
+	}
+	if len(waiting) > 0 {
+		return p.notReady(ReasonReplicasMoving, fmt.Sprintf("moving the replicas off sites %s, whose cores came back on new volumes", strings.Join(waiting, ", ")))
+	}
+	return p.notReady(ReasonRetiringSites, fmt.Sprintf("retiring sites %s: their cores came back on new volumes and rejoin with new sites", joinEvictions(p.Evict)))
+}
+
+func joinEvictions(ev []Eviction) string {
+	out := make([]string, len(ev))
+	for i, e := range ev {
+		out[i] = e.Site + " (" + e.Node + ")"
+	}
+	return strings.Join(out, ", ")
+}
+
+// stayingSites returns the sorted sites of the staying cores, or the nodes that do not run
+// with a site yet. A core whose site is stale counts with neither: its shards go to the others.
+func stayingSites(r *Reading, staying []Core, stale map[string]string) (sites, missing []string) {
+	for _, c := range staying {
+		if _, ok := stale[c.Node]; ok {
+			continue
+		}
 		site := r.SiteOfNode(c.Node)
 		if !c.Running || site == "" || !r.Sites[site].Up {
 			missing = append(missing, c.Node)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 )
 
@@ -69,6 +70,7 @@ func TestDecide(t *testing.T) {
 		wantAssign []Assignment
 		wantForget []string
 		wantHold   []string // nodes held
+		wantEvict  []Eviction
 		wantInMsg  string
 	}{{
 		name:  "rule 1: no DB, DS not in use: nothing",
@@ -198,10 +200,43 @@ func TestDecide(t *testing.T) {
 		wantReady:  true,
 		wantReason: ReasonLeftoverSites,
 		wantInMsg:  "7 sites of departed nodes remain (this release cannot forget them): L1, L2, L3, L4, L5 and 2 more",
+	}, {
+		name: "rule 4: a core back on a new volume holds a stale site: its shards go to the other cores",
+		state: State{Reading: threeCores().site("D", node(3), true).db("messages", 2, []string{"A", "B", "C"}).reading(),
+			Cores: cores(4), WantCores: 4, ReplicationFactor: 3, CanForget: true,
+			Volumes: volumes("v0", "v1", "v2-new", "v3"), Known: known("A", "v0", "B", "v1", "C", "v2", "D", "v3")},
+		wantReason: ReasonAssigningReplicas,
+		wantAssign: []Assignment{{"messages", []string{"A", "B", "D"}}},
+	}, {
+		name: "rule 4: the stale core may be down (its new pod not started): nothing waits for it",
+		state: State{Reading: newWorld().site("A", node(0), true).site("B", node(1), true).site("C", node(2), false).site("D", node(3), true).
+			db("messages", 2, []string{"A", "B", "D"}).reading(),
+			Cores: cores(4, true, true, false, true), WantCores: 4, ReplicationFactor: 3, CanForget: true,
+			Volumes: volumes("v0", "v1", "v2-new", "v3"), Known: known("A", "v0", "B", "v1", "C", "v2", "D", "v3")},
+		wantReason: ReasonRetiringSites,
+		wantEvict:  []Eviction{{Node: node(2), Site: "C"}},
+	}, {
+		name: "rule 6: a stale site still in transitions waits",
+		state: State{Reading: threeCores().site("D", node(3), true).db("messages", 2, []string{"A", "B", "C", "D"},
+			emqxapi.DSTransition{Site: "C", Transition: "leaving"}).reading(),
+			Cores: cores(4), WantCores: 4, ReplicationFactor: 3, CanForget: true,
+			Volumes: volumes("v0", "v1", "v2-new", "v3"), Known: known("A", "v0", "B", "v1", "C", "v2", "D", "v3")},
+		wantReason: ReasonReplicasMoving,
+		wantInMsg:  "moving the replicas off sites C, whose cores came back on new volumes",
+	}, {
+		name: "a core on the volume it had keeps its site; a first sight records it",
+		state: State{Reading: threeCores().db("messages", 2, []string{"A", "B", "C"}).reading(),
+			Cores: cores(3), WantCores: 3, ReplicationFactor: 3, CanForget: true,
+			Volumes: volumes("v0", "v1", "v2"), Known: known("A", "v0", "B", "v1")},
+		wantReady:  true,
+		wantReason: ReasonReplicated,
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := Decide(c.state)
+			if !slices.Equal(p.Evict, c.wantEvict) {
+				t.Errorf("evict %v, want %v", p.Evict, c.wantEvict)
+			}
 			if p.Ready != c.wantReady || p.Reason != c.wantReason {
 				t.Errorf("ready %v reason %q (%s), want %v %q", p.Ready, p.Reason, p.Message, c.wantReady, c.wantReason)
 			}
@@ -259,5 +294,52 @@ func TestHoldEveryDepartingWhenDSCannotBeJudged(t *testing.T) {
 	slices.Sort(held)
 	if want := []string{node(3), node(4), "emqx@replicant-2"}; !slices.Equal(held, want) {
 		t.Errorf("held %v, want %v", held, want)
+	}
+}
+
+// volumes are the cores' current data volumes, by ordinal.
+func volumes(uids ...string) map[string]string {
+	out := map[string]string{}
+	for i, u := range uids {
+		out[node(i)] = u
+	}
+	return out
+}
+
+// known records sites and volumes for cores 0, 1, … in turn (site, volume, site, volume, …).
+func known(pairs ...string) []v2beta1.DSCoreSite {
+	var out []v2beta1.DSCoreSite
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out = append(out, v2beta1.DSCoreSite{Node: node(i / 2), Site: pairs[i], Volume: pairs[i+1]})
+	}
+	return out
+}
+
+func TestDecideRecordsEachCoresSite(t *testing.T) {
+	s := State{Reading: threeCores().site("D", node(3), true).db("messages", 2, []string{"A", "B", "D"}).reading(),
+		Cores: cores(4), WantCores: 4, ReplicationFactor: 3, CanForget: true,
+		Volumes: volumes("v0", "v1", "v2-new", "v3"), Known: known("A", "v0", "B", "v1", "C", "v2")}
+	got := Decide(s).CoreSites
+	want := []v2beta1.DSCoreSite{{Node: node(0), Site: "A", Volume: "v0"}, {Node: node(1), Site: "B", Volume: "v1"},
+		{Node: node(2), Site: "C", Volume: "v2"}, {Node: node(3), Site: "D", Volume: "v3"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("records %v, want %v (the stale one kept as it was)", got, want)
+	}
+}
+
+// TestDecideKeepsTheKnownVolumeWhileThePVCIsMadeAgain: between the old PVC's deletion and the new
+// one, a core has no volume to read; the record keeps the old one, so the new PVC is seen as new.
+func TestDecideKeepsTheKnownVolumeWhileThePVCIsMadeAgain(t *testing.T) {
+	s := State{Reading: newWorld().site("A", node(0), true).site("B", node(1), false).site("C", node(2), true).
+		db("messages", 2, []string{"A", "B", "C"}).reading(),
+		Cores: cores(3, true, false, true), WantCores: 3, ReplicationFactor: 3, CanForget: true,
+		Volumes: map[string]string{node(0): "v0", node(2): "v2"}, Known: known("A", "v0", "B", "v1", "C", "v2")}
+	p := Decide(s)
+	if !slices.Contains(p.CoreSites, v2beta1.DSCoreSite{Node: node(1), Site: "B", Volume: "v1"}) {
+		t.Fatalf("records %v: the known volume of core 1 is lost", p.CoreSites)
+	}
+	s.Known, s.Volumes[node(1)] = p.CoreSites, "v1-new"
+	if p := Decide(s); len(p.Assign) != 1 || !slices.Equal(p.Assign[0].Sites, []string{"A", "C"}) {
+		t.Errorf("with the new PVC: assign %v, want the shards off B", p.Assign)
 	}
 }

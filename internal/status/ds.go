@@ -24,7 +24,7 @@ func dsCondition(s *v2beta1.EMQXStatus, prev v2beta1.EMQXStatus, r Reports, set 
 		meta.RemoveStatusCondition(&s.Conditions, v2beta1.DSReplicationReady)
 		return true, "", ""
 	}
-	s.DSReplication = &v2beta1.DSReplicationStatus{DBs: r.DS.DBs}
+	s.DSReplication = &v2beta1.DSReplicationStatus{DBs: r.DS.DBs, CoreSites: r.DS.CoreSites}
 	set(v2beta1.DSReplicationReady, r.DS.Ready, r.DS.Reason, r.DS.Message)
 	return r.DS.Ready, r.DS.Reason, r.DS.Message
 }

@@ -86,6 +86,7 @@ func (r *RestoreReport) Saw(st v2beta1.RestoreStatus, message string) {
 type DSReport struct {
 	Observed, InUse bool
 	DBs             []v2beta1.DSDBReplicationStatus
+	CoreSites       []v2beta1.DSCoreSite
 	Ready           bool
 	Reason, Message string
 }

@@ -126,9 +126,17 @@ func TestDurableSessionsNeedCorePersistence(t *testing.T) {
 // coreSites are the sites of cores 0..n-1, as EMQX's table maps them, sorted by ordinal.
 func coreSites(t *testing.T, ns string, n int) []string {
 	t.Helper()
-	ds, err := env.Sim.DS(nodeOf(ns, "ds", "ds-core-0"))
+	sites, err := findCoreSites(ns, n)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return sites
+}
+
+func findCoreSites(ns string, n int) ([]string, error) {
+	ds, err := env.Sim.DS(nodeOf(ns, "ds", "ds-core-0"))
+	if err != nil {
+		return nil, err
 	}
 	out := make([]string, n)
 	for site, s := range ds.Sites {
@@ -140,10 +148,10 @@ func coreSites(t *testing.T, ns string, n int) []string {
 	}
 	for i, s := range out {
 		if s == "" {
-			t.Fatalf("core %d has no site: %+v", i, ds.Sites)
+			return nil, fmt.Errorf("core %d has no site: %+v", i, ds.Sites)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // dsSettledOn waits until EMQX holds every shard of every DB on three of the given sites (and
@@ -187,9 +195,13 @@ func dsSettledOn(t *testing.T, ns string, sites []string) {
 		if st.DSReplication == nil || len(st.DSReplication.DBs) != len(ds.DBs) {
 			return fmt.Errorf("status.dsReplication = %+v, EMQX has %d DBs", st.DSReplication, len(ds.DBs))
 		}
+		shards := map[string]int{}
+		for _, db := range ds.DBs {
+			shards[db.Name] = len(db.Shards)
+		}
 		for _, db := range st.DSReplication.DBs {
-			if !db.Stable() || db.NumShards != 8 || db.MinReplicas != 3 {
-				return fmt.Errorf("status.dsReplication %+v", db)
+			if !db.Stable() || int(db.NumShards) != shards[db.Name] || db.MinReplicas != 3 {
+				return fmt.Errorf("status.dsReplication %+v, EMQX has %d shards", db, shards[db.Name])
 			}
 		}
 		return nil
@@ -285,4 +297,59 @@ func checkSamples(t *testing.T, phase string, stop func() (int, int), failures f
 		t.Fatalf("%s: %d samples, %d reads lost: too few to judge", phase, samples, lost)
 	}
 	t.Logf("%s: %d samples of the replica sets (%d reads lost), every shard at %d or more replicas on running nodes", phase, samples, lost, min)
+}
+
+// TestALostCoreVolumeIsReplacedCleanly: a core's PVC is lost (deleted with kubectl, its pod too).
+// The core comes back on a new, empty volume under the same name; its old site's data is gone.
+// The operator moves the shards off the old site, makes the node leave and forgets the site, so
+// the node rejoins with a new site, which then takes its share of the shards; every shard keeps
+// two replicas on running nodes throughout.
+func TestALostCoreVolumeIsReplacedCleanly(t *testing.T) {
+	ns := env.NewNamespace(t)
+	e := fastRollouts(coreReplicantCluster(ns, "ds", 3, 0))
+	e.Spec.Image = "emqx/emqx-enterprise:6.1.4"
+	e.Spec.Config.Data = fmt.Sprintf("durable_sessions.enable = true\ndurable_storage.messages.n_shards = 4\nlicense.key = %q\n",
+		simulator.EncodeTestLicense("Acme", "official", 1000000, time.Now().AddDate(2, 0, 0)))
+	create(t, e)
+	env.WaitForCondition(t, ns, "ds", v2beta1.Ready, metav1.ConditionTrue, 120*time.Second)
+	before := coreSites(t, ns, 3)
+	dsSettledOn(t, ns, before)
+
+	cores := []string{nodeOf(ns, "ds", "ds-core-0"), nodeOf(ns, "ds", "ds-core-2"), nodeOf(ns, "ds", "ds-core-1")}
+	stop, failures := sampleReplicas(t, cores, 2)
+	kubectl(t, "-n", ns, "delete", "pvc", "emqx-data-ds-core-1", "--wait=false")
+	kubectl(t, "-n", ns, "delete", "pod", "ds-core-1")
+	var after []string
+	harness.Eventually(t, 120*time.Second, "core 1 back with a new site", func() error {
+		if err := readyWithCores(t, ns, 3); err != nil {
+			return err
+		}
+		ds, err := env.Sim.DS(cores[0])
+		if err != nil {
+			return err
+		}
+		if _, ok := ds.Sites[before[1]]; ok {
+			return fmt.Errorf("the old site %s is still known (%s)", before[1], ds.Sites[before[1]].Status)
+		}
+		if after, err = findCoreSites(ns, 3); err != nil {
+			return err
+		}
+		if after[1] == before[1] {
+			return fmt.Errorf("core 1 still maps to its old site")
+		}
+		return nil
+	})
+	dsSettledOn(t, ns, after)
+	checkSamples(t, "replacing", stop, failures, 2)
+	harness.Eventually(t, 20*time.Second, "a DSSiteRetired Event naming the old site", func() error {
+		for _, ev := range eventsWithReason(t, ns, "DSSiteRetired") {
+			if strings.Contains(ev.Note, "site "+before[1]+" ") {
+				return nil
+			}
+		}
+		return fmt.Errorf("none yet")
+	})
+	if after[0] != before[0] || after[2] != before[2] {
+		t.Errorf("the other cores' sites changed: %v → %v", before, after)
+	}
 }
