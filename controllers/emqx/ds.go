@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -55,6 +56,11 @@ func (r *EMQXReconciler) dsReplication(ctx context.Context, p *pass) (pipeline.O
 		Ready: plan.Ready, Reason: plan.Reason, Message: plan.Message}
 	if !plan.InUse {
 		return pipeline.Next(), nil
+	}
+	if plan.Reason == dsrepl.ReasonRFAboveCoreSites && !dsReasonWas(p.e, plan.Reason) {
+		// Accepted (EMQX keeps one replica per core), but each shard has fewer copies than the
+		// configuration asks: told once, when it starts.
+		r.Recorder.Eventf(p.e, nil, corev1.EventTypeWarning, plan.Reason, "DurableStorage", "%s", plan.Message)
 	}
 	if err := r.carryOutDS(ctx, p, plan); err != nil {
 		// A refused write stops neither the lifecycle (the holds stand) nor the rest of the pass;
@@ -291,4 +297,10 @@ func (r *EMQXReconciler) carryOutDS(ctx context.Context, p *pass, plan dsrepl.Pl
 		forgotten = append(forgotten, fmt.Sprintf("site %s of node %s", site, p.reading.DS.Sites[site].Node))
 	}
 	return nil
+}
+
+// dsReasonWas: the status already shows DSReplicationReady with this reason.
+func dsReasonWas(e *v2beta1.EMQX, reason string) bool {
+	c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.DSReplicationReady)
+	return c != nil && c.Reason == reason
 }

@@ -79,18 +79,8 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 			r.evacuations.forget(st.Node)
 		}
 	case lifecycle.Invite:
-		// Safety gate: an invited node drops its cluster's data and takes the inviter's. A node
-		// that is missing from the answering node's list may instead be in the larger part of a
-		// split (the answering core came back alone, e.g. on a new volume): inviting it would
-		// move the cluster into the empty one. Only a node known to run without other peers is
-		// invited; the lone side rejoins by DNS discovery, which the operator configures.
-		peers, perr := r.peersOf(ctx, e, o, st.Node, creds)
-		if perr != nil {
-			return fmt.Errorf("not inviting %s yet: %w", st.Node, perr)
-		}
-		if len(peers) > 0 {
-			return fmt.Errorf("not inviting %s: it runs in another cluster with %s, and an invite would make it drop that cluster's data; waiting for the node that runs alone to rejoin it",
-				st.Node, strings.Join(peers, ", "))
+		if err := r.mayInvite(ctx, e, o, st.Node, creds); err != nil {
+			return err
 		}
 		err = call("already_in_cluster", func(ctx context.Context, c *emqxapi.Client) error { return c.Invite(ctx, st.Node) })
 	case lifecycle.StartEvacuation:
@@ -118,6 +108,23 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 		return fmt.Errorf("%s %s: %w", st.Kind, target(st), err)
 	}
 	r.Recorder.Eventf(e, nil, corev1.EventTypeNormal, string(st.Kind), "Lifecycle", "%s", plan.Message)
+	return nil
+}
+
+// mayInvite is the invite's safety gate. An invited node drops its cluster's data and takes the
+// inviter's. A node that is missing from the answering node's list may instead be in the larger
+// part of a split (the answering core came back alone, e.g. on a new volume): inviting it would
+// move the cluster into the empty one. Only a node known to run without other peers is invited;
+// the lone side rejoins by DNS discovery, which the operator configures.
+func (r *EMQXReconciler) mayInvite(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, node string, creds emqxapi.Credentials) error {
+	peers, err := r.peersOf(ctx, e, o, node, creds)
+	if err != nil {
+		return fmt.Errorf("not inviting %s yet: %w", node, err)
+	}
+	if len(peers) > 0 {
+		return fmt.Errorf("not inviting %s: it runs in another cluster with %s, and an invite would make it drop that cluster's data; waiting for the node that runs alone to rejoin it",
+			node, strings.Join(peers, ", "))
+	}
 	return nil
 }
 

@@ -123,6 +123,32 @@ func TestDurableSessionsNeedCorePersistence(t *testing.T) {
 	}
 }
 
+// TestReplicationFactorAboveTheCoresIsAWarning: one 6.x core with durable sessions and EMQX's
+// replication factor 3: EMQX keeps one replica per shard, the cluster is Ready, and the shortfall
+// is said in DSReplicationReady and a Warning Event, not refused.
+func TestReplicationFactorAboveTheCoresIsAWarning(t *testing.T) {
+	ns := env.NewNamespace(t)
+	e := coreReplicantCluster(ns, "onecore", 1, 0)
+	e.Spec.Image = "emqx/emqx-enterprise:6.1.4"
+	e.Spec.Config.Data = "durable_sessions.enable = true\ndurable_storage.messages.n_shards = 4\n"
+	create(t, e)
+	got := env.WaitForCondition(t, ns, "onecore", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	harness.Eventually(t, 30*time.Second, "the replication factor's shortfall said", func() error {
+		got = env.GetEMQX(t, ns, "onecore")
+		c := meta.FindStatusCondition(got.Status.Conditions, v2beta1.DSReplicationReady)
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != "ReplicationFactorAboveCoreSites" || !strings.Contains(c.Message, "replication factor 3, but only 1 core sites") {
+			return fmt.Errorf("DSReplicationReady = %+v", c)
+		}
+		if len(eventsWithReason(t, ns, "ReplicationFactorAboveCoreSites")) == 0 {
+			return fmt.Errorf("no Warning Event yet")
+		}
+		return nil
+	})
+	if !meta.IsStatusConditionTrue(got.Status.Conditions, v2beta1.Ready) {
+		t.Errorf("not Ready: %+v", got.Status.Conditions)
+	}
+}
+
 // coreSites are the sites of cores 0..n-1, as EMQX's table maps them, sorted by ordinal.
 func coreSites(t *testing.T, ns string, n int) []string {
 	t.Helper()
