@@ -140,6 +140,9 @@ type DSCoreSite struct {
 	Node   string `json:"node"`
 	Site   string `json:"site"`
 	Volume string `json:"volume,omitempty"`
+	// PersistentVolume is the PV the PVC was bound to: a PVC made again on the same PV (a
+	// restore, a storage migration) keeps its data.
+	PersistentVolume string `json:"persistentVolume,omitempty"`
 }
 
 // DSDBReplicationStatus is one DB: its shards and their replicas, as EMQX reports them.

@@ -2,13 +2,13 @@ package emqx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -57,7 +57,7 @@ func (r *EMQXReconciler) dsReplication(ctx context.Context, p *pass) (pipeline.O
 	if !plan.InUse {
 		return pipeline.Next(), nil
 	}
-	if plan.Reason == dsrepl.ReasonRFAboveCoreSites && !dsReasonWas(p.e, plan.Reason) {
+	if plan.Reason == dsrepl.ReasonRFAboveCoreSites && !knewFewerSites(p.e, st.ReplicationFactor) {
 		// Accepted (EMQX keeps one replica per core), but each shard has fewer copies than the
 		// configuration asks: told once, when it starts.
 		r.Recorder.Eventf(p.e, nil, corev1.EventTypeWarning, plan.Reason, "DurableStorage", "%s", plan.Message)
@@ -85,6 +85,11 @@ func (r *EMQXReconciler) readDS(ctx context.Context, p *pass) (reading *dsrepl.R
 		return nil, false, nil
 	case dsAbsent:
 		return &dsrepl.Reading{}, true, nil
+	}
+	if partialView(o) {
+		// The node that answered does not see every ready core: it runs alone (back on a new
+		// volume, say) or a core has not joined yet. Its DS view is not the cluster's.
+		return nil, false, nil
 	}
 	if p.health.Read != healthpoll.Everything && p.health.Read != healthpoll.DSReplication {
 		return nil, false, nil
@@ -120,6 +125,23 @@ func (r *EMQXReconciler) readDS(ctx context.Context, p *pass) (reading *dsrepl.R
 		out.Sites[id] = site
 	}
 	return out, true, nil
+}
+
+// partialView: fewer running cores in the answering node's list than ready core pods.
+func partialView(o *status.Observed) bool {
+	ready := 0
+	for _, pod := range o.PodsOfRole(v2beta1.RoleCore) {
+		if status.IsPodReady(&pod) {
+			ready++
+		}
+	}
+	running := 0
+	for _, n := range o.Nodes {
+		if n.Role == v2beta1.RoleCore && n.NodeStatus == "running" {
+			running++
+		}
+	}
+	return running < ready
 }
 
 // dsAPI is whether the cluster's releases have the DS API.
@@ -193,22 +215,22 @@ func (r *EMQXReconciler) dsState(ctx context.Context, p *pass) (dsrepl.State, er
 	if e.Status.DSReplication != nil {
 		s.Known = e.Status.DSReplication.CoreSites
 	}
-	s.Volumes = map[string]string{}
+	s.Volumes, s.PVs = map[string]string{}, map[string]string{}
 	for _, pod := range o.PodsOfRole(v2beta1.RoleCore) {
-		uid, err := r.dataVolume(ctx, &pod)
+		pvc, err := r.dataVolume(ctx, &pod)
 		if err != nil {
 			return s, err
 		}
-		if uid != "" {
-			s.Volumes[e.NodeName(pod.Name)] = uid
+		if pvc != nil {
+			s.Volumes[e.NodeName(pod.Name)], s.PVs[e.NodeName(pod.Name)] = string(pvc.UID), pvc.Spec.VolumeName
 		}
 	}
 	return s, nil
 }
 
-// dataVolume is the UID of the PVC a core pod's data directory (/opt/emqx/data) is on ("" when
-// it is not on one, or the PVC is not made yet).
-func (r *EMQXReconciler) dataVolume(ctx context.Context, pod *corev1.Pod) (string, error) {
+// dataVolume is the PVC a core pod's data directory (/opt/emqx/data) is on (nil when it is not on
+// one, or the PVC is not made yet).
+func (r *EMQXReconciler) dataVolume(ctx context.Context, pod *corev1.Pod) (*corev1.PersistentVolumeClaim, error) {
 	for _, c := range pod.Spec.Containers {
 		for _, m := range c.VolumeMounts {
 			if strings.TrimSuffix(m.MountPath, "/") != "/opt/emqx/data" {
@@ -221,16 +243,16 @@ func (r *EMQXReconciler) dataVolume(ctx context.Context, pod *corev1.Pod) (strin
 				pvc := &corev1.PersistentVolumeClaim{}
 				err := r.Client.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: v.PersistentVolumeClaim.ClaimName}, pvc)
 				if apierrors.IsNotFound(err) {
-					return "", nil
+					return nil, nil
 				}
 				if err != nil {
-					return "", fmt.Errorf("reading the data volume of %s: %w", pod.Name, err)
+					return nil, fmt.Errorf("reading the data volume of %s: %w", pod.Name, err)
 				}
-				return string(pvc.UID), nil
+				return pvc, nil
 			}
 		}
 	}
-	return "", nil
+	return nil, nil
 }
 
 // roleSize is how many pods a role's StatefulSet keeps, or one past the highest ordinal among its
@@ -278,11 +300,17 @@ func (r *EMQXReconciler) carryOutDS(ctx context.Context, p *pass, plan dsrepl.Pl
 		// EMQX forgets a site only while its node is out of the cluster: the node leaves first
 		// (it runs alone, or is stopped), then the site goes; discovery brings the node back,
 		// and it claims a new site.
-		if err := c.ForceLeave(ctx, ev.Node); err != nil && !emqxapi.IsBadRequest(err, "node_not_in_cluster") {
-			return fmt.Errorf("making %s leave the cluster to retire its site %s: %w", ev.Node, ev.Site, err)
-		}
-		if err := c.ForgetDSSite(ctx, ev.Site); err != nil && !emqxapi.IsNotFound(err) {
-			return fmt.Errorf("forgetting the site %s of %s: %w", ev.Site, ev.Node, err)
+		// Both calls go to another core: a node refuses to force itself out ("Can't leave self").
+		if err := r.onAnotherCore(ctx, p, ev.Node, func(ctx context.Context, c *emqxapi.Client) error {
+			if err := c.ForceLeave(ctx, ev.Node); err != nil && !emqxapi.IsBadRequest(err, "node_not_in_cluster") {
+				return fmt.Errorf("making %s leave the cluster to retire its site %s: %w", ev.Node, ev.Site, err)
+			}
+			if err := c.ForgetDSSite(ctx, ev.Site); err != nil && !isSiteNotFound(err) {
+				return fmt.Errorf("forgetting the site %s of %s: %w", ev.Site, ev.Node, err)
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
 		retired = append(retired, fmt.Sprintf("site %s of %s", ev.Site, ev.Node))
 	}
@@ -299,8 +327,22 @@ func (r *EMQXReconciler) carryOutDS(ctx context.Context, p *pass, plan dsrepl.Pl
 	return nil
 }
 
-// dsReasonWas: the status already shows DSReplicationReady with this reason.
-func dsReasonWas(e *v2beta1.EMQX, reason string) bool {
-	c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.DSReplicationReady)
-	return c != nil && c.Reason == reason
+// knewFewerSites: the status already recorded fewer core sites than the replication factor, so
+// the shortfall was told when it began (a restart or rollout on the way does not tell it again).
+func knewFewerSites(e *v2beta1.EMQX, rf int) bool {
+	return e.Status.DSReplication != nil && len(e.Status.DSReplication.CoreSites) > 0 && len(e.Status.DSReplication.CoreSites) < rf
+}
+
+// onAnotherCore runs fn against the first ready core that answers, node's own pod last.
+func (r *EMQXReconciler) onAnotherCore(ctx context.Context, p *pass, node string, fn func(context.Context, *emqxapi.Client) error) error {
+	creds := emqxapi.Credentials{Key: p.operatorKey.Key, Secret: p.operatorKey.Secret}
+	_, err := emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, apiEndpoints(p.observed, node),
+		func(ctx context.Context, c *emqxapi.Client) (struct{}, error) { return struct{}{}, fn(ctx, c) })
+	return err
+}
+
+// isSiteNotFound: the site is gone already (404 "Site not found"), not a missing route.
+func isSiteNotFound(err error) bool {
+	var e *emqxapi.Error
+	return errors.As(err, &e) && e.Status == 404 && strings.Contains(e.Message, "Site not found")
 }

@@ -22,6 +22,7 @@ const (
 	ReasonLostReplicas           = "LostReplicas"
 	ReasonUnevenReplicas         = "UnevenReplicas"
 	ReasonRetiringSites          = "RetiringSites"
+	ReasonSiteNeedsForget        = "StaleSiteNeedsForget"
 	reasonDepartingHoldsShard    = "departing node still holds replicas"
 )
 
@@ -52,7 +53,9 @@ type State struct {
 	// Volumes are the UIDs of the PVCs the cores' data directories are on now, by node; Known
 	// are the sites last seen per core node with the volume then (status.dsReplication.coreSites).
 	Volumes map[string]string
-	Known   []v2beta1.DSCoreSite
+	// PVs are the PVs those PVCs are bound to, by node ("" unknown).
+	PVs   map[string]string
+	Known []v2beta1.DSCoreSite
 }
 
 // Eviction retires the site of a core that is back on a new volume: the node is made to leave
@@ -132,6 +135,10 @@ func Decide(s State) Plan {
 	}
 
 	target, missing := stayingSites(r, staying, stale)
+	if len(target) == 0 {
+		// EMQX refuses an empty replica set; with every core's site stale there is nowhere to go.
+		missing = append(missing, "every staying core (their sites are stale)")
+	}
 	if len(missing) > 0 {
 		return p.notReady(ReasonWaitingForCoreSites, fmt.Sprintf("waiting for core nodes to run with a durable-storage site: %s", strings.Join(missing, ", ")))
 	}
@@ -144,7 +151,7 @@ func Decide(s State) Plan {
 		return p.notReady(ReasonAssigningReplicas, fmt.Sprintf("assigning the shards of %s to the %d core sites", dbNames(p.Assign), len(target)))
 	}
 	if len(stale) > 0 {
-		return p.retire(r, stale)
+		return p.retire(r, stale, s.CanForget)
 	}
 	if reason, msg := unsettled(p.Summary); reason != "" {
 		return p.notReady(reason, msg)
@@ -233,6 +240,9 @@ func staleSites(s State, staying []Core) map[string]string {
 		if k.Volume == "" || cur == "" || cur == k.Volume || !slices.ContainsFunc(staying, func(c Core) bool { return c.Node == k.Node }) {
 			continue
 		}
+		if pv := s.PVs[k.Node]; pv != "" && pv == k.PersistentVolume {
+			continue // a new PVC on the same PV: the same data
+		}
 		if site := s.Reading.Sites[k.Site]; site.Node == k.Node {
 			stale[k.Node] = k.Site
 		}
@@ -255,9 +265,15 @@ func records(s State, staying []Core, stale map[string]string) []v2beta1.DSCoreS
 		}
 		site := s.Reading.SiteOfNode(c.Node)
 		if site == "" {
+			// Not seen this pass (booting, unclaimed): what was known stands.
+			for _, k := range s.Known {
+				if k.Node == c.Node {
+					out = append(out, k)
+				}
+			}
 			continue
 		}
-		rec := v2beta1.DSCoreSite{Node: c.Node, Site: site, Volume: s.Volumes[c.Node]}
+		rec := v2beta1.DSCoreSite{Node: c.Node, Site: site, Volume: s.Volumes[c.Node], PersistentVolume: s.PVs[c.Node]}
 		if rec.Volume == "" {
 			// The pod (or its PVC) is being made again: what was known stands, so that a new
 			// volume is still told from the old one when it comes.
@@ -274,7 +290,12 @@ func records(s State, staying []Core, stale map[string]string) []v2beta1.DSCoreS
 
 // retire evicts the stale sites that hold no replica any more; the others wait for their
 // transitions (rule 5 already assigned their shards to the other cores).
-func (p Plan) retire(r *Reading, stale map[string]string) Plan {
+func (p Plan) retire(r *Reading, stale map[string]string, canForget bool) Plan {
+	if !canForget {
+		// 5.x has no REST forget: a node made to leave would come back to the same conflict.
+		return p.notReady(ReasonSiteNeedsForget, fmt.Sprintf("cores back on new volumes cannot claim new sites while their old ones are known, and this release has no REST forget: "+
+			"run `emqx ctl cluster leave` on each, then `emqx ctl ds forget SITE` on another core, for %s", joinEvictions(staleList(stale))))
+	}
 	var waiting []string
 	for _, node := range slices.Sorted(maps.Keys(stale)) {
 		site := stale[node]
@@ -288,6 +309,14 @@ func (p Plan) retire(r *Reading, stale map[string]string) Plan {
 		return p.notReady(ReasonReplicasMoving, fmt.Sprintf("moving the replicas off sites %s, whose cores came back on new volumes", strings.Join(waiting, ", ")))
 	}
 	return p.notReady(ReasonRetiringSites, fmt.Sprintf("retiring sites %s: their cores came back on new volumes and rejoin with new sites", joinEvictions(p.Evict)))
+}
+
+func staleList(stale map[string]string) []Eviction {
+	var out []Eviction
+	for _, node := range slices.Sorted(maps.Keys(stale)) {
+		out = append(out, Eviction{Node: node, Site: stale[node]})
+	}
+	return out
 }
 
 func joinEvictions(ev []Eviction) string {

@@ -224,6 +224,28 @@ func TestDecide(t *testing.T) {
 		wantReason: ReasonReplicasMoving,
 		wantInMsg:  "moving the replicas off sites C, whose cores came back on new volumes",
 	}, {
+		name: "rule 6: before 6.0 a stale site cannot be forgotten over REST: the manual steps are said, nobody is made to leave",
+		state: State{Reading: newWorld().site("A", node(0), true).site("B", node(1), true).site("C", node(2), true).site("D", node(3), true).
+			db("messages", 2, []string{"A", "B", "D"}).reading(),
+			Cores: cores(4), WantCores: 4, ReplicationFactor: 3,
+			Volumes: volumes("v0", "v1", "v2-new", "v3"), Known: known("A", "v0", "B", "v1", "C", "v2", "D", "v3")},
+		wantReason: ReasonSiteNeedsForget,
+		wantInMsg:  "emqx ctl ds forget SITE",
+	}, {
+		name: "a PVC made again on the same PV keeps its data: not stale",
+		state: State{Reading: threeCores().db("messages", 2, []string{"A", "B", "C"}).reading(),
+			Cores: cores(3), WantCores: 3, ReplicationFactor: 3, CanForget: true,
+			Volumes: volumes("v0", "v1", "v2-new"), PVs: map[string]string{node(2): "pv-2"},
+			Known: []v2beta1.DSCoreSite{{Node: node(0), Site: "A", Volume: "v0"}, {Node: node(1), Site: "B", Volume: "v1"}, {Node: node(2), Site: "C", Volume: "v2", PersistentVolume: "pv-2"}}},
+		wantReady:  true,
+		wantReason: ReasonReplicated,
+	}, {
+		name: "every staying core stale: nowhere to put the shards, nothing assigned",
+		state: State{Reading: newWorld().site("A", node(0), true).db("messages", 2, []string{"A"}).reading(),
+			Cores: cores(1), WantCores: 1, ReplicationFactor: 3, CanForget: true,
+			Volumes: volumes("v0-new"), Known: known("A", "v0")},
+		wantReason: ReasonWaitingForCoreSites,
+	}, {
 		name: "a core on the volume it had keeps its site; a first sight records it",
 		state: State{Reading: threeCores().db("messages", 2, []string{"A", "B", "C"}).reading(),
 			Cores: cores(3), WantCores: 3, ReplicationFactor: 3, CanForget: true,
@@ -341,5 +363,16 @@ func TestDecideKeepsTheKnownVolumeWhileThePVCIsMadeAgain(t *testing.T) {
 	s.Known, s.Volumes[node(1)] = p.CoreSites, "v1-new"
 	if p := Decide(s); len(p.Assign) != 1 || !slices.Equal(p.Assign[0].Sites, []string{"A", "C"}) {
 		t.Errorf("with the new PVC: assign %v, want the shards off B", p.Assign)
+	}
+}
+
+// TestDecideKeepsWhatItDidNotSee: a core with no site in this reading (booting, unclaimed)
+// keeps its record.
+func TestDecideKeepsWhatItDidNotSee(t *testing.T) {
+	s := State{Reading: newWorld().site("A", node(0), true).site("C", node(2), true).db("messages", 2, []string{"A", "C"}).reading(),
+		Cores: cores(3, true, false, true), WantCores: 3, ReplicationFactor: 3, CanForget: true,
+		Volumes: volumes("v0", "v1", "v2"), Known: known("A", "v0", "B", "v1", "C", "v2")}
+	if got := Decide(s).CoreSites; !slices.Contains(got, v2beta1.DSCoreSite{Node: node(1), Site: "B", Volume: "v1"}) {
+		t.Errorf("records %v: core 1's record is lost", got)
 	}
 }

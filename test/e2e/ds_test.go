@@ -24,13 +24,7 @@ import (
 // shard ever below three replicas on running nodes at any sample, and the departed cores' sites
 // forgotten; an in-place image rollout keeps every core's site.
 func TestDurableStorageFollowsTheCores(t *testing.T) {
-	ns := env.NewNamespace(t)
-	e := fastRollouts(coreReplicantCluster(ns, "ds", 3, 2))
-	e.Spec.Image = "emqx/emqx-enterprise:6.1.4"
-	e.Spec.Config.Data = fmt.Sprintf("durable_sessions.enable = true\ndurable_storage.messages.n_shards = 8\nlicense.key = %q\n",
-		simulator.EncodeTestLicense("Acme", "official", 1000000, time.Now().AddDate(2, 0, 0)))
-	create(t, e)
-	env.WaitForCondition(t, ns, "ds", v2beta1.Ready, metav1.ConditionTrue, 120*time.Second)
+	ns := startDSCluster(t, 3, 2, 8)
 	core0 := nodeOf(ns, "ds", "ds-core-0")
 	dsSettledOn(t, ns, coreSites(t, ns, 3))
 	for i := 0; i < 3; i++ {
@@ -147,6 +141,41 @@ func TestReplicationFactorAboveTheCoresIsAWarning(t *testing.T) {
 	if !meta.IsStatusConditionTrue(got.Status.Conditions, v2beta1.Ready) {
 		t.Errorf("not Ready: %+v", got.Status.Conditions)
 	}
+	// A restart of the core passes through other reasons; the shortfall is not told again.
+	kubectl(t, "-n", ns, "delete", "pod", "onecore-core-0")
+	harness.Eventually(t, 60*time.Second, "the restart seen", func() error {
+		if meta.IsStatusConditionTrue(env.GetEMQX(t, ns, "onecore").Status.Conditions, v2beta1.Ready) {
+			return fmt.Errorf("still Ready")
+		}
+		return nil
+	})
+	harness.Eventually(t, 60*time.Second, "Ready after the restart", func() error {
+		st := env.GetEMQX(t, ns, "onecore").Status
+		c := meta.FindStatusCondition(st.Conditions, v2beta1.DSReplicationReady)
+		if !meta.IsStatusConditionTrue(st.Conditions, v2beta1.Ready) || c == nil || c.Reason != "ReplicationFactorAboveCoreSites" {
+			return fmt.Errorf("phase %s, DSReplicationReady %+v", st.Phase, c)
+		}
+		return nil
+	})
+	time.Sleep(2 * time.Second) // an Event of the last pass reaches the API server
+	events := eventsWithReason(t, ns, "ReplicationFactorAboveCoreSites")
+	if len(events) != 1 || events[0].Series != nil {
+		t.Errorf("the Warning was told more than once: %+v", events)
+	}
+}
+
+// startDSCluster makes the cluster "ds" of a test namespace: EMQX 6.1.4 with durable sessions
+// (shards per DB as given), a licence for clustering and fast rollouts, and waits until it is Ready.
+func startDSCluster(t *testing.T, cores, replicants int32, shards int) string {
+	t.Helper()
+	ns := env.NewNamespace(t)
+	e := fastRollouts(coreReplicantCluster(ns, "ds", cores, replicants))
+	e.Spec.Image = "emqx/emqx-enterprise:6.1.4"
+	e.Spec.Config.Data = fmt.Sprintf("durable_sessions.enable = true\ndurable_storage.messages.n_shards = %d\nlicense.key = %q\n",
+		shards, simulator.EncodeTestLicense("Acme", "official", 1000000, time.Now().AddDate(2, 0, 0)))
+	create(t, e)
+	env.WaitForCondition(t, ns, "ds", v2beta1.Ready, metav1.ConditionTrue, 120*time.Second)
+	return ns
 }
 
 // coreSites are the sites of cores 0..n-1, as EMQX's table maps them, sorted by ordinal.
@@ -160,7 +189,7 @@ func coreSites(t *testing.T, ns string, n int) []string {
 }
 
 func findCoreSites(ns string, n int) ([]string, error) {
-	ds, err := env.Sim.DS(nodeOf(ns, "ds", "ds-core-0"))
+	ds, err := env.Sim.DS(nodeOf(ns, "ds", "ds-core-1"))
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +218,7 @@ func dsSettledOn(t *testing.T, ns string, sites []string) {
 		allowed[s] = true
 	}
 	harness.Eventually(t, 60*time.Second, fmt.Sprintf("shards settled on %d core sites", len(sites)), func() error {
-		ds, err := env.Sim.DS(nodeOf(ns, "ds", "ds-core-0"))
+		ds, err := env.Sim.DS(nodeOf(ns, "ds", "ds-core-1"))
 		if err != nil {
 			return err
 		}
@@ -325,28 +354,23 @@ func checkSamples(t *testing.T, phase string, stop func() (int, int), failures f
 	t.Logf("%s: %d samples of the replica sets (%d reads lost), every shard at %d or more replicas on running nodes", phase, samples, lost, min)
 }
 
-// TestALostCoreVolumeIsReplacedCleanly: a core's PVC is lost (deleted with kubectl, its pod too).
-// The core comes back on a new, empty volume under the same name; its old site's data is gone.
-// The operator moves the shards off the old site, makes the node leave and forgets the site, so
-// the node rejoins with a new site, which then takes its share of the shards; every shard keeps
-// two replicas on running nodes throughout.
+// TestALostCoreVolumeIsReplacedCleanly: core 0's PVC is lost (deleted with kubectl, its pod too);
+// core 0 is the node the operator asks first. It comes back on a new, empty volume under the same
+// name, alone at first (its own view is not the cluster's), and its old site's data is gone. The
+// operator moves the shards off the old site, has another core make the node leave and forget the
+// site, so the node rejoins with a new site, which then takes its share of the shards; every shard
+// keeps two replicas on running nodes throughout.
 func TestALostCoreVolumeIsReplacedCleanly(t *testing.T) {
-	ns := env.NewNamespace(t)
-	e := fastRollouts(coreReplicantCluster(ns, "ds", 3, 0))
-	e.Spec.Image = "emqx/emqx-enterprise:6.1.4"
-	e.Spec.Config.Data = fmt.Sprintf("durable_sessions.enable = true\ndurable_storage.messages.n_shards = 4\nlicense.key = %q\n",
-		simulator.EncodeTestLicense("Acme", "official", 1000000, time.Now().AddDate(2, 0, 0)))
-	create(t, e)
-	env.WaitForCondition(t, ns, "ds", v2beta1.Ready, metav1.ConditionTrue, 120*time.Second)
+	ns := startDSCluster(t, 3, 0, 4)
 	before := coreSites(t, ns, 3)
 	dsSettledOn(t, ns, before)
 
-	cores := []string{nodeOf(ns, "ds", "ds-core-0"), nodeOf(ns, "ds", "ds-core-2"), nodeOf(ns, "ds", "ds-core-1")}
+	cores := []string{nodeOf(ns, "ds", "ds-core-1"), nodeOf(ns, "ds", "ds-core-2"), nodeOf(ns, "ds", "ds-core-0")}
 	stop, failures := sampleReplicas(t, cores, 2)
-	kubectl(t, "-n", ns, "delete", "pvc", "emqx-data-ds-core-1", "--wait=false")
-	kubectl(t, "-n", ns, "delete", "pod", "ds-core-1")
+	kubectl(t, "-n", ns, "delete", "pvc", "emqx-data-ds-core-0", "--wait=false")
+	kubectl(t, "-n", ns, "delete", "pod", "ds-core-0")
 	var after []string
-	harness.Eventually(t, 120*time.Second, "core 1 back with a new site", func() error {
+	harness.Eventually(t, 120*time.Second, "core 0 back with a new site", func() error {
 		if err := readyWithCores(t, ns, 3); err != nil {
 			return err
 		}
@@ -354,14 +378,14 @@ func TestALostCoreVolumeIsReplacedCleanly(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if _, ok := ds.Sites[before[1]]; ok {
-			return fmt.Errorf("the old site %s is still known (%s)", before[1], ds.Sites[before[1]].Status)
+		if _, ok := ds.Sites[before[0]]; ok {
+			return fmt.Errorf("the old site %s is still known (%s)", before[0], ds.Sites[before[0]].Status)
 		}
 		if after, err = findCoreSites(ns, 3); err != nil {
 			return err
 		}
-		if after[1] == before[1] {
-			return fmt.Errorf("core 1 still maps to its old site")
+		if after[0] == before[0] {
+			return fmt.Errorf("core 0 still maps to its old site")
 		}
 		return nil
 	})
@@ -369,13 +393,13 @@ func TestALostCoreVolumeIsReplacedCleanly(t *testing.T) {
 	checkSamples(t, "replacing", stop, failures, 2)
 	harness.Eventually(t, 20*time.Second, "a DSSiteRetired Event naming the old site", func() error {
 		for _, ev := range eventsWithReason(t, ns, "DSSiteRetired") {
-			if strings.Contains(ev.Note, "site "+before[1]+" ") {
+			if strings.Contains(ev.Note, "site "+before[0]+" ") {
 				return nil
 			}
 		}
 		return fmt.Errorf("none yet")
 	})
-	if after[0] != before[0] || after[2] != before[2] {
+	if after[1] != before[1] || after[2] != before[2] {
 		t.Errorf("the other cores' sites changed: %v → %v", before, after)
 	}
 }
