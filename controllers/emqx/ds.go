@@ -298,7 +298,8 @@ func (r *EMQXReconciler) carryOutDS(ctx context.Context, p *pass, plan dsrepl.Pl
 	}
 	for _, ev := range plan.Evict {
 		// EMQX forgets a site only while its node is out of the cluster: the node leaves first
-		// (it runs alone, or is stopped), then the site goes; discovery brings the node back,
+		// (it runs alone, or is stopped), then the site goes; the lifecycle's invite brings the
+		// node back once it runs alone (or its boot's autocluster, if it was stopped),
 		// and it claims a new site.
 		// Both calls go to another core: a node refuses to force itself out ("Can't leave self").
 		if err := r.onAnotherCore(ctx, p, ev.Node, func(ctx context.Context, c *emqxapi.Client) error {

@@ -115,7 +115,8 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 // inviter's. A node that is missing from the answering node's list may instead be in the larger
 // part of a split (the answering core came back alone, e.g. on a new volume): inviting it would
 // move the cluster into the empty one. Only a node known to run without other peers is invited;
-// the lone side rejoins by DNS discovery, which the operator configures.
+// the lone side is the one invited (its own list shows it alone), or rejoins by the DNS
+// autocluster of its boot.
 func (r *EMQXReconciler) mayInvite(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, node string, creds emqxapi.Credentials) error {
 	peers, err := r.peersOf(ctx, e, o, node, creds)
 	if err != nil {

@@ -60,7 +60,7 @@ type State struct {
 
 // Eviction retires the site of a core that is back on a new volume: the node is made to leave
 // the cluster (force_leave, running or not) and the site, lost then, is forgotten; the node
-// rejoins by discovery and claims a new site.
+// rejoins (the operator invites it back once it runs alone) and claims a new site.
 type Eviction struct {
 	Node, Site string
 }
