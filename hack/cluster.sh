@@ -32,6 +32,7 @@ LOOPBACK_POD_NET=${LOOPBACK_POD_NET:-127.10}
 export KWOK_WORKDIR=$WORK_DIR/kwok
 CLUSTER_DIR=$WORK_DIR/clusters/$CLUSTER_NAME
 KUBECONFIG_PATH=$CLUSTER_DIR/kubeconfig
+SIM_BIN=$WORK_DIR/sim-bin
 
 die() { echo "cluster: error: $*" >&2; exit 1; }
 log() { echo "cluster: $*" >&2; }
@@ -87,6 +88,9 @@ options:
   kwokControllerBinary: $(tool kwok)
   kubectlBinary: $(tool kubectl)
   disableQPSLimits: true
+  # kwok runs \`kubectl exec\` as a local command for pods that have an Exec object (the simulator
+  # makes one per EMQX pod): \`kubectl exec <pod> -- emqx ctl …\` runs test/simulator/cmd/emqx.
+  enableCRDs: [Exec]
 componentsPatches:
 - name: kube-controller-manager
   extraArgs:
@@ -97,6 +101,15 @@ $apiserver_patch
 YAML
     cat "$ROOT/hack/kwok/stages.yaml"
   } > "$CLUSTER_DIR/kwokctl.yaml"
+}
+
+# build_sim_bin: the EMQX container's `emqx` as kwok runs it for `kubectl exec` (it forwards
+# `emqx ctl …` to the simulator's control API; see test/simulator/kwok_exec.go). go build relinks
+# only what changed.
+build_sim_bin() {
+  mkdir -p "$SIM_BIN"
+  (cd "$ROOT" && go build -o "$SIM_BIN/emqx" ./test/simulator/cmd/emqx) ||
+    die "building test/simulator/cmd/emqx failed (see above)"
 }
 
 kubectl_() { "$(tool kubectl)" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
@@ -158,8 +171,10 @@ up() {
   "$(tool kwokctl)" delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KUBECONFIG_PATH" >/dev/null 2>&1 || true
   wait_gone $stale
   write_config
+  build_sim_bin
   log "starting cluster $CLUSTER_NAME ($NET_MODE pod IPs) in $KWOK_WORKDIR"
-  if ! "$(tool kwokctl)" create cluster --name "$CLUSTER_NAME" --config "$CLUSTER_DIR/kwokctl.yaml" \
+  # kwok-controller inherits this PATH: the commands of `kubectl exec` are looked up in it.
+  if ! PATH="$SIM_BIN:$PATH" "$(tool kwokctl)" create cluster --name "$CLUSTER_NAME" --config "$CLUSTER_DIR/kwokctl.yaml" \
       --kubeconfig "$KUBECONFIG_PATH" --wait 60s >"$CLUSTER_DIR/create.log" 2>&1; then
     cat "$CLUSTER_DIR/create.log" >&2
     die "kwokctl could not start the cluster (log above; component logs in $KWOK_WORKDIR/clusters/$CLUSTER_NAME/logs)"

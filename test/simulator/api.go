@@ -40,6 +40,7 @@ func (s *Simulator) api(name, podUID string) http.Handler {
 	mux.HandleFunc("POST /api/v5/data/files", h.auth(h.upload))
 	mux.HandleFunc("POST /api/v5/data/import", h.auth(h.importData))
 	h.dsRoutes(mux)
+	h.pluginRoutes(mux)
 	mux.HandleFunc("/", h.notFound)
 	return s.faulty(name, podUID, mux)
 }

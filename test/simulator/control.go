@@ -38,6 +38,8 @@ type NodeView struct {
 //	GET  /sim/nodes/{node}/data           the node's cluster data: {"records": {..}, "apiKeys": [names]}
 //	PUT  /sim/nodes/{node}/data           {"records": {..}}: replace the cluster's records
 //	GET  /sim/nodes/{node}/ds             the durable storage of the node's cluster (DSState)
+//	POST /sim/nodes/{node}/ctl            {"args": ["plugins", "allow", ...]}: run `emqx ctl` on
+//	                                      the node → {"output": ..., "exitCode": N} (CtlResult)
 //	GET  /sim/calls                       API calls the nodes answered
 //	GET  /healthz
 func (s *Simulator) ControlHandler() http.Handler {
@@ -102,6 +104,7 @@ func (s *Simulator) ControlHandler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("POST /sim/nodes/{node}/ctl", s.ctlHandler)
 	mux.HandleFunc("GET /sim/calls", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, 200, s.Calls())
 	})

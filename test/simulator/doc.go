@@ -20,6 +20,14 @@
 // joins without asking, and the joiner's licence application then fails (SINGLE_NODE_LICENSE, after
 // a 30 s grace on the patches that have it): the node crash-loops, a stopped member of the cluster.
 //
+// Plugins follow §5 (plugins.go, plugins_api.go, plugins_avro.go): packages (built by pluginpkg)
+// are node-local and not on the data volume, so a new pod's node fetches each plugin of its
+// cluster's plugins.states from a running peer when it boots into or joins the cluster; states,
+// configs (checked against the package's Avro schema) and install grants are cluster-wide. From
+// 5.9 a REST install needs `emqx ctl plugins allow` (plugins_ctl.go), which tests run in process
+// (Simulator.Ctl), on the control API, or with `kubectl exec <pod> -- emqx ctl …` through the kwok
+// Exec the simulator makes for each EMQX pod (kwok_exec.go, test/simulator/cmd/emqx).
+//
 // It drives pod state through kwok Stages (hack/kwok/stages.yaml) by annotating pods, and provisions
 // a PersistentVolume for every claim of the "standard" storage class. A control API on loopback lets
 // tests set connection counts and inject faults. Durations (boot, join, evacuation ticks, licence

@@ -30,6 +30,13 @@ type Options struct {
 	// DSTransitionTime is how long one durable-storage replica-set transition (a shard replica
 	// joining or leaving a site) takes; each shard runs one transition at a time.
 	DSTransitionTime time.Duration
+	// PluginAllowTTL is how long an `emqx ctl plugins allow` grant lasts on the releases where
+	// grants expire (default 5 min, emqx6-behaviour.md §5).
+	PluginAllowTTL time.Duration
+	// ControlURL is the control API's base URL ("http://127.0.0.1:PORT"). When set, every EMQX pod
+	// gets a kwok Exec that runs `kubectl exec <pod> -- emqx ctl …` through it (kwok_exec.go);
+	// empty (unit tests on a fake clientset): no Exec objects.
+	ControlURL string
 	// Port is the dashboard/API port served on each pod IP.
 	Port int
 	Log  *slog.Logger
@@ -48,6 +55,9 @@ func (o *Options) defaults() {
 	}
 	if o.DSTransitionTime == 0 {
 		o.DSTransitionTime = 2 * time.Second
+	}
+	if o.PluginAllowTTL == 0 {
+		o.PluginAllowTTL = PluginAllowTTL
 	}
 	if o.Port == 0 {
 		o.Port = 18083
@@ -80,6 +90,9 @@ type Simulator struct {
 
 	stoppingMu sync.Mutex
 	stopping   map[string]bool // pods whose graceful stop is under way, by UID
+
+	// execCRDMissing logs once that the rig has no kwok Exec CRD (kwok_exec.go).
+	execCRDMissing sync.Once
 }
 
 // Call records one API call a node answered (tests read them from the control API).
@@ -207,6 +220,7 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 		s.log.Warn("pod cannot start as an EMQX node", "pod", p.Namespace+"/"+p.Name, "error", err)
 		return
 	}
+	s.ensureExec(ctx, p, spec.name)
 	n := &node{
 		name: spec.name, podKey: p.Namespace + "/" + p.Name, podUID: string(p.UID), ip: p.Status.PodIP,
 		role: spec.role, version: spec.version, cookie: spec.cookie, dnsName: spec.dnsName, namespace: p.Namespace,

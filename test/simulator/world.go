@@ -31,6 +31,8 @@ type cluster struct {
 	// ds are the cluster's durable-storage tables, by EMQX major release: 6.x keeps them apart
 	// from 5.x's (ds.go).
 	ds map[int]*dsView
+	// plugins are plugins.states, the plugins' configs and the install grants (plugins.go).
+	plugins clusterPlugins
 }
 
 // apiKey is an API-key record as EMQX stores it: by name, with the key and its secret.
@@ -84,6 +86,9 @@ type node struct {
 	crashed     bool
 	ds          dsConfig // durable storage as configured at start
 	site        string   // DS site ID ("" before 5.9)
+	// plugins are the plugin packages in the node's install_dir, by name-vsn: not on the data
+	// volume, so every new node starts without any (plugins.go).
+	plugins map[string]*installedPlugin
 }
 
 type nodeState int
@@ -154,6 +159,7 @@ func (w *world) join(n *node, target *cluster) {
 		}
 	}
 	w.dsSync(target, now) // the joiner claims its site in the cluster's table
+	w.pluginsJoined(n, target)
 }
 
 // leave makes n a standalone node again (force_leave of a running core).

@@ -83,3 +83,10 @@ func (c *SimClient) DS(node string) (simulator.DSState, error) {
 	var d simulator.DSState
 	return d, c.do("GET", "/sim/nodes/"+node+"/ds", nil, &d)
 }
+
+// Ctl runs `emqx ctl <args>` on a node, as an operator on the node's shell would.
+func (c *SimClient) Ctl(node string, args ...string) (simulator.CtlResult, error) {
+	var out simulator.CtlResult
+	err := c.do(http.MethodPost, "/sim/nodes/"+url.PathEscape(node)+"/ctl", map[string]any{"args": args}, &out)
+	return out, err
+}

@@ -54,12 +54,13 @@ func run(kubeconfig, control, addrFile string, timeScale float64, log *slog.Logg
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	sim := simulator.New(kc, simulator.Options{TimeScale: timeScale, Log: log})
-
+	// The control API listens first: its address goes into every pod's kwok Exec, through which
+	// `kubectl exec <pod> -- emqx ctl …` reaches the pod's node.
 	ln, err := net.Listen("tcp", control)
 	if err != nil {
 		return fmt.Errorf("control API: %w", err)
 	}
+	sim := simulator.New(kc, simulator.Options{TimeScale: timeScale, Log: log, ControlURL: "http://" + ln.Addr().String()})
 	if addrFile != "" {
 		if err := os.WriteFile(addrFile, []byte(strings.TrimSpace(ln.Addr().String())+"\n"), 0o644); err != nil {
 			return err
