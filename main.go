@@ -23,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/broker-ops/emqx-operator/api/v1beta2"
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers"
@@ -30,11 +32,13 @@ import (
 	"github.com/broker-ops/emqx-operator/controllers/emqx"
 	"github.com/broker-ops/emqx-operator/controllers/emqx4"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
+	"github.com/broker-ops/emqx-operator/controllers/plugin"
 	"github.com/broker-ops/emqx-operator/internal/cli"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/olm"
+	"github.com/broker-ops/emqx-operator/internal/podexec"
 	"github.com/broker-ops/emqx-operator/internal/render"
 	"github.com/broker-ops/emqx-operator/internal/watches"
 )
@@ -217,6 +221,18 @@ func runManager(args []string) int {
 		Recorder: mgr.GetEventRecorder("emqx-operator"), Image: *backupImage}
 	if err := restores.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "setting up the restore controller")
+		return 1
+	}
+	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		setupLog.Error(err, "creating the Kubernetes client for pod exec")
+		return 1
+	}
+	pluginsR := &plugin.EMQXPluginReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Recorder: mgr.GetEventRecorder("emqx-operator"), EMQXClients: emqxapi.DefaultFactory,
+		Exec: podexec.API{Config: mgr.GetConfig(), Client: kube}, Now: time.Now}
+	if err := pluginsR.SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "setting up the plugin controller")
 		return 1
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -33,6 +33,9 @@ const (
 	// shards have their replicas on the core sites and no transition runs; false while replicas
 	// move, a replica is lost, or a scale-in waits for its data to move.
 	DSReplicationReady = "DSReplicationReady"
+	// PluginsReady is present only on clusters with EMQXPlugins: true when every running node runs
+	// every plugin as its EMQXPlugin asks (a node added, replaced or restarted gets them first).
+	PluginsReady = "PluginsReady"
 	// Paused is true while the pause annotation holds every change back.
 	Paused = "Paused"
 	Ready  = "Ready"
@@ -53,7 +56,7 @@ const AnnotationCoreStatefulSet = "apps.emqx.io/core-statefulset"
 
 // ConditionTypes lists every condition type in display order.
 var ConditionTypes = []string{Initialized, ConfigValid, PodsAdmitted, CoreNodesProgressing, CoreNodesReady,
-	ReplicantNodesProgressing, ReplicantNodesReady, Available, LicenseValid, TLSCertificateReady, DataRestored, DSReplicationReady, Paused, Ready}
+	ReplicantNodesProgressing, ReplicantNodesReady, Available, LicenseValid, TLSCertificateReady, DataRestored, DSReplicationReady, PluginsReady, Paused, Ready}
 
 // EMQXStatus is the observed state of an EMQX cluster.
 type EMQXStatus struct {

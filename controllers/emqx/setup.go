@@ -2,6 +2,7 @@ package emqx
 
 import (
 	"context"
+	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +41,8 @@ func (r *EMQXReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) e
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(pipeline.PodsOf(mgr.GetClient(), v2beta1.GroupVersion.WithKind("EMQX").GroupKind()))).
 		// Users' Secrets a cluster references (labelled watched; the cache holds no other Secret).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToClusters)).
+		// The cluster's plugins: a plugin reaching a new node turns the cluster Ready.
+		Watches(&v2beta1.EMQXPlugin{}, handler.EnqueueRequestsFromMapFunc(pluginToCluster)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
 }
@@ -77,4 +80,28 @@ func references(e *v2beta1.EMQX, secret string) bool {
 		}
 	}
 	return false
+}
+
+// pluginToCluster maps an EMQXPlugin to its cluster.
+func pluginToCluster(_ context.Context, o client.Object) []reconcile.Request {
+	pl, ok := o.(*v2beta1.EMQXPlugin)
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: pl.Namespace, Name: pl.Spec.ClusterName}}}
+}
+
+// pluginsOf lists the cluster's EMQXPlugins from the cache.
+func (r *EMQXReconciler) pluginsOf(ctx context.Context, e *v2beta1.EMQX) ([]v2beta1.EMQXPlugin, error) {
+	var list v2beta1.EMQXPluginList
+	if err := r.Client.List(ctx, &list, client.InNamespace(e.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing the cluster's plugins: %w", err)
+	}
+	var out []v2beta1.EMQXPlugin
+	for _, pl := range list.Items {
+		if pl.Spec.ClusterName == e.Name {
+			out = append(out, pl)
+		}
+	}
+	return out, nil
 }

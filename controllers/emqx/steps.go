@@ -112,6 +112,7 @@ func (r *EMQXReconciler) credentials(ctx context.Context, p *pass) (pipeline.Out
 // restarts with this operator's bootstrap file: that key is used meanwhile.
 func (r *EMQXReconciler) observeStep(ctx context.Context, p *pass) (pipeline.Outcome, error) {
 	e := p.e
+	var err error
 	if p.observed = r.observeObjects(ctx, e); p.observed.ReadErr != nil {
 		return r.cacheReadFailed(ctx, p), nil
 	}
@@ -132,6 +133,10 @@ func (r *EMQXReconciler) observeStep(ctx context.Context, p *pass) (pipeline.Out
 		}
 	}
 	p.observed.Foreign, p.observed.ForeignSets = splitForeign(p.observed), p.foreignSets
+	if p.reports.Plugins.Items, err = r.pluginsOf(ctx, e); err != nil {
+		return pipeline.Outcome{}, err
+	}
+	p.reports.Plugins.Listed = true
 	if err := p.observed.NodesErr; err != nil && !errors.Is(err, emqxapi.ErrNoEndpoint) {
 		log.FromContext(ctx).Info("EMQX API not answering", "error", err.Error(), "unreachable", p.observed.Unreachable)
 	}

@@ -19,6 +19,7 @@ type Reports struct {
 	TLS     TLSReport
 	Restore RestoreReport
 	DS      DSReport
+	Plugins PluginsReport
 }
 
 // SpecReport: a spec error (reason, message) that stopped the pass before anything was applied.
@@ -89,4 +90,11 @@ type DSReport struct {
 	CoreSites       []v2beta1.DSCoreSite
 	Ready           bool
 	Reason, Message string
+}
+
+// PluginsReport: the cluster's EMQXPlugins as the cache holds them. Listed: this pass read them
+// (else the last PluginsReady condition stands).
+type PluginsReport struct {
+	Listed bool
+	Items  []v2beta1.EMQXPlugin
 }

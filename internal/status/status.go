@@ -108,6 +108,7 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 	tlsCondition(e, &s, prev, r, set)
 	restored := restoreCondition(e, &s, prev, r, set)
 	dsReady, dsReason, dsMsg := dsCondition(&s, prev, r, set)
+	pluginsReady, pluginsMsg := pluginsCondition(&s, r, set)
 
 	if r.Paused {
 		set(v2beta1.Paused, true, "PauseAnnotation", "the "+v2beta1.PauseAnnotation+" annotation holds every change back; remove it to resume")
@@ -121,7 +122,9 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 	// to a broker without its sessions, rules and users.
 	// Nor while durable-storage replicas are short or moving: a node lost now could take the
 	// last copy of a shard with it.
-	ready := nodesReady && restored && dsReady
+	// Nor before every running node runs the cluster's plugins: a node without an auth or
+	// routing plugin would serve clients differently from the others.
+	ready := nodesReady && restored && dsReady && pluginsReady
 	readyMsg := "every node has joined the cluster and is running"
 	readyReasonStr := "ClusterReady"
 	switch {
@@ -142,6 +145,8 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 		}
 	case nodesReady && restored && !dsReady:
 		readyReasonStr, readyMsg = dsReason, "durable storage: "+dsMsg
+	case nodesReady && restored && dsReady && !pluginsReady:
+		readyReasonStr, readyMsg = "PluginsNotReady", "plugins: "+pluginsMsg
 	case !ready:
 		readyReasonStr = "NodesNotReady"
 		readyMsg = fmt.Sprintf("%d of %d nodes running in the cluster", running, coreWant+replWant)
