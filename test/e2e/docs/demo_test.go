@@ -102,6 +102,7 @@ func TestDemo(t *testing.T) {
 		{[]string{"get", "emqxbackup", "emqx-backup-1", ns}, []string{`(?m)^emqx-backup-1\s+emqx\s+Succeeded\s`}},
 		{[]string{"get", "emqxrestore", "emqx-restore-1", ns}, []string{`(?m)^emqx-restore-1\s+emqx\s+Succeeded\s`}},
 		{[]string{"get", "emqxbs", ns}, []string{`No resources found`}},
+		{[]string{"get", "emqxplugin", ns}, []string{`No resources found`}},
 		{[]string{"get", "emqx-all", ns}, []string{`(?m)^emqx\.apps\.emqx\.io/emqx\s+Ready\s+7/7\s`,
 			`(?m)^emqxbackup\.apps\.emqx\.io/emqx-backup-1\s+emqx\s+Succeeded\s`, `(?m)^emqxrestore\.apps\.emqx\.io/emqx-restore-1\s+emqx\s+Succeeded\s`}},
 	} {
