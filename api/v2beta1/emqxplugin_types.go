@@ -38,6 +38,7 @@ type EMQXPluginList struct {
 
 // EMQXPluginSpec is the plugin a cluster should run.
 // +kubebuilder:validation:XValidation:rule="self.clusterName == oldSelf.clusterName",message="clusterName cannot change; create an EMQXPlugin for the other cluster"
+// +kubebuilder:validation:XValidation:rule="self.nameVsn.split('-')[0] == oldSelf.nameVsn.split('-')[0]",message="the plugin's name (nameVsn before the first '-') cannot change, only its version; create an EMQXPlugin for the other plugin"
 type EMQXPluginSpec struct {
 	// ClusterName is the EMQX cluster (EMQX 5.x or 6.x) in the plugin's namespace.
 	// +kubebuilder:validation:MinLength=1
@@ -139,6 +140,10 @@ type PluginNode struct {
 	// PodUID is the pod the node ran in when it was seen (a recreated pod starts without plugins).
 	// +optional
 	PodUID types.UID `json:"podUID,omitempty"`
+	// Restarts is the restart count of the pod's emqx container when it was seen: a restarted
+	// container starts without plugins too.
+	// +optional
+	Restarts int32 `json:"restarts,omitempty"`
 	// NameVsn is the version of the plugin installed on the node ("" when none is).
 	// +optional
 	NameVsn string `json:"nameVsn,omitempty"`

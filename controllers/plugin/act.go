@@ -26,6 +26,8 @@ func (r *EMQXPluginReconciler) act(ctx context.Context, p *pass) (pipeline.Outco
 	switch {
 	case d.WaitReason == plugins.ReasonNoRunningNode:
 		return pipeline.WaitFor(0, d.WaitReason), nil // the cluster's status brings a node
+	case d.WaitReason == plugins.ReasonConfigRejected:
+		return pipeline.Rejected(d.WaitReason), nil // the spec's next change brings it back
 	case d.WaitReason != "":
 		return pipeline.WaitFor(pipeline.MissingDependency, d.WaitReason), nil
 	case d.Action.Kind == plugins.NoAction:
@@ -60,6 +62,9 @@ func (r *EMQXPluginReconciler) act(ctx context.Context, p *pass) (pipeline.Outco
 	case plugins.Start:
 		if err = c.StartPlugin(ctx, a.NameVsn); err == nil {
 			r.mem.update(p.pl.UID, func(m *remembered) {
+				if m.upgrade == nil && p.next.LastUpgrade != nil { // the gap began before a restart
+					m.upgrade = p.next.LastUpgrade.DeepCopy()
+				}
 				if u := m.upgrade; u != nil && u.To == a.NameVsn && u.StartedAt == nil {
 					now := metav1.NewTime(r.now())
 					u.StartedAt = &now
@@ -87,7 +92,14 @@ func (r *EMQXPluginReconciler) act(ctx context.Context, p *pass) (pipeline.Outco
 		}
 	}
 	if err != nil {
-		p.problem = &condition{reason: ReasonEMQXUnreachable, message: fmt.Sprintf("%s %s: %v", a.Kind, a.NameVsn, err)}
+		reason := ReasonEMQXUnreachable
+		var e *emqxapi.Error
+		if errors.As(err, &e) && e.Status/100 == 4 {
+			// EMQX answered and refused (PARAM_ERROR, MOVE_FAILED, …): its words, not "unreachable".
+			reason = ReasonEMQXRefused
+			r.event(p, corev1.EventTypeWarning, reason, string(a.Kind), "EMQX refused %s of %s: %s", a.Kind, a.NameVsn, e.Message)
+		}
+		p.problem = &condition{reason: reason, message: fmt.Sprintf("%s %s: %v", a.Kind, a.NameVsn, err)}
 		return pipeline.WaitFor(pipeline.Converging, string(a.Kind)+"Failed"), nil
 	}
 	return pipeline.WaitFor(afterCall, string(a.Kind)), nil
@@ -107,14 +119,12 @@ func (r *EMQXPluginReconciler) install(ctx context.Context, p *pass) (pipeline.O
 	}
 	var pe *plugins.PackageError
 	if errors.As(err, &pe) {
-		// Nothing reached EMQX: the user fixes the resource or the package; their next change (or
-		// the resync, for a URL that was unreachable) brings the operator back.
+		// Nothing reached EMQX. A spec change brings the operator back at once; a fixed package
+		// (the ConfigMap, Secret or URL are not watched: the operator does not cache users'
+		// objects) is read again after packageRetry.
 		p.problem = &condition{reason: pe.Reason, message: pe.Message}
 		r.event(p, corev1.EventTypeWarning, pe.Reason, "Install", "plugin %s not installed: %s", spec.NameVsn, pe.Message)
-		if pe.Reason == plugins.ReasonPackageFetch || pe.Reason == plugins.ReasonPackageNotFound {
-			return pipeline.WaitFor(pipeline.MissingDependency, pe.Reason), nil
-		}
-		return pipeline.Rejected(pe.Reason), nil
+		return pipeline.WaitFor(packageRetry, pe.Reason), nil
 	}
 	if err != nil {
 		return pipeline.Outcome{}, err
@@ -142,9 +152,15 @@ func (r *EMQXPluginReconciler) install(ctx context.Context, p *pass) (pipeline.O
 	case emqxapi.HasCode(err, http.StatusBadRequest, "ALREADY_INSTALLED"):
 		return pipeline.WaitFor(afterCall, "AlreadyInstalled"), nil
 	case emqxapi.HasCode(err, http.StatusBadRequest, "BAD_PLUGIN_INFO"):
-		p.problem = &condition{reason: ReasonInstallRefused, message: "EMQX refused the package: " + emqxMessage(err)}
+		// EMQX may refuse a package on some nodes only (reference §5): remove what reached the
+		// others, so nothing stays half-installed.
+		msg := "EMQX refused the package: " + emqxMessage(err)
+		if derr := r.EMQXClients(emqxapi.PodBaseURL(np.pod.Status.PodIP), p.creds).DeletePlugin(ctx, spec.NameVsn); derr != nil && !emqxapi.IsNotFound(derr) {
+			msg += "; removing what reached some nodes failed: " + derr.Error()
+		}
+		p.problem = &condition{reason: ReasonInstallRefused, message: msg}
 		r.event(p, corev1.EventTypeWarning, ReasonInstallRefused, "Install", "EMQX refused package %s: %s", spec.NameVsn, emqxMessage(err))
-		return pipeline.Rejected(ReasonInstallRefused), nil
+		return pipeline.WaitFor(packageRetry, ReasonInstallRefused), nil
 	case emqxapi.HasCode(err, http.StatusForbidden, "FORBIDDEN"):
 		// The grant expired between the two calls, or the node did not take it: ask again.
 		p.problem = &condition{reason: ReasonInstallNotAllowed, message: "EMQX did not allow the install: " + emqxMessage(err)}

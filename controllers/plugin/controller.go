@@ -75,17 +75,11 @@ func (r *EMQXPluginReconciler) now() time.Time {
 	return time.Now()
 }
 
-// clusterNameField indexes plugins by the cluster they belong to.
-const clusterNameField = "spec.clusterName"
-
 // SetupWithManager watches plugins, their clusters (a node that joins, restarts or is replaced
 // changes the cluster's status, and the plugin is looked at again) and each other (two resources
-// for one plugin: the younger waits for the older to go).
+// for one plugin: the younger waits for the older to go). No field index: registering one needs
+// the CRD served when the manager starts, and a namespace's plugins are few.
 func (r *EMQXPluginReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v2beta1.EMQXPlugin{}, clusterNameField,
-		func(o client.Object) []string { return []string{o.(*v2beta1.EMQXPlugin).Spec.ClusterName} }); err != nil {
-		return err
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("emqxplugin").
 		For(&v2beta1.EMQXPlugin{}).
@@ -103,8 +97,16 @@ func (r *EMQXPluginReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // PluginsOf lists the plugins of one cluster from the cache (the EMQX reconciler reads them too).
 func PluginsOf(ctx context.Context, c client.Reader, namespace, cluster string) ([]v2beta1.EMQXPlugin, error) {
 	var list v2beta1.EMQXPluginList
-	err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{clusterNameField: cluster})
-	return list.Items, err
+	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	var out []v2beta1.EMQXPlugin
+	for _, pl := range list.Items {
+		if pl.Spec.ClusterName == cluster {
+			out = append(out, pl)
+		}
+	}
+	return out, nil
 }
 
 func (r *EMQXPluginReconciler) pluginsOfCluster(ctx context.Context, o client.Object) []reconcile.Request {

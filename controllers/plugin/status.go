@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -30,7 +32,7 @@ func assembleStatus(pl *v2beta1.EMQXPlugin, p *pass, mem remembered, out pipelin
 		for _, n := range d.Nodes {
 			pn := v2beta1.PluginNode{Node: n.Node, NameVsn: n.NameVsn, Running: n.Running}
 			if np, ok := p.byNode[n.Node]; ok {
-				pn.PodUID = np.pod.UID
+				pn.PodUID, pn.Restarts = np.pod.UID, EMQXRestarts(np.pod)
 			}
 			st.Nodes = append(st.Nodes, pn)
 		}
@@ -76,10 +78,10 @@ func assembleStatus(pl *v2beta1.EMQXPlugin, p *pass, mem remembered, out pipelin
 		set(v2beta1.Ready, false, p.problem.reason, p.problem.message)
 	case d != nil && d.Converged():
 		set(v2beta1.Ready, true, "Ready", readyMessage(pl))
-	case d != nil && d.WaitReason != "":
-		set(v2beta1.Ready, false, d.WaitReason, d.Message)
 	case d != nil && !d.ConfigApplied && rejectedIn(st):
 		set(v2beta1.Ready, false, ReasonConfigRejected, meta.FindStatusCondition(st.Conditions, v2beta1.PluginConfigApplied).Message)
+	case d != nil && d.WaitReason != "":
+		set(v2beta1.Ready, false, d.WaitReason, d.Message)
 	default:
 		set(v2beta1.Ready, false, "Progressing", "the operator is "+progress(out))
 	}
@@ -114,4 +116,14 @@ func installedCount(nodes []plugins.NodeState, nameVsn string) string {
 func rejectedIn(st *v2beta1.EMQXPluginStatus) bool {
 	c := meta.FindStatusCondition(st.Conditions, v2beta1.PluginConfigApplied)
 	return c != nil && c.Reason == ReasonConfigRejected
+}
+
+// EMQXRestarts is the restart count of a pod's emqx container.
+func EMQXRestarts(pod *corev1.Pod) int32 {
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.Name == emqxContainer {
+			return c.RestartCount
+		}
+	}
+	return 0
 }

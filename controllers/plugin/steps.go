@@ -30,6 +30,9 @@ const (
 	converged = 5 * time.Minute
 	// afterCall: an action was taken; the cluster is looked at again right away.
 	afterCall = pipeline.Settle
+	// packageRetry: a package the operator or EMQX refused is read again this often, in case the
+	// user fixed the package itself (the spec unchanged).
+	packageRetry = time.Minute
 )
 
 // Reasons of the plugin's conditions.
@@ -41,6 +44,7 @@ const (
 	ReasonInstallNotAllowed     = "InstallNotAllowed"
 	ReasonInstallRefused        = "InstallRefused"
 	ReasonConfigRejected        = "ConfigRejected"
+	ReasonEMQXRefused           = "EMQXRefused"
 	ReasonWaitingForCredentials = "WaitingForCredentials"
 )
 
@@ -208,7 +212,10 @@ func (r *EMQXPluginReconciler) owner(ctx context.Context, pl *v2beta1.EMQXPlugin
 	var best *v2beta1.EMQXPlugin
 	for i := range items {
 		it := &items[i]
-		if plugins.Name(it.Spec.NameVsn) != plugins.Name(pl.Spec.NameVsn) || (!it.DeletionTimestamp.IsZero() && it.Name != pl.Name) {
+		// A sibling being deleted still owns the plugin while its finalizer uninstalls it: a newer
+		// resource installing meanwhile would have its plugin removed by that uninstall.
+		if plugins.Name(it.Spec.NameVsn) != plugins.Name(pl.Spec.NameVsn) ||
+			!it.DeletionTimestamp.IsZero() && it.Name != pl.Name && !controllerutil.ContainsFinalizer(it, v2beta1.PluginFinalizer) {
 			continue
 		}
 		if best == nil || it.CreationTimestamp.Before(&best.CreationTimestamp) ||

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -100,6 +101,8 @@ func (d Decision) Converged() bool {
 const (
 	ReasonNoRunningNode         = "NoRunningNode"
 	ReasonPositionTargetMissing = "PositionTargetMissing"
+	// ReasonConfigRejected: EMQX refused the wanted configuration; nothing starts under another.
+	ReasonConfigRejected = "ConfigRejected"
 )
 
 // Decide returns the next action. Rules, first match wins:
@@ -107,8 +110,10 @@ const (
 //  2. the wanted version on no node: install it (another version keeps running meanwhile; EMQX
 //     installs packages stopped);
 //  3. the wanted version missing on some running nodes: copy it from a node that has it;
-//  4. a wanted Config that differs from the cluster's: set it before anything starts the plugin
-//     (unless EMQX refused this very Config: it is reported, not sent again);
+//  4. a wanted Config that differs from the cluster's: set it before anything starts the plugin;
+//     when EMQX refused this very Config it is not sent again, and nothing is stopped or started
+//     until the spec changes: the old version keeps running with its own configuration and the
+//     wanted one never runs under a configuration the user did not ask for;
 //  5. another version running: stop it, then (rule 6) start the wanted one, so two versions never
 //     run (EMQX 6.2+ refuses that) and the gap is two calls long;
 //  6. enabled and not running on every node: start; disabled and running somewhere: stop;
@@ -142,10 +147,18 @@ func Decide(w Want, o Observed) Decision {
 		return d
 	}
 	if !d.Installed { // rule 3
-		d.Action = Action{Kind: Sync, NameVsn: w.NameVsn, Node: wanted.RunningStatus[0].Node}
+		if from := holder(*wanted, o.Nodes); from != "" {
+			d.Action = Action{Kind: Sync, NameVsn: w.NameVsn, Node: from}
+		} else { // no running node has it (only nodes not counted as running): install again
+			d.Action = Action{Kind: Install, NameVsn: w.NameVsn}
+		}
 		return d
 	}
-	if w.Config != nil && !d.ConfigApplied && !w.ConfigRejected { // rule 4
+	if w.Config != nil && !d.ConfigApplied { // rule 4
+		if w.ConfigRejected {
+			d.WaitReason, d.Message = ReasonConfigRejected, "EMQX refused spec.config; nothing is started or stopped until it changes"
+			return d
+		}
 		d.Action = Action{Kind: SetConfig, NameVsn: w.NameVsn}
 		return d
 	}
@@ -252,6 +265,16 @@ func positionMove(w Want, list []emqxapi.Plugin) (move string, ok bool) {
 		return "", true
 	}
 	return kind + ":" + list[other].NameVsn(), true
+}
+
+// holder is a running node that has the plugin's package, to copy it from.
+func holder(p emqxapi.Plugin, nodes []string) string {
+	for _, s := range p.RunningStatus {
+		if slices.Contains(nodes, s.Node) {
+			return s.Node
+		}
+	}
+	return ""
 }
 
 func anyRunning(p emqxapi.Plugin) bool {

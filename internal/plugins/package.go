@@ -95,7 +95,8 @@ func Download(ctx context.Context, hc *http.Client, rawURL string) ([]byte, erro
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, &PackageError{Reason: ReasonPackageFetch, Message: err.Error()}
+		// The parser's error quotes the URL whole, password included: not repeated.
+		return nil, &PackageError{Reason: ReasonBadPackage, Message: "spec.package.url is not a valid URL"}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

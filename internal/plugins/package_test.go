@@ -82,3 +82,10 @@ func TestDownloadNeverShowsTheURLsPassword(t *testing.T) {
 		t.Errorf("message = %q", err.Error())
 	}
 }
+
+func TestABadURLNeverShowsItsPassword(t *testing.T) {
+	_, err := Download(context.Background(), nil, "https://u:s3cret@host:8x/p.tar.gz")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -33,11 +33,20 @@ func TestPluginsCondition(t *testing.T) {
 		ready     bool
 		condition string // "" absent, else the condition's status
 		message   string
+		restarts  int32 // of u1's emqx container now
 	}{
 		{name: "no plugins: no condition", report: PluginsReport{Listed: true}, ready: true},
 		{name: "on every running node (a stopped node is not waited for)", report: PluginsReport{Listed: true, Items: []v2beta1.EMQXPlugin{plugin(nil)}}, ready: true, condition: "True"},
 		{name: "a recreated pod has not got it yet", report: PluginsReport{Listed: true, Items: []v2beta1.EMQXPlugin{plugin(func(p *v2beta1.EMQXPlugin) { p.Status.Nodes[1].PodUID = "old" })}},
 			condition: "False", message: "auth-1.0.0: not yet on emqx@r0"},
+		{name: "a restarted container (same pod) has not got it back yet", report: PluginsReport{Listed: true, Items: []v2beta1.EMQXPlugin{plugin(nil)}},
+			restarts: 1, condition: "False", message: "auth-1.0.0: not yet on emqx@r0"},
+		{name: "seen again after the restart", report: PluginsReport{Listed: true, Items: []v2beta1.EMQXPlugin{plugin(func(p *v2beta1.EMQXPlugin) { p.Status.Nodes[1].Restarts = 1 })}},
+			restarts: 1, ready: true, condition: "True"},
+		{name: "a package refused before it was ever installed is told but does not hold Ready", report: PluginsReport{Listed: true, Items: []v2beta1.EMQXPlugin{plugin(func(p *v2beta1.EMQXPlugin) {
+			p.Status.Nodes = nil
+			p.Status.Conditions = []metav1.Condition{{Type: v2beta1.Ready, Status: "False", Reason: "ChecksumMismatch"}}
+		})}}, ready: true, condition: "False", message: "not installed (ChecksumMismatch)"},
 		{name: "a new node is not in the plugin's status", report: PluginsReport{Listed: true, Items: []v2beta1.EMQXPlugin{plugin(func(p *v2beta1.EMQXPlugin) { p.Status.Nodes = p.Status.Nodes[:1] })}},
 			condition: "False", message: "not yet on emqx@r0"},
 		{name: "the old version still runs on a node", report: PluginsReport{Listed: true, Items: []v2beta1.EMQXPlugin{plugin(func(p *v2beta1.EMQXPlugin) { p.Spec.NameVsn = "auth-2.0.0" })}},
@@ -66,7 +75,7 @@ func TestPluginsCondition(t *testing.T) {
 				}
 				meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: typ, Status: st, Reason: reason, Message: msg})
 			}
-			ready, _ := pluginsCondition(&s, Reports{Plugins: tt.report}, set)
+			ready, _ := pluginsCondition(&s, map[string]int32{"u0": 0, "u1": tt.restarts}, Reports{Plugins: tt.report}, set)
 			if ready != tt.ready {
 				t.Errorf("ready = %v, want %v", ready, tt.ready)
 			}

@@ -108,7 +108,7 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 	tlsCondition(e, &s, prev, r, set)
 	restored := restoreCondition(e, &s, prev, r, set)
 	dsReady, dsReason, dsMsg := dsCondition(&s, prev, r, set)
-	pluginsReady, pluginsMsg := pluginsCondition(&s, r, set)
+	pluginsReady, pluginsMsg := pluginsCondition(&s, emqxRestarts(o), r, set)
 
 	if r.Paused {
 		set(v2beta1.Paused, true, "PauseAnnotation", "the "+v2beta1.PauseAnnotation+" annotation holds every change back; remove it to resume")

@@ -347,11 +347,16 @@ func TestPluginBadInputsAreReportedWithNothingHalfInstalled(t *testing.T) {
 	if n := ctlOrAPICalls(t, "POST", "/api/v5/plugins/install", ns); n != 0 {
 		t.Errorf("%d installs reached EMQX for a mislabelled package", n)
 	}
-	// The cluster is not Ready while a plugin it was given cannot run, and says why.
-	harness.Eventually(t, 20*time.Second, "the cluster says the plugin is missing", func() error {
-		c := meta.FindStatusCondition(env.GetEMQX(t, ns, "plug").Status.Conditions, v2beta1.Ready)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "PluginsNotReady" || !strings.Contains(c.Message, "auth_hook-1.0.0") {
-			return fmt.Errorf("Ready = %+v", c)
+	// The cluster says the plugin is not installed, and stays Ready: it runs as it did, and a
+	// refused package must not hold its backups.
+	harness.Eventually(t, 20*time.Second, "the cluster says the plugin is not installed", func() error {
+		got := env.GetEMQX(t, ns, "plug")
+		c := meta.FindStatusCondition(got.Status.Conditions, v2beta1.PluginsReady)
+		if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "auth_hook-1.0.0: not installed (BadPackage)") {
+			return fmt.Errorf("PluginsReady = %+v", c)
+		}
+		if !meta.IsStatusConditionTrue(got.Status.Conditions, v2beta1.Ready) {
+			return fmt.Errorf("not Ready: %+v", meta.FindStatusCondition(got.Status.Conditions, v2beta1.Ready))
 		}
 		return nil
 	})
@@ -388,13 +393,14 @@ spec:
 		t.Fatal(err)
 	}
 
-	// A config EMQX refuses: the plugin runs with the config it had, the refusal is reported once.
+	// A config EMQX refuses: the refusal is reported and not sent again; the plugin, installed with
+	// its package's default config, is not started under a config the user did not ask for.
 	applyYAML(t, ns, authHookPlugin("auth-hook", "auth_hook-1.0.0", "auth-hook", "auth_hook-1.0.0.tar.gz", `{hostname: db.local, port: "not a number"}`))
 	pl = pluginReadyIs(t, ns, "auth-hook", metav1.ConditionFalse, "ConfigRejected", 60*time.Second)
 	if c := meta.FindStatusCondition(pl.Status.Conditions, v2beta1.PluginConfigApplied); c == nil || c.Reason != "ConfigRejected" || !strings.Contains(c.Message, "port") {
 		t.Errorf("ConfigApplied = %+v", c)
 	}
-	if err := everyNodeRuns(t, ns, "auth_hook-1.0.0:running"); err != nil {
+	if err := everyNodeRuns(t, ns, "auth_hook-1.0.0:stopped"); err != nil {
 		t.Fatal(err)
 	}
 	wantConfig(t, ns, `{"hostname":"default","port":0}`)
@@ -412,6 +418,12 @@ spec:
 	}
 	// Deleting the loser leaves the owner's plugin alone.
 	kubectl(t, "-n", ns, "delete", "emqxplugin", "auth-hook-again", "--wait=true", "--timeout=30s")
+	if err := everyNodeRuns(t, ns, "auth_hook-1.0.0:stopped"); err != nil {
+		t.Fatal(err)
+	}
+	// Fixing the config starts it.
+	kubectl(t, "-n", ns, "patch", "emqxplugin", "auth-hook", "--type=merge", "-p", `{"spec":{"config":{"hostname":"db.local","port":5432}}}`)
+	pluginReadyIs(t, ns, "auth-hook", metav1.ConditionTrue, "Ready", 30*time.Second)
 	if err := everyNodeRuns(t, ns, "auth_hook-1.0.0:running"); err != nil {
 		t.Fatal(err)
 	}
@@ -425,6 +437,11 @@ spec:
 		if err == nil || !strings.Contains(err.Error(), says) {
 			t.Errorf("apply: %v, want a refusal saying %q", err, says)
 		}
+	}
+
+	err := env.Kubectl("-n", ns, "patch", "emqxplugin", "auth-hook", "--type=merge", "-p", `{"spec":{"nameVsn":"other_hook-1.0.0"}}`)
+	if err == nil || !strings.Contains(err.Error(), "only its version") {
+		t.Errorf("renaming the plugin: %v, want a refusal", err)
 	}
 
 	// Deleting the cluster first: the plugin's finalizer is released.
