@@ -12,6 +12,7 @@ copies=("config/crd/bases/apps.emqx.io_emqxes.yaml:$CHART/files/crds/apps.emqx.i
   "config/crd/bases/apps.emqx.io_emqxbackups.yaml:$CHART/files/crds/apps.emqx.io_emqxbackups.yaml"
   "config/crd/bases/apps.emqx.io_emqxbackupschedules.yaml:$CHART/files/crds/apps.emqx.io_emqxbackupschedules.yaml"
   "config/crd/bases/apps.emqx.io_emqxrestores.yaml:$CHART/files/crds/apps.emqx.io_emqxrestores.yaml"
+  "config/crd/bases/apps.emqx.io_emqxplugins.yaml:$CHART/files/crds/apps.emqx.io_emqxplugins.yaml"
   "config/crd/bases/apps.emqx.io_emqxenterprises.yaml:$CHART/files/crds/apps.emqx.io_emqxenterprises.yaml"
   "config/crd/bases/apps.emqx.io_emqxbrokers.yaml:$CHART/files/crds/apps.emqx.io_emqxbrokers.yaml"
   "config/rbac/role.yaml:$CHART/files/role.yaml")

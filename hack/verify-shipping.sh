@@ -40,6 +40,11 @@ helm=$(hack/tools.sh path helm)
 "$helm" template emqx-operator helm-charts/emqx-operator --set installCRDs=true >"$scratch/helm-all.yaml"
 "$helm" template emqx-operator helm-charts/emqx-operator --set 'watchNamespaces={a,b}' >"$scratch/helm-ns.yaml"
 grep -q "kind: CustomResourceDefinition" "$scratch/helm-all.yaml" || fail "installCRDs=true renders no CRD"
+# Every CRD the operator serves ships in the chart: a missing one stops the manager at start.
+for crd in config/crd/bases/*.yaml; do
+  name=$(sed -n 's/^  name: //p' "$crd" | head -1)
+  grep -q "^  name: $name\$" "$scratch/helm-all.yaml" || fail "the chart (installCRDs=true) lacks the CRD $name of $crd (hack/helm-chart.sh)"
+done
 ! grep -q "kind: CustomResourceDefinition" "$scratch/helm-ns.yaml" || fail "installCRDs=false renders a CRD"
 grep -q "kind: ClusterRoleBinding" "$scratch/helm-all.yaml" || fail "cluster-wide install has no ClusterRoleBinding"
 [[ $(grep -c "kind: RoleBinding" "$scratch/helm-ns.yaml") -ge 2 ]] || fail "namespace-scoped install lacks a RoleBinding per namespace"
