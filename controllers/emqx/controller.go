@@ -7,6 +7,7 @@ package emqx
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -56,6 +57,11 @@ type EMQXReconciler struct {
 	// Health paces the EMQX reads of a stable cluster: one per interval (nil: every pass reads
 	// everything).
 	Health *healthpoll.Poller
+
+	// toldRFAbove: clusters (namespace/name) whose replication-factor Warning this process has told. The
+	// status says it too, but the next pass may read a cache that has not yet delivered that
+	// status and would tell it again.
+	toldRFAbove sync.Map
 	// Clock is the time (nil: time.Now); tests move it.
 	Clock func() time.Time
 
@@ -83,6 +89,7 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if err := r.Client.Get(ctx, req.NamespacedName, current); err != nil {
 		r.Rollouts.Release(req.String())
 		r.Health.Forget(req.String())
+		r.toldRFAbove.Delete(req.String())
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, r.Upgrade.Observe(ctx, req.String(), "")
 		}

@@ -57,10 +57,14 @@ func (r *EMQXReconciler) dsReplication(ctx context.Context, p *pass) (pipeline.O
 	if !plan.InUse {
 		return pipeline.Next(), nil
 	}
-	if plan.Reason == dsrepl.ReasonRFAboveCoreSites && !knewFewerSites(p.e, st.ReplicationFactor) {
+	if plan.Reason == dsrepl.ReasonRFAboveCoreSites {
 		// Accepted (EMQX keeps one replica per core), but each shard has fewer copies than the
 		// configuration asks: told once, when it starts.
-		r.Recorder.Eventf(p.e, nil, corev1.EventTypeWarning, plan.Reason, "DurableStorage", "%s", plan.Message)
+		if _, told := r.toldRFAbove.LoadOrStore(clusterKey(p.e), true); !told && !knewFewerSites(p.e, st.ReplicationFactor) {
+			r.Recorder.Eventf(p.e, nil, corev1.EventTypeWarning, plan.Reason, "DurableStorage", "%s", plan.Message)
+		}
+	} else {
+		r.toldRFAbove.Delete(clusterKey(p.e)) // told again if it comes back (unless the status knew)
 	}
 	if err := r.carryOutDS(ctx, p, plan); err != nil {
 		// A refused write stops neither the lifecycle (the holds stand) nor the rest of the pass;
