@@ -48,7 +48,7 @@ func (r *EMQXPluginReconciler) act(ctx context.Context, p *pass) (pipeline.Outco
 			r.event(p, corev1.EventTypeNormal, "Copied", "Sync", "plugin %s copied from node %s to the nodes without it", a.NameVsn, a.Node)
 		}
 	case plugins.SetConfig:
-		err = c.SetPluginConfig(ctx, a.NameVsn, p.decision2Config())
+		err = c.SetPluginConfig(ctx, a.NameVsn, p.pl.Spec.Config.Raw) // set: Decide asks only then
 		if emqxapi.HasCode(err, http.StatusBadRequest, "BAD_CONFIG") {
 			// The running configuration stays; the refusal is told once per generation.
 			p.config = &condition{reason: ReasonConfigRejected, message: "EMQX refused the configuration: " + emqxMessage(err)}
@@ -104,9 +104,6 @@ func (r *EMQXPluginReconciler) act(ctx context.Context, p *pass) (pipeline.Outco
 	}
 	return pipeline.WaitFor(afterCall, string(a.Kind)), nil
 }
-
-// decision2Config is the configuration the spec wants (act runs SetConfig only when one is set).
-func (p *pass) decision2Config() []byte { return p.pl.Spec.Config.Raw }
 
 // install reads and checks the package, asks EMQX for the install permission on a core pod and
 // uploads the package to that pod's node, which pushes it to every running node.

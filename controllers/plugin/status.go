@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/plugins"
+	"github.com/broker-ops/emqx-operator/internal/status"
 )
 
 // assembleStatus is the plugin's status from what the pass found: the nodes and counts from the
@@ -32,7 +31,7 @@ func assembleStatus(pl *v2beta1.EMQXPlugin, p *pass, mem remembered, out pipelin
 		for _, n := range d.Nodes {
 			pn := v2beta1.PluginNode{Node: n.Node, NameVsn: n.NameVsn, Running: n.Running}
 			if np, ok := p.byNode[n.Node]; ok {
-				pn.PodUID, pn.Restarts = np.pod.UID, EMQXRestarts(np.pod)
+				pn.PodUID, pn.Restarts = np.pod.UID, status.EMQXRestarts(np.pod)
 			}
 			st.Nodes = append(st.Nodes, pn)
 		}
@@ -116,14 +115,4 @@ func installedCount(nodes []plugins.NodeState, nameVsn string) string {
 func rejectedIn(st *v2beta1.EMQXPluginStatus) bool {
 	c := meta.FindStatusCondition(st.Conditions, v2beta1.PluginConfigApplied)
 	return c != nil && c.Reason == ReasonConfigRejected
-}
-
-// EMQXRestarts is the restart count of a pod's emqx container.
-func EMQXRestarts(pod *corev1.Pod) int32 {
-	for _, c := range pod.Status.ContainerStatuses {
-		if c.Name == emqxContainer {
-			return c.RestartCount
-		}
-	}
-	return 0
 }

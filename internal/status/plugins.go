@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -99,11 +101,18 @@ func emqxRestarts(o *Observed) map[string]int32 {
 		return out
 	}
 	for i := range o.Pods {
-		for _, c := range o.Pods[i].Status.ContainerStatuses {
-			if c.Name == "emqx" {
-				out[string(o.Pods[i].UID)] = c.RestartCount
-			}
-		}
+		out[string(o.Pods[i].UID)] = EMQXRestarts(&o.Pods[i])
 	}
 	return out
+}
+
+// EMQXRestarts is the restart count of a pod's emqx container (a restarted container starts
+// without plugins: they are not on the data volume).
+func EMQXRestarts(pod *corev1.Pod) int32 {
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.Name == "emqx" {
+			return c.RestartCount
+		}
+	}
+	return 0
 }

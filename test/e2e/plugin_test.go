@@ -46,11 +46,7 @@ func pluginFile(t *testing.T, s pluginpkg.Spec) string {
 // applyYAML applies a manifest with kubectl, as a user would.
 func applyYAML(t *testing.T, ns, manifest string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "manifest.yaml")
-	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	kubectl(t, "-n", ns, "apply", "-f", path)
+	kubectl(t, "-n", ns, "apply", "-f", writeTemp(t, manifest))
 }
 
 func authHookPlugin(name, nameVsn, configMap, key, config string) string {
