@@ -74,9 +74,9 @@ type EMQXPluginSpec struct {
 }
 
 // PluginPackage is one source of the plugin's package: a key of a ConfigMap (binaryData) or of a
-// Secret for small packages (a ConfigMap or Secret holds at most 1 MiB), or an HTTP(S) URL, whose
-// SHA-256 is then required.
-// +kubebuilder:validation:XValidation:rule="(has(self.configMapKeyRef) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) + (has(self.url) ? 1 : 0) == 1",message="set exactly one of configMapKeyRef, secretKeyRef and url"
+// Secret for small packages (a ConfigMap or Secret holds at most 1 MiB), a file on a
+// PersistentVolumeClaim, or an HTTP(S) URL, whose SHA-256 is then required.
+// +kubebuilder:validation:XValidation:rule="(has(self.configMapKeyRef) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) + (has(self.persistentVolumeClaim) ? 1 : 0) + (has(self.url) ? 1 : 0) == 1",message="set exactly one of configMapKeyRef, secretKeyRef, persistentVolumeClaim and url"
 // +kubebuilder:validation:XValidation:rule="!has(self.url) || has(self.sha256)",message="a package from a URL needs its sha256"
 type PluginPackage struct {
 	// ConfigMapKeyRef is a key of a ConfigMap of the plugin's namespace holding the package.
@@ -85,6 +85,11 @@ type PluginPackage struct {
 	// SecretKeyRef is a key of a Secret of the plugin's namespace holding the package.
 	// +optional
 	SecretKeyRef *ObjectKeyRef `json:"secretKeyRef,omitempty"`
+	// PersistentVolumeClaim is a file on a claim of the plugin's namespace (packages too large for
+	// a ConfigMap, or a volume a pipeline fills). The operator reads it through a short-lived
+	// reader pod that mounts the claim read-only (see docs/plugins.md).
+	// +optional
+	PersistentVolumeClaim *ClaimFileRef `json:"persistentVolumeClaim,omitempty"`
 	// URL the operator downloads the package from (http or https).
 	// +kubebuilder:validation:Pattern=`^https?://`
 	// +optional
@@ -101,6 +106,19 @@ type ObjectKeyRef struct {
 	Name string `json:"name"`
 	// +kubebuilder:validation:MinLength=1
 	Key string `json:"key"`
+}
+
+// ClaimFileRef names one file on a PersistentVolumeClaim.
+type ClaimFileRef struct {
+	// ClaimName is the PersistentVolumeClaim, in the plugin's namespace.
+	// +kubebuilder:validation:MinLength=1
+	ClaimName string `json:"claimName"`
+	// Path of the package inside the volume, relative to its root (no ".." segments).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^[^/]`
+	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '..')",message="the path stays inside the volume: no '..' segments"
+	Path string `json:"path"`
 }
 
 // EMQXPlugin condition types.
