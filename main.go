@@ -96,6 +96,8 @@ func runManager(args []string) int {
 	maxRollouts := fs.Int("max-concurrent-rollouts", 3, "how many clusters may scale in or roll at once across the operator (0: no limit)")
 	backupImage := fs.String("backup-image", envOr("OPERATOR_IMAGE", DefaultImage),
 		"the operator's own image, which backup Jobs run (default: $OPERATOR_IMAGE)")
+	readerImage := fs.String("package-reader-image", envOr("RELATED_IMAGE_PACKAGE_READER", plugin.DefaultReaderImage),
+		"the image of the pods that read plugin packages from PersistentVolumeClaims; it needs cat and sleep (default: $RELATED_IMAGE_PACKAGE_READER)")
 	zapOpts := zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -230,7 +232,7 @@ func runManager(args []string) int {
 	}
 	pluginsR := &plugin.EMQXPluginReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorder("emqx-operator"), EMQXClients: emqxapi.DefaultFactory,
-		Exec: podexec.API{Config: mgr.GetConfig(), Client: kube}, Now: time.Now}
+		Exec: podexec.API{Config: mgr.GetConfig(), Client: kube}, ReaderImage: *readerImage, Now: time.Now}
 	if err := pluginsR.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "setting up the plugin controller")
 		return 1

@@ -23,6 +23,11 @@ const emqxContainer = "emqx"
 // act carries out the decision's one action, then looks again.
 func (r *EMQXPluginReconciler) act(ctx context.Context, p *pass) (pipeline.Outcome, error) {
 	d := p.decision
+	if d.Action.Kind != plugins.Install || d.WaitReason != "" {
+		if err := r.removeIdleReader(ctx, p.pl); err != nil {
+			return pipeline.Outcome{}, err
+		}
+	}
 	switch {
 	case d.WaitReason == plugins.ReasonNoRunningNode:
 		return pipeline.WaitFor(0, d.WaitReason), nil // the cluster's status brings a node
@@ -114,11 +119,17 @@ func (r *EMQXPluginReconciler) install(ctx context.Context, p *pass) (pipeline.O
 	if err == nil {
 		sha, err = plugins.Check(spec.NameVsn, pkg, spec.Package.SHA256)
 	}
+	var pending *packagePending
+	if errors.As(err, &pending) {
+		// The reader pod's changes bring the plugin back; the interval is a backstop.
+		p.problem = &condition{reason: ReasonReadingPackage, message: pending.message}
+		return pipeline.WaitFor(pipeline.MissingDependency, ReasonReadingPackage), nil
+	}
 	var pe *plugins.PackageError
 	if errors.As(err, &pe) {
 		// Nothing reached EMQX. A spec change brings the operator back at once; a fixed package
-		// (the ConfigMap, Secret or URL are not watched: the operator does not cache users'
-		// objects) is read again after packageRetry.
+		// (the ConfigMap, Secret, claim or URL are not watched: the operator does not cache
+		// users' objects) is read again after packageRetry.
 		p.problem = &condition{reason: pe.Reason, message: pe.Message}
 		r.event(p, corev1.EventTypeWarning, pe.Reason, "Install", "plugin %s not installed: %s", spec.NameVsn, pe.Message)
 		return pipeline.WaitFor(packageRetry, pe.Reason), nil
@@ -214,6 +225,8 @@ func (r *EMQXPluginReconciler) readPackage(ctx context.Context, pl *v2beta1.EMQX
 			return b, nil
 		}
 		return nil, key("Secret", ref.Name, ref.Key)
+	case src.PersistentVolumeClaim != nil:
+		return r.readFromClaim(ctx, pl)
 	default:
 		return plugins.Download(ctx, r.HTTP, src.URL)
 	}

@@ -37,7 +37,9 @@ type EMQXPluginReconciler struct {
 	Exec podexec.Executor
 	// HTTP downloads packages given by URL.
 	HTTP *http.Client
-	Now  func() time.Time
+	// ReaderImage runs the pods that read packages from claims (default DefaultReaderImage).
+	ReaderImage string
+	Now         func() time.Time
 
 	mem memory
 }
@@ -47,6 +49,8 @@ type EMQXPluginReconciler struct {
 // +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxplugins/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=pods/exec,verbs=create;get
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get
 
 // Reconcile runs the plugin's pipeline once and writes its status once.
 func (r *EMQXPluginReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -83,6 +87,8 @@ func (r *EMQXPluginReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("emqxplugin").
 		For(&v2beta1.EMQXPlugin{}).
+		// The reader pod of a package on a claim: its start (or trouble) brings the plugin back.
+		Owns(&corev1.Pod{}).
 		Watches(&v2beta1.EMQX{}, handler.EnqueueRequestsFromMapFunc(r.pluginsOfCluster)).
 		// A restore may bring another plugin configuration: the plugins of its cluster look again.
 		Watches(&v2beta1.EMQXRestore{}, handler.EnqueueRequestsFromMapFunc(r.pluginsOfRestoredCluster)).

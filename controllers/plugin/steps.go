@@ -46,6 +46,7 @@ const (
 	ReasonConfigRejected        = "ConfigRejected"
 	ReasonEMQXRefused           = "EMQXRefused"
 	ReasonWaitingForCredentials = "WaitingForCredentials"
+	ReasonReadingPackage        = "ReadingPackage"
 )
 
 func (r *EMQXPluginReconciler) steps() []pipeline.Step[*pass] {
