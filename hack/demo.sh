@@ -100,7 +100,7 @@ up() {
     fail "the API server does not serve the operator's kinds after installing the CRDs"
 
   say "==> Starting the EMQX simulator, the operator and the Job runner (logs in $DEMO_DIR/logs)"
-  setsid nohup "$ROOT/bin/emqx-sim" --kubeconfig "$KUBECONFIG" --time-scale 0.2 \
+  setsid nohup "$ROOT/bin/emqx-sim" --kubeconfig "$KUBECONFIG" --time-scale 0.2 --volumes-dir "$DEMO_DIR/volumes" \
     --control-address-file "$DEMO_DIR/simulator-control-address" >"$DEMO_DIR/logs/simulator.log" 2>&1 </dev/null &
   echo $! >"$DEMO_DIR/simulator.pid"
   setsid nohup "$ROOT/bin/manager" --leader-elect=false --metrics-bind-address=0 \

@@ -458,3 +458,81 @@ func writeTemp(t *testing.T, body string) string {
 func licensed(e *v2beta1.EMQX) {
 	e.Spec.Config.Data = fmt.Sprintf("license.key = %q\n", simulator.EncodeTestLicense("Acme", "official", 1000000, time.Now().AddDate(2, 0, 0)))
 }
+
+// TestPluginPackageFromAClaim: a package too large for a ConfigMap lives on a PersistentVolumeClaim
+// a pipeline filled; the operator reads it through a short-lived reader pod (kubectl exec … cat)
+// and installs it on a 5.8 cluster; the reader pod is gone afterwards. A path that is not on the
+// claim and a claim that does not exist are reported; a path leaving the volume is refused by the
+// API server.
+func TestPluginPackageFromAClaim(t *testing.T) {
+	ns := env.NewNamespace(t)
+	create(t, coreReplicantCluster(ns, "plug", 1, 1))
+	applyYAML(t, ns, `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: packages}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+`)
+	pkg := pluginFile(t, pluginpkg.Spec{Name: "auth_hook", Vsn: "1.0.0", Schema: authHookSchema, Config: map[string]any{"hostname": "default", "port": 0}})
+	onClaim := filepath.Join(env.ClaimDir(ns, "packages"), "plugins", "auth_hook-1.0.0.tar.gz")
+	if err := os.MkdirAll(filepath.Dir(onClaim), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(pkg, onClaim); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitForCondition(t, ns, "plug", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+
+	plugin := func(name, path string) string {
+		return fmt.Sprintf(`apiVersion: apps.emqx.io/v2beta1
+kind: EMQXPlugin
+metadata: {name: %s}
+spec:
+  clusterName: plug
+  nameVsn: auth_hook-1.0.0
+  package:
+    persistentVolumeClaim: {claimName: packages, path: %q}
+`, name, path)
+	}
+	applyYAML(t, ns, plugin("auth-hook", "plugins/auth_hook-1.0.0.tar.gz"))
+	pl := pluginReadyIs(t, ns, "auth-hook", metav1.ConditionTrue, "Ready", 60*time.Second)
+	if pl.Status.ReadyNodes != "2/2" || pl.Status.PackageSHA256 == "" {
+		t.Errorf("status = %+v", pl.Status)
+	}
+	if err := everyNodeRuns(t, ns, "auth_hook-1.0.0:running"); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 30*time.Second, "the reader pod gone", func() error {
+		for _, p := range pods(t, ns) {
+			if p.Labels["apps.emqx.io/plugin-package-reader"] != "" {
+				return fmt.Errorf("reader pod %s is still there", p.Name)
+			}
+		}
+		return nil
+	})
+	kubectl(t, "-n", ns, "delete", "emqxplugin", "auth-hook", "--wait=true", "--timeout=60s")
+
+	// A file that is not there: reported with what cat said, nothing reaches EMQX, no reader stays.
+	applyYAML(t, ns, plugin("missing", "plugins/auth_hook-9.9.9.tar.gz"))
+	pl = pluginReadyIs(t, ns, "missing", metav1.ConditionFalse, "PackageNotFound", 60*time.Second)
+	if c := meta.FindStatusCondition(pl.Status.Conditions, v2beta1.Ready); !strings.Contains(c.Message, "No such file") {
+		t.Errorf("message = %q", c.Message)
+	}
+	if err := everyNodeRuns(t, ns, ""); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "-n", ns, "delete", "emqxplugin", "missing", "--wait=true", "--timeout=60s")
+
+	// A claim that does not exist: no reader pod is started for it.
+	applyYAML(t, ns, strings.Replace(plugin("no-claim", "p.tar.gz"), "claimName: packages", "claimName: nope", 1))
+	pl = pluginReadyIs(t, ns, "no-claim", metav1.ConditionFalse, "PackageNotFound", 30*time.Second)
+	if c := meta.FindStatusCondition(pl.Status.Conditions, v2beta1.Ready); !strings.Contains(c.Message, "PersistentVolumeClaim nope not found") {
+		t.Errorf("message = %q", c.Message)
+	}
+
+	err := env.Kubectl("-n", ns, "apply", "-f", writeTemp(t, plugin("escape", "plugins/../../etc/passwd")))
+	if err == nil || !strings.Contains(err.Error(), "no '..' segments") {
+		t.Errorf("apply: %v, want a refusal", err)
+	}
+}

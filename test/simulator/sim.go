@@ -37,6 +37,10 @@ type Options struct {
 	// gets a kwok Exec that runs `kubectl exec <pod> -- emqx ctl …` through it (kwok_exec.go);
 	// empty (unit tests on a fake clientset): no Exec objects.
 	ControlURL string
+	// VolumesDir holds each PersistentVolumeClaim as a directory <VolumesDir>/<namespace>/<claim>
+	// (the layout of test/jobrunner): a pod that is not EMQX and works in a mounted claim (the
+	// operator's package reader) gets a kwok Exec that runs commands there. Empty: none.
+	VolumesDir string
 	// Port is the dashboard/API port served on each pod IP.
 	Port int
 	Log  *slog.Logger
@@ -93,6 +97,8 @@ type Simulator struct {
 
 	// execCRDMissing logs once that the rig has no kwok Exec CRD (kwok_exec.go).
 	execCRDMissing sync.Once
+	// claimExecs are the pods (by UID) given an Exec for their claim.
+	claimExecs sync.Map
 }
 
 // Call records one API call a node answered (tests read them from the control API).
@@ -132,7 +138,7 @@ func (s *Simulator) Run(ctx context.Context) error {
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { s.onPod(ctx, o) },
 		UpdateFunc: func(_, o any) { s.onPod(ctx, o) },
-		DeleteFunc: func(o any) { s.onPodGone(o) },
+		DeleteFunc: func(o any) { s.onPodGone(o); s.forgetClaimExec(o) },
 	}
 	if _, err := pods.AddEventHandler(handler); err != nil {
 		return err
@@ -172,7 +178,11 @@ func (s *Simulator) Run(ctx context.Context) error {
 
 func (s *Simulator) onPod(ctx context.Context, o any) {
 	p, ok := o.(*corev1.Pod)
-	if !ok || p.Labels[LabelInstance] == "" {
+	if !ok {
+		return
+	}
+	if p.Labels[LabelInstance] == "" {
+		s.ensureClaimExec(ctx, p)
 		return
 	}
 	if p.DeletionTimestamp != nil {

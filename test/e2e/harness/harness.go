@@ -192,7 +192,7 @@ func (e *Env) startSimulator() error {
 	var err error
 	e.simulator, err = startProcess("emqx-sim", e.logDir, nil, filepath.Join(e.cfg.Bin, "emqx-sim"),
 		"--kubeconfig", e.Kubeconfig, "--control", "127.0.0.1:0", "--control-address-file", addrFile,
-		"--time-scale", fmt.Sprint(e.cfg.TimeScale))
+		"--time-scale", fmt.Sprint(e.cfg.TimeScale), "--volumes-dir", filepath.Join(e.workDir, "volumes"))
 	if err != nil {
 		return err
 	}

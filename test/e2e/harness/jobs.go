@@ -45,3 +45,10 @@ type missingClaim struct{ name string }
 func (m *missingClaim) Error() string {
 	return "no local directory stands for PersistentVolumeClaim " + m.name
 }
+
+// ClaimDir is the local directory that stands for a PersistentVolumeClaim in `kubectl exec`
+// (the simulator runs commands of pods working in a claim there): what a test puts in it is on
+// the volume, as if the user's pipeline had filled it.
+func (e *Env) ClaimDir(namespace, claim string) string {
+	return filepath.Join(e.workDir, "volumes", namespace, claim)
+}

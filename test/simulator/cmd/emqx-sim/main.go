@@ -27,15 +27,16 @@ func main() {
 	control := flag.String("control", "127.0.0.1:0", "control API address (loopback only)")
 	addrFile := flag.String("control-address-file", "", "write the control API's address here once it listens")
 	timeScale := flag.Float64("time-scale", 1, "multiplier for simulated durations (0.1 = ten times faster than EMQX)")
+	volumes := flag.String("volumes-dir", "", "where PersistentVolumeClaims live as directories <dir>/<namespace>/<claim>, for `kubectl exec` in pods that work in one (empty: no such exec)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(*kubeconfig, *control, *addrFile, *timeScale, log); err != nil {
+	if err := run(*kubeconfig, *control, *addrFile, *volumes, *timeScale, log); err != nil {
 		log.Error("emqx-sim", "error", err)
 		os.Exit(1)
 	}
 }
 
-func run(kubeconfig, control, addrFile string, timeScale float64, log *slog.Logger) error {
+func run(kubeconfig, control, addrFile, volumes string, timeScale float64, log *slog.Logger) error {
 	host, _, err := net.SplitHostPort(control)
 	if err != nil {
 		return fmt.Errorf("--control: %w", err)
@@ -60,7 +61,7 @@ func run(kubeconfig, control, addrFile string, timeScale float64, log *slog.Logg
 	if err != nil {
 		return fmt.Errorf("control API: %w", err)
 	}
-	sim := simulator.New(kc, simulator.Options{TimeScale: timeScale, Log: log, ControlURL: "http://" + ln.Addr().String()})
+	sim := simulator.New(kc, simulator.Options{TimeScale: timeScale, Log: log, ControlURL: "http://" + ln.Addr().String(), VolumesDir: volumes})
 	if addrFile != "" {
 		if err := os.WriteFile(addrFile, []byte(strings.TrimSpace(ln.Addr().String())+"\n"), 0o644); err != nil {
 			return err
