@@ -25,12 +25,14 @@ func (c *Client) ExportData(ctx context.Context) (Export, error) {
 
 // DownloadData streams an archive from the node that holds it into w and returns the bytes copied.
 func (c *Client) DownloadData(ctx context.Context, filename, node string, w io.Writer) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+dataFilePath(filename, node), nil)
+	path := dataFilePath(filename, node)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return 0, err
 	}
 	req.SetBasicAuth(c.creds.Key, c.creds.Secret)
 	resp, err := c.http.Do(req)
+	countRequest(http.MethodGet, path, statusOf(resp), err)
 	if err != nil {
 		return 0, err
 	}

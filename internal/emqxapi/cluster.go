@@ -100,9 +100,11 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		countRequest(method, path, 0, err)
 		return 0, nil, err
 	}
 	defer resp.Body.Close() //nolint:errcheck // read-only body
+	countRequest(method, path, resp.StatusCode, nil)
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return 0, nil, fmt.Errorf("reading %s %s: %w", method, path, err)
