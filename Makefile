@@ -58,7 +58,7 @@ run: manifests ## Run the operator against the cluster in $KUBECONFIG.
 
 .PHONY: test
 test: ## The whole suite: static checks, unit, envtest, e2e (each suite's time printed at the end).
-	+@hack/test.sh verify test-unit test-envtest e2e-binaries test-e2e-main test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
+	+@hack/test.sh verify test-unit test-rules test-envtest e2e-binaries test-e2e-main test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
 
 .PHONY: verify
 verify: ## go vet, gofmt, and generated files up to date.
@@ -71,6 +71,11 @@ verify: ## go vet, gofmt, and generated files up to date.
 .PHONY: test-unit
 test-unit: ## Unit tests and the simulator's conformance tests (no API server).
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /controllers -e /test/e2e)
+
+.PHONY: test-rules
+test-rules: ## The alert rules: promtool (Debian's prometheus package) checks them and runs their unit tests.
+	cd config/prometheus && "$$(../../hack/tools.sh path promtool)" check rules alerts.rules.yaml && \
+		"$$(../../hack/tools.sh path promtool)" test rules alerts.test.yaml
 
 .PHONY: test-envtest
 test-envtest: ## Controller tests against a real kube-apiserver + etcd built by hack/.

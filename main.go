@@ -5,6 +5,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	operatorsv2 "github.com/operator-framework/api/pkg/operators/v2"
 	"github.com/operator-framework/operator-lib/proxy"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -21,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"k8s.io/client-go/kubernetes"
@@ -35,6 +39,7 @@ import (
 	"github.com/broker-ops/emqx-operator/controllers/plugin"
 	"github.com/broker-ops/emqx-operator/internal/cli"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
+	"github.com/broker-ops/emqx-operator/internal/fleetmetrics"
 	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/olm"
@@ -72,18 +77,41 @@ func envOr(name, def string) string {
 	return def
 }
 
+// metricsOptions serves metrics the way operator-sdk projects do: HTTPS, each caller's token checked
+// with a TokenReview and its right to get /metrics with a SubjectAccessReview, so the operator's
+// fleet view (every cluster's name, licence and certificate dates) is not open to every pod. HTTP/2
+// is off: its rapid-reset and stream-cancellation attacks (CVE-2023-44487, CVE-2023-39325) reach
+// servers like this one, and Prometheus scrapes over HTTP/1.1.
+func metricsOptions(addr string, secure bool, certDir string) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: addr, SecureServing: secure}
+	if !secure {
+		return o
+	}
+	o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	o.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
+	if certDir != "" {
+		o.CertDir, o.CertName, o.KeyName = certDir, "tls.crt", "tls.key"
+	}
+	return o
+}
+
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v2beta1.AddToScheme(s))
 	utilruntime.Must(v1beta2.AddToScheme(s))
-	utilruntime.Must(operatorsv2.AddToScheme(s)) // OLM's OperatorCondition
+	utilruntime.Must(operatorsv2.AddToScheme(s))  // OLM's OperatorCondition
+	utilruntime.Must(monitoringv1.AddToScheme(s)) // the Prometheus Operator's PodMonitor (spec.monitoring)
 	return s
 }
 
 func runManager(args []string) int {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	metricsAddr := fs.String("metrics-bind-address", ":8080", `metrics endpoint address ("0" disables it)`)
+	metricsAddr := fs.String("metrics-bind-address", ":8443", `metrics endpoint address ("0" disables it)`)
+	secureMetrics := fs.Bool("metrics-secure", true,
+		"serve metrics over HTTPS, to callers whose token the API server authenticates and allows to get /metrics (false: plain HTTP to anyone)")
+	metricsCertDir := fs.String("metrics-cert-dir", "",
+		"directory with tls.crt and tls.key for the metrics endpoint, reloaded when they change (default: a self-signed certificate made at start)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "health and readiness probe address")
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader (a Lease), so only one replica acts")
 	leaseNamespace := fs.String("leader-election-namespace", "", "namespace of the leader Lease (default: the pod's namespace)")
@@ -130,7 +158,7 @@ func runManager(args []string) int {
 	scheme := newScheme()
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: *metricsAddr},
+		Metrics:                       metricsOptions(*metricsAddr, *secureMetrics, *metricsCertDir),
 		HealthProbeBindAddress:        *probeAddr,
 		LeaderElection:                *leaderElect,
 		LeaderElectionID:              "emqx-operator.apps.emqx.io",
@@ -235,6 +263,15 @@ func runManager(args []string) int {
 		Exec: podexec.API{Config: mgr.GetConfig(), Client: kube}, ReaderImage: *readerImage, Now: time.Now}
 	if err := pluginsR.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "setting up the plugin controller")
+		return 1
+	}
+	// The fleet's series come from the cache at scrape time; the EMQX API counter from every call.
+	if err := crmetrics.Registry.Register(&fleetmetrics.Collector{Reader: mgr.GetClient(), Log: ctrl.Log.WithName("metrics")}); err != nil {
+		setupLog.Error(err, "registering the fleet metrics")
+		return 1
+	}
+	if err := crmetrics.Registry.Register(emqxapi.Requests); err != nil {
+		setupLog.Error(err, "registering the EMQX API metrics")
 		return 1
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -103,7 +103,8 @@ up() {
   setsid nohup "$ROOT/bin/emqx-sim" --kubeconfig "$KUBECONFIG" --time-scale 0.2 --volumes-dir "$DEMO_DIR/volumes" \
     --control-address-file "$DEMO_DIR/simulator-control-address" >"$DEMO_DIR/logs/simulator.log" 2>&1 </dev/null &
   echo $! >"$DEMO_DIR/simulator.pid"
-  setsid nohup "$ROOT/bin/manager" --leader-elect=false --metrics-bind-address=0 \
+  # Metrics as an installed operator serves them (HTTPS, token checked): docs/monitoring.md.
+  setsid nohup "$ROOT/bin/manager" --leader-elect=false --metrics-bind-address=127.0.0.1:8443 \
     --health-probe-bind-address=127.0.0.1:0 >"$DEMO_DIR/logs/operator.log" 2>&1 </dev/null &
   echo $! >"$DEMO_DIR/operator.pid"
   local jobs_note=""
@@ -161,6 +162,7 @@ Try next:
   kubectl get events -n $NS --sort-by=.metadata.creationTimestamp
   ./bin/manager render -f config/samples/apps_v2beta1_emqx.yaml   # what the operator applies
 A backup and a restore: docs/backup.md ("Try it on the demo"). ${jobs_note}
+The operator's metrics (https://127.0.0.1:8443/metrics, with a token): docs/monitoring.md.
 Logs: $DEMO_DIR/logs/operator.log and simulator.log
 Stop everything: make demo-down
 TXT

@@ -20,7 +20,7 @@ done <"$HACK_DIR/tool-versions.env"
 
 TOOLS_ROOT=${EMQXOP_TOOLS_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/emqx-operator/tools}
 ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl
-  controller-gen kustomize helm operator-sdk opm)
+  controller-gen kustomize helm operator-sdk opm prometheus promtool)
 
 log() { echo "tools: $*" >&2; }
 die() { echo "tools: error: $*" >&2; exit 1; }
@@ -35,6 +35,7 @@ version_of() {
     helm) echo "$HELM_VERSION" ;;
     operator-sdk) echo "$OPERATOR_SDK_VERSION" ;;
     opm) echo "$OPM_VERSION" ;;
+    prometheus|promtool) echo "$PROMETHEUS_DEB_VERSION" ;;
     *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
   esac
 }
@@ -171,10 +172,22 @@ GO
   rm -rf "$(dirname "$dir")"
 }
 
+# prometheus and promtool come from Debian's prometheus package (the pinned version), unpacked into
+# the cache: no root, no dpkg database, nothing installed on the machine.
+fetch_debian_prometheus() {
+  local dir; dir=$(mktemp -d)
+  (cd "$dir" && { apt-get download "prometheus=$PROMETHEUS_DEB_VERSION" 2>&1 ||
+    { apt-get update -qq 2>&1 && apt-get download "prometheus=$PROMETHEUS_DEB_VERSION" 2>&1; }; })
+  dpkg-deb -x "$dir"/prometheus_*.deb "$dir/x"
+  for t in prometheus promtool; do install_to "$t" "$dir/x/usr/bin/$t"; done
+  rm -rf "$dir"
+}
+
 # The four Kubernetes binaries come from one build: they count as one step and share its log.
 build_unit() {
   case "$1" in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) echo kubernetes ;;
+    prometheus|promtool) echo prometheus-deb ;;
     *) echo "$1" ;;
   esac
 }
@@ -190,6 +203,7 @@ run_build() { # run_build TOOL: the build itself, its output on stdout/stderr
     helm) build_go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" ;;
     operator-sdk) build_operator_sdk ;;
     opm) build_opm ;;
+    prometheus|promtool) fetch_debian_prometheus ;;
   esac
 }
 

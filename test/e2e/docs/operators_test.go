@@ -88,7 +88,7 @@ func isOperator(d *appsv1.Deployment) bool {
 
 func (o *operators) start(where string, d *appsv1.Deployment) {
 	o.t.Helper()
-	args, envVars, err := harness.ManagerCommand(d, d.Namespace)
+	args, envVars, err := harness.ManagerCommand(d, d.Namespace, "0")
 	if err != nil {
 		o.t.Fatalf("%s: %v", where, err)
 	}

@@ -158,15 +158,24 @@ func (e *Env) InstallCRDs() error {
 
 // Kubectl runs the pinned kubectl against the local cluster.
 func (e *Env) Kubectl(args ...string) error {
+	_, err := e.KubectlOutput(args...)
+	return err
+}
+
+// KubectlOutput runs the pinned kubectl against the local cluster and returns its standard output.
+func (e *Env) KubectlOutput(args ...string) (string, error) {
 	kubectl, err := exec.Command(filepath.Join(e.cfg.RepoRoot, "hack", "tools.sh"), "path", "kubectl").Output()
 	if err != nil {
-		return err
+		return "", err
 	}
 	cmd := exec.Command(strings.TrimSpace(string(kubectl)), append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w\n%s%s", strings.Join(args, " "), err, out, stderr.String())
 	}
-	return nil
+	return string(out), nil
 }
 
 // waitForAPI waits until the API server serves the EMQX kind (the CRD is established).

@@ -17,8 +17,9 @@ import (
 
 // ManagerCommand turns the Deployment's manager container into a local command: its args (listen
 // addresses moved to loopback, the Lease namespace given since there is no pod to read it from)
-// and its env (fieldRefs resolved as the kubelet would). namespace is the Deployment's.
-func ManagerCommand(d *appsv1.Deployment, namespace string) (args, envVars []string, err error) {
+// and its env (fieldRefs resolved as the kubelet would). namespace is the Deployment's. The metrics
+// endpoint listens on metricsAddr ("0": none), with the Deployment's other metrics flags.
+func ManagerCommand(d *appsv1.Deployment, namespace, metricsAddr string) (args, envVars []string, err error) {
 	pod := d.Spec.Template
 	var c *corev1.Container
 	for i := range pod.Spec.Containers {
@@ -33,7 +34,7 @@ func ManagerCommand(d *appsv1.Deployment, namespace string) (args, envVars []str
 	for _, a := range c.Args {
 		switch {
 		case strings.HasPrefix(a, "--metrics-bind-address"):
-			args = append(args, "--metrics-bind-address=0")
+			args = append(args, "--metrics-bind-address="+metricsAddr)
 		case strings.HasPrefix(a, "--health-probe-bind-address"):
 			args = append(args, "--health-probe-bind-address=127.0.0.1:0")
 		default:
