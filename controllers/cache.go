@@ -9,11 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/desired"
 )
 
 // CacheOptions scope the manager's cache to the objects the operator makes, so its memory grows
@@ -40,6 +42,10 @@ func CacheOptions(namespaces []string) cache.Options {
 			&policyv1.PodDisruptionBudget{}: ours,
 			// Core PVCs carry the operator's labels through the volumeClaimTemplates.
 			&corev1.PersistentVolumeClaim{}: ours,
+			// No entry for PodMonitors: an entry needs the kind's REST mapping when the manager starts,
+			// and the Prometheus Operator's CRDs may arrive later. Their informer starts on first use.
+			// Of all CRDs, only the PodMonitor's metadata (its arrival wakes the clusters that want one).
+			desired.PodMonitorCRD(): {Field: fields.OneTermEqualSelector("metadata.name", desired.PodMonitorCRDName)},
 		},
 	}
 	if len(namespaces) > 0 {

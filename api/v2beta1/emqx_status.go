@@ -36,6 +36,10 @@ const (
 	// PluginsReady is present only on clusters with EMQXPlugins: true when every running node runs
 	// every plugin as its EMQXPlugin asks (a node added, replaced or restarted gets them first).
 	PluginsReady = "PluginsReady"
+	// MonitoringReady is present only while spec.monitoring.podMonitor is set: true when the
+	// PodMonitor exists and EMQX accepts its scrape credentials. It never holds Ready: a cluster
+	// serves clients whether or not Prometheus can read it.
+	MonitoringReady = "MonitoringReady"
 	// Paused is true while the pause annotation holds every change back.
 	Paused = "Paused"
 	Ready  = "Ready"
@@ -56,7 +60,7 @@ const AnnotationCoreStatefulSet = "apps.emqx.io/core-statefulset"
 
 // ConditionTypes lists every condition type in display order.
 var ConditionTypes = []string{Initialized, ConfigValid, PodsAdmitted, CoreNodesProgressing, CoreNodesReady,
-	ReplicantNodesProgressing, ReplicantNodesReady, Available, LicenseValid, TLSCertificateReady, DataRestored, DSReplicationReady, PluginsReady, Paused, Ready}
+	ReplicantNodesProgressing, ReplicantNodesReady, Available, LicenseValid, TLSCertificateReady, DataRestored, DSReplicationReady, PluginsReady, MonitoringReady, Paused, Ready}
 
 // EMQXStatus is the observed state of an EMQX cluster.
 type EMQXStatus struct {

@@ -65,6 +65,10 @@ type EMQXSpec struct {
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Restore from"
 	RestoreFrom *RestoreFrom `json:"restoreFrom,omitempty"`
 
+	// Monitoring: Prometheus scraping of the cluster's EMQX nodes (docs/monitoring.md).
+	// +optional
+	Monitoring *Monitoring `json:"monitoring,omitempty"`
+
 	// BootstrapAPIKeys are extra API keys EMQX loads at start-up, besides the one the operator
 	// generates for itself.
 	// +kubebuilder:validation:MaxItems=99
@@ -344,4 +348,36 @@ type RestoreFrom struct {
 	// BackupName is an EMQXBackup of the namespace (it must have succeeded).
 	// +kubebuilder:validation:MinLength=1
 	BackupName string `json:"backupName"`
+}
+
+// Monitoring is how Prometheus reads the cluster's EMQX nodes.
+type Monitoring struct {
+	// PodMonitor makes the operator own a PodMonitor (the Prometheus Operator's
+	// monitoring.coreos.com/v1) named after the cluster, which scrapes every EMQX pod's
+	// /api/v5/prometheus/stats with a viewer API key the operator provisions (EMQX 6.3 and later
+	// ask for one by default). Without the Prometheus Operator's CRDs the MonitoringReady
+	// condition says so and nothing else about the cluster changes.
+	// +optional
+	PodMonitor *PodMonitor `json:"podMonitor,omitempty"`
+}
+
+// PodMonitor is the operator-owned PodMonitor's settings.
+type PodMonitor struct {
+	// Interval between two scrapes of a pod.
+	// +kubebuilder:default="15s"
+	// +kubebuilder:validation:Pattern=`^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?$`
+	// +kubebuilder:validation:MinLength=2
+	// +optional
+	Interval string `json:"interval,omitempty"`
+	// Mode of EMQX's stats endpoint: node (default; each pod reports itself, series carry the
+	// pod's labels), all_nodes_aggregated or all_nodes_unaggregated (every pod reports the whole
+	// cluster: sum or pick one pod in queries, or series are counted once per pod).
+	// +kubebuilder:validation:Enum=node;all_nodes_aggregated;all_nodes_unaggregated
+	// +kubebuilder:default=node
+	// +optional
+	Mode string `json:"mode,omitempty"`
+	// Labels of the PodMonitor, for the podMonitorSelector of your Prometheus (kube-prometheus-stack:
+	// release: <its release name>).
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
 }

@@ -26,7 +26,14 @@ func (e *EMQX) CookieSecretName() string        { return e.Name + "-node-cookie"
 func (e *EMQX) DashboardSecretName() string     { return e.Name + "-dashboard-credentials" }
 func (e *EMQX) OperatorKeySecretName() string   { return e.Name + "-operator-api-key" }
 func (e *EMQX) BootstrapSecretName() string     { return e.Name + "-bootstrap-api-keys" }
-func (e *EMQX) LicenseSecretName() string       { return e.Name + "-license" }
+func (e *EMQX) ScrapeKeySecretName() string     { return e.Name + "-prometheus-api-key" }
+func (e *EMQX) PodMonitorName() string          { return e.Name }
+
+// WantsPodMonitor: spec.monitoring.podMonitor is set.
+func (e *EMQX) WantsPodMonitor() bool {
+	return e.Spec.Monitoring != nil && e.Spec.Monitoring.PodMonitor != nil
+}
+func (e *EMQX) LicenseSecretName() string { return e.Name + "-license" }
 
 // InitialRestoreName is the EMQXRestore that imports spec.restoreFrom into a new cluster.
 func (e *EMQX) InitialRestoreName() string { return e.Name + "-restore" }

@@ -17,37 +17,50 @@ import (
 	"github.com/broker-ops/emqx-operator/internal/values"
 )
 
-// ensureGenerated creates the generated Secrets that do not exist yet and returns the operator's
-// API key. Existing Secrets are never rewritten: a new cookie would split the cluster and a new
-// key would lock the operator out until every pod restarted.
-func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (credentials.APIKey, *validation.Problem, error) {
+// generatedKeys are the API keys of the generated Secrets: the operator's own, and Prometheus's
+// scrape key while spec.monitoring.podMonitor is set (nil otherwise).
+type generatedKeys struct {
+	operator credentials.APIKey
+	scrape   *credentials.APIKey
+}
+
+// ensureGenerated creates the generated Secrets that do not exist yet and returns their API keys.
+// Existing Secrets are never rewritten: a new cookie would split the cluster and a new key would
+// lock the operator out until every pod restarted.
+func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (generatedKeys, *validation.Problem, error) {
 	generated, err := credentials.Generated(e, credentials.Reader)
 	if err != nil {
-		return credentials.APIKey{}, nil, err
+		return generatedKeys{}, nil, err
 	}
 	owner := desired.OwnerReference(e)
-	var operatorKey credentials.APIKey
+	var keys generatedKeys
 	for _, s := range generated {
 		live, err := refs.EnsureGeneratedSecret(ctx, r.Client, r.APIReader, r.Recorder, e, owner, s)
 		if err != nil {
-			return operatorKey, nil, err
+			return keys, nil, err
 		}
 		if s.Name == e.CookieSecretName() && adopting(e) {
 			if live, err = r.adoptVendorCookie(ctx, e, live); err != nil {
-				return operatorKey, nil, err
+				return keys, nil, err
 			}
 		}
 		if prob := refs.SecretNotOurs(s, live); prob != nil {
-			return operatorKey, prob, nil
+			return keys, prob, nil
 		}
-		if s.Name == e.OperatorKeySecretName() {
-			operatorKey = credentials.APIKey{
+		switch s.Name {
+		case e.OperatorKeySecretName():
+			keys.operator = credentials.APIKey{
 				Key:    string(live.Data[values.OperatorKeyKey]),
 				Secret: string(live.Data[values.OperatorSecretKey]),
 			}
+		case e.ScrapeKeySecretName():
+			keys.scrape = &credentials.APIKey{
+				Key:    string(live.Data[credentials.ScrapeUsernameKey]),
+				Secret: string(live.Data[credentials.ScrapePasswordKey]),
+			}
 		}
 	}
-	return operatorKey, nil, nil
+	return keys, nil, nil
 }
 
 // userKeys resolves spec.bootstrapAPIKeys. Referenced Secrets are labelled watched, so the cache

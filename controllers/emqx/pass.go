@@ -20,8 +20,9 @@ type pass struct {
 	e *v2beta1.EMQX
 
 	// Gathered by the steps, for the steps after them.
-	operatorKey credentials.APIKey // the key this pass calls EMQX with
-	ownKey      credentials.APIKey // the operator's key in the bootstrap file (differs while adopting)
+	operatorKey credentials.APIKey  // the key this pass calls EMQX with
+	ownKey      credentials.APIKey  // the operator's key in the bootstrap file (differs while adopting)
+	scrapeKey   *credentials.APIKey // Prometheus's viewer key (spec.monitoring.podMonitor), nil without it
 	userKeys    []credentials.APIKey
 	foreignSets []appsv1.ReplicaSet
 	observed    *status.Observed

@@ -18,6 +18,7 @@ import (
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
+	"github.com/broker-ops/emqx-operator/internal/desired"
 )
 
 // SetupWithManager watches the EMQX resources and every kind of object the operator makes. The
@@ -43,8 +44,28 @@ func (r *EMQXReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) e
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToClusters)).
 		// The cluster's plugins: a plugin reaching a new node turns the cluster Ready.
 		Watches(&v2beta1.EMQXPlugin{}, handler.EnqueueRequestsFromMapFunc(pluginToCluster)).
+		// The Prometheus Operator's PodMonitor CRD arriving (or going) wakes the clusters that ask
+		// for a PodMonitor: no polling while it is missing. Metadata only, and only that CRD.
+		WatchesMetadata(desired.PodMonitorCRD(), handler.EnqueueRequestsFromMapFunc(r.monitoredClusters),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == desired.PodMonitorCRDName }))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Complete(r)
+}
+
+// monitoredClusters are the clusters whose spec asks for a PodMonitor.
+func (r *EMQXReconciler) monitoredClusters(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &v2beta1.EMQXList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		log.FromContext(ctx).Error(err, "listing the clusters that ask for a PodMonitor")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if list.Items[i].WantsPodMonitor() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
 }
 
 // secretToClusters maps a user's Secret to the clusters of its namespace that reference it.

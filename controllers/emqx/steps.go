@@ -47,6 +47,7 @@ func (r *EMQXReconciler) steps() []pipeline.Step[*pass] {
 		{Name: "DSReplication", Run: r.dsReplication},
 		{Name: "Plan", Run: r.planStep},
 		{Name: "Apply", Run: r.applyStep},
+		{Name: "Monitoring", Run: r.monitoring},
 		{Name: "Restore", Run: r.restore},
 		{Name: "Served", Run: r.served},
 		{Name: "Admission", Run: r.admission},
@@ -96,11 +97,11 @@ func (r *EMQXReconciler) ownership(ctx context.Context, p *pass) (pipeline.Outco
 
 // credentials makes the generated Secrets that do not exist yet and resolves the users' API keys.
 func (r *EMQXReconciler) credentials(ctx context.Context, p *pass) (pipeline.Outcome, error) {
-	key, prob, err := r.ensureGenerated(ctx, p.e)
+	keys, prob, err := r.ensureGenerated(ctx, p.e)
 	if err != nil || prob != nil {
 		return r.rejectOrFail(p, prob, err)
 	}
-	p.operatorKey, p.ownKey = key, key
+	p.operatorKey, p.ownKey, p.scrapeKey = keys.operator, keys.operator, keys.scrape
 	if p.userKeys, prob, err = r.userKeys(ctx, p); err != nil || prob != nil {
 		return r.rejectOrFail(p, prob, err)
 	}
@@ -236,7 +237,7 @@ func (r *EMQXReconciler) applyStep(ctx context.Context, p *pass) (pipeline.Outco
 		// StatefulSet is being replaced (its pods orphaned, waiting to be adopted).
 		ReplicantsAllowed: p.observed.ReplicantSet != nil || p.observed.CoresReady(e) ||
 			len(p.observed.PodsOfRole(v2beta1.RoleReplicant)) > 0,
-		OperatorKey: p.ownKey, UserKeys: p.userKeys,
+		OperatorKey: p.ownKey, UserKeys: p.userKeys, ScrapeKey: p.scrapeKey,
 		CoreReplicas: &p.plan.CoreReplicas, ReplicantReplicas: &p.plan.ReplicantReplicas,
 		EMQXConf: p.conf.Hold, LicenseKey: p.lic.Write, TLS: p.tlsPlan.Files, ProxyEnv: r.ProxyEnv,
 		AdoptedCore: adoptedCore(e, p.observed.CoreSet),

@@ -194,10 +194,15 @@ func objectsFor(r *render.Renderer, e *v2beta1.EMQX) ([]client.Object, error) {
 		}
 		user = append(user, credentials.APIKey{Key: k.Key, Secret: Redacted})
 	}
+	var scrape *credentials.APIKey
+	if e.WantsPodMonitor() {
+		scrape = &credentials.APIKey{Key: credentials.ScrapeKeyName(e), Secret: Redacted}
+	}
 	objs, err := desired.Objects(r, e, desired.Inputs{
 		ReplicantsAllowed: true,
 		OperatorKey:       credentials.APIKey{Key: credentials.OperatorKeyName(e), Secret: Redacted},
 		UserKeys:          user,
+		ScrapeKey:         scrape,
 		LicenseKey:        Redacted,
 		// Offline there is no Secret to read: the certificate shows where it goes, not what it is.
 		TLS: &desired.TLSFiles{Cert: []byte("<from Secret " + e.TLSSourceSecretName() + ">"), Key: []byte(Redacted),
@@ -205,6 +210,11 @@ func objectsFor(r *render.Renderer, e *v2beta1.EMQX) ([]client.Object, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The PodMonitor is applied on its own (it needs the Prometheus Operator's CRD); it is shown here.
+	if pm := desired.PodMonitor(e); pm != nil {
+		pm.SetOwnerReferences(objs[0].GetOwnerReferences())
+		objs = append(objs, pm)
 	}
 	generated, err := credentials.Generated(e, fixedRandomness())
 	if err != nil {

@@ -35,7 +35,21 @@ func OperatorKeyName(e *v2beta1.EMQX) string {
 	return "emqx-operator-" + uid
 }
 
-// Generated returns the Secrets that are generated once: cookie, dashboard password, operator API key.
+// ScrapeKeyName is the API key Prometheus scrapes EMQX's stats with (spec.monitoring.podMonitor):
+// unique per cluster like the operator's key, and a viewer, so that the credentials a monitoring
+// system holds can read but never change the cluster.
+func ScrapeKeyName(e *v2beta1.EMQX) string {
+	return strings.Replace(OperatorKeyName(e), "emqx-operator", "prometheus", 1)
+}
+
+// Scrape keys: the Secret's data keys, as the PodMonitor's basicAuth reads them.
+const (
+	ScrapeUsernameKey = "username"
+	ScrapePasswordKey = "password"
+)
+
+// Generated returns the Secrets that are generated once: cookie, dashboard password, operator API
+// key, and Prometheus's scrape key while spec.monitoring.podMonitor is set.
 // rnd supplies the randomness (crypto/rand in production).
 func Generated(e *v2beta1.EMQX, rnd io.Reader) ([]*corev1.Secret, error) {
 	cookie, err := randomString(rnd, 48)
@@ -50,7 +64,7 @@ func Generated(e *v2beta1.EMQX, rnd io.Reader) ([]*corev1.Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*corev1.Secret{
+	out := []*corev1.Secret{
 		secret(e, e.CookieSecretName(), map[string]string{values.CookieKey: cookie}),
 		secret(e, e.DashboardSecretName(), map[string]string{
 			values.DashboardUsernameKey: "admin", values.DashboardPasswordKey: password,
@@ -58,7 +72,17 @@ func Generated(e *v2beta1.EMQX, rnd io.Reader) ([]*corev1.Secret, error) {
 		secret(e, e.OperatorKeySecretName(), map[string]string{
 			values.OperatorKeyKey: OperatorKeyName(e), values.OperatorSecretKey: apiSecret,
 		}),
-	}, nil
+	}
+	if e.WantsPodMonitor() {
+		scrapeSecret, err := randomString(rnd, 48)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, secret(e, e.ScrapeKeySecretName(), map[string]string{
+			ScrapeUsernameKey: ScrapeKeyName(e), ScrapePasswordKey: scrapeSecret,
+		}))
+	}
+	return out, nil
 }
 
 // APIKey is one line of EMQX's API-key bootstrap file.
@@ -67,11 +91,15 @@ type APIKey struct {
 }
 
 // BootstrapFile builds the Secret holding EMQX's API-key bootstrap file: the operator's key
-// first, then the user's keys in the order given. Every key gets the administrator role.
-func BootstrapFile(e *v2beta1.EMQX, operator APIKey, user []APIKey) *corev1.Secret {
+// first, then the user's keys in the order given, each with the administrator role, then
+// Prometheus's scrape key (nil: none) with the viewer role.
+func BootstrapFile(e *v2beta1.EMQX, operator APIKey, user []APIKey, scrape *APIKey) *corev1.Secret {
 	var b strings.Builder
 	for _, k := range append([]APIKey{operator}, user...) {
 		fmt.Fprintf(&b, "%s:%s:administrator\n", k.Key, k.Secret)
+	}
+	if scrape != nil {
+		fmt.Fprintf(&b, "%s:%s:viewer\n", scrape.Key, scrape.Secret)
 	}
 	return secret(e, e.BootstrapSecretName(), map[string]string{values.BootstrapFileKey: b.String()})
 }

@@ -24,6 +24,8 @@ type Inputs struct {
 	OperatorKey credentials.APIKey
 	// UserKeys are the spec's bootstrap API keys, with secretRefs resolved.
 	UserKeys []credentials.APIKey
+	// ScrapeKey is Prometheus's viewer key (spec.monitoring.podMonitor; nil without it).
+	ScrapeKey *credentials.APIKey
 	// CoreReplicas and ReplicantReplicas override the spec's counts (see values.Inputs).
 	CoreReplicas, ReplicantReplicas *int32
 	// EMQXConf overrides the ConfigMap's emqx.conf (see values.Inputs).
@@ -56,7 +58,7 @@ func Objects(r *render.Renderer, e *v2beta1.EMQX, in Inputs) ([]client.Object, e
 	if in.AdoptedCore != nil {
 		KeepImmutable(objs, in.AdoptedCore)
 	}
-	objs = append(objs, credentials.BootstrapFile(e, in.OperatorKey, in.UserKeys))
+	objs = append(objs, credentials.BootstrapFile(e, in.OperatorKey, in.UserKeys, in.ScrapeKey))
 	if e.Spec.License != nil {
 		objs = append(objs, credentials.License(e, in.LicenseKey))
 	}

@@ -20,6 +20,15 @@ type Reports struct {
 	Restore RestoreReport
 	DS      DSReport
 	Plugins PluginsReport
+	// Monitoring: spec.monitoring.podMonitor.
+	Monitoring MonitoringReport
+}
+
+// MonitoringReport: the PodMonitor of spec.monitoring as this pass saw it. Observed: this pass
+// judged it, OK or Reason/Message why not; a pass that did not look keeps the previous condition.
+type MonitoringReport struct {
+	Observed, OK    bool
+	Reason, Message string
 }
 
 // SpecReport: a spec error (reason, message) that stopped the pass before anything was applied.

@@ -109,6 +109,7 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 	restored := restoreCondition(e, &s, prev, r, set)
 	dsReady, dsReason, dsMsg := dsCondition(&s, prev, r, set)
 	pluginsReady, pluginsMsg := pluginsCondition(&s, emqxRestarts(o), r, set)
+	monitoringCondition(e, &s, r, set)
 
 	if r.Paused {
 		set(v2beta1.Paused, true, "PauseAnnotation", "the "+v2beta1.PauseAnnotation+" annotation holds every change back; remove it to resume")
@@ -164,6 +165,17 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 	s.EMQXVersion = lowestVersion(o)
 	s.Phase = phase(s, r)
 	return s
+}
+
+// monitoringCondition: MonitoringReady while spec.monitoring.podMonitor is set. It never holds
+// Ready: a cluster serves its clients whether or not Prometheus can read it.
+func monitoringCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, r Reports, set func(string, bool, string, string)) {
+	switch {
+	case !e.WantsPodMonitor():
+		meta.RemoveStatusCondition(&s.Conditions, v2beta1.MonitoringReady)
+	case r.Monitoring.Observed:
+		set(v2beta1.MonitoringReady, r.Monitoring.OK, r.Monitoring.Reason, r.Monitoring.Message)
+	}
 }
 
 // licenseCondition: LicenseValid when the user gave a licence (LicenseSource: spec.license,

@@ -20,6 +20,7 @@ func (s *Simulator) api(name, podUID string) http.Handler {
 	mux.HandleFunc("GET /api/v5/status", h.status)
 	mux.HandleFunc("GET /api/v5/load_rebalance/availability_check", h.availability)
 	mux.HandleFunc("GET /api/v5/nodes", h.auth(h.nodes))
+	mux.HandleFunc("GET /api/v5/prometheus/stats", h.prometheusStats)
 	mux.HandleFunc("GET /api/v5/nodes/{node}", h.auth(h.nodeByName))
 	mux.HandleFunc("GET /api/v5/cluster", h.auth(h.cluster))
 	mux.HandleFunc("PUT /api/v5/cluster/{node}/invite", h.auth(h.invite))

@@ -40,6 +40,8 @@ type nodeSpec struct {
 	dataVolume string
 	// ds is the node's durable-storage configuration (env over emqx.conf).
 	ds dsConfig
+	// promBasicAuth: the Prometheus stats endpoint asks for an API key.
+	promBasicAuth bool
 }
 
 var imagePattern = regexp.MustCompile(`(^|/)(emqx|emqx-enterprise|emqx-ee)(@[^:]+)?:[ev]?(\d+\.\d+\.\d+)$`)
@@ -148,6 +150,7 @@ func readNodeSpec(ctx context.Context, kc kubernetes.Interface, p *corev1.Pod) (
 		}
 	}
 	s.ds = readDSConfig(s.version, env, conf)
+	s.promBasicAuth = readPromBasicAuth(s.version, env, conf)
 	if path, ok := strings.CutPrefix(s.licenseKey, "file://"); ok {
 		s.licenseFile = path
 		content, err := mountedFile(ctx, kc, p, c, path)

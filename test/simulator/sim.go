@@ -235,7 +235,7 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 		name: spec.name, podKey: p.Namespace + "/" + p.Name, podUID: string(p.UID), ip: p.Status.PodIP,
 		role: spec.role, version: spec.version, cookie: spec.cookie, dnsName: spec.dnsName, namespace: p.Namespace,
 		bootKeys: spec.bootKeys, tlsSpecs: spec.tlsListeners, licKey: spec.licenseKey, licFile: spec.licenseFile, licRead: time.Now(),
-		mgmtID: spec.mgmtID, mgmtSecret: spec.mgmtSecret, image: spec.image, ds: spec.ds, volume: spec.dataVolume,
+		mgmtID: spec.mgmtID, mgmtSecret: spec.mgmtSecret, image: spec.image, ds: spec.ds, volume: spec.dataVolume, promBasicAuth: spec.promBasicAuth,
 		state: booting, files: map[string][]byte{},
 	}
 	s.w.mu.Lock()

@@ -83,9 +83,11 @@ type node struct {
 	// (SINGLE_NODE_LICENSE) and its container starts again.
 	licDeadline time.Time
 	volume      string // the data volume's PVC UID (nodeSpec.dataVolume)
-	crashed     bool
-	ds          dsConfig // durable storage as configured at start
-	site        string   // DS site ID ("" before 5.9)
+	// promBasicAuth: the Prometheus stats endpoint asks for an API key (read at start).
+	promBasicAuth bool
+	crashed       bool
+	ds            dsConfig // durable storage as configured at start
+	site          string   // DS site ID ("" before 5.9)
 	// plugins are the plugin packages in the node's install_dir, by name-vsn: not on the data
 	// volume, so every new node starts without any (plugins.go).
 	plugins map[string]*installedPlugin

@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/test/e2e/harness"
+)
+
+// TestPodMonitorScrapesEMQXWithItsOwnKey: spec.monitoring.podMonitor on an EMQX 6.3 cluster
+// (whose stats endpoint asks for an API key by default). Without the Prometheus Operator's CRDs the
+// cluster is Ready and MonitoringReady says what is missing; the CRD's arrival alone (no change to
+// the cluster) makes the operator create the PodMonitor, whose basic-auth key EMQX accepts;
+// scraping a pod the way the PodMonitor says returns EMQX's series, and without the key 401;
+// removing spec.monitoring removes the PodMonitor and the condition.
+func TestPodMonitorScrapesEMQXWithItsOwnKey(t *testing.T) {
+	ns := env.NewNamespace(t)
+	kubectl(t, "-n", ns, "apply", "-f", writeTemp(t, `apiVersion: apps.emqx.io/v2beta1
+kind: EMQX
+metadata: {name: mon}
+spec:
+  image: emqx/emqx-enterprise:6.3.0
+  coreTemplate:
+    spec: {replicas: 1}
+  monitoring:
+    podMonitor:
+      interval: 30s
+      labels: {release: kube-prometheus-stack}
+`))
+	env.WaitForCondition(t, ns, "mon", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	e := env.WaitForCondition(t, ns, "mon", v2beta1.MonitoringReady, metav1.ConditionFalse, 30*time.Second)
+	if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.MonitoringReady); c.Reason != "PrometheusOperatorMissing" ||
+		!strings.Contains(c.Message, "monitoring.coreos.com/v1 PodMonitor") {
+		t.Errorf("MonitoringReady without the CRD = %+v", c)
+	}
+	if len(eventsWithReason(t, ns, "PrometheusOperatorMissing")) == 0 {
+		t.Error("no Warning Event says the Prometheus Operator is missing")
+	}
+
+	kubectl(t, "apply", "-f", "testdata/prometheus-operator-podmonitors-crd.yaml")
+	e = env.WaitForCondition(t, ns, "mon", v2beta1.MonitoringReady, metav1.ConditionTrue, 60*time.Second)
+	if c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.MonitoringReady); c.Reason != "Scraping" {
+		t.Errorf("MonitoringReady with the CRD = %+v", c)
+	}
+	if !meta.IsStatusConditionTrue(e.Status.Conditions, v2beta1.Ready) {
+		t.Error("the cluster left Ready while its PodMonitor was made")
+	}
+
+	out, err := env.KubectlOutput("-n", ns, "get", "podmonitor", "mon", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pm struct {
+		Metadata struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+		Spec struct {
+			Selector struct {
+				MatchLabels map[string]string `json:"matchLabels"`
+			} `json:"selector"`
+			Endpoints []struct {
+				Port, Path, Interval string
+				Params               map[string][]string
+				BasicAuth            struct {
+					Username, Password struct{ Name, Key string }
+				} `json:"basicAuth"`
+			} `json:"podMetricsEndpoints"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal([]byte(out), &pm); err != nil {
+		t.Fatal(err)
+	}
+	if len(pm.Spec.Endpoints) != 1 || pm.Metadata.Labels["release"] != "kube-prometheus-stack" || pm.Spec.Selector.MatchLabels[v2beta1.LabelInstance] != "mon" {
+		t.Fatalf("PodMonitor = %s", out)
+	}
+	ep := pm.Spec.Endpoints[0]
+	if ep.Port != "dashboard" || ep.Path != "/api/v5/prometheus/stats" || ep.Interval != "30s" || strings.Join(ep.Params["mode"], ",") != "node" {
+		t.Errorf("endpoint = %+v", ep)
+	}
+	secretValue := func(name, key string) string {
+		v, err := env.KubectlOutput("-n", ns, "get", "secret", name, "-o", "jsonpath={.data."+key+"}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decodeBase64(t, v)
+	}
+	user, password := secretValue(ep.BasicAuth.Username.Name, ep.BasicAuth.Username.Key), secretValue(ep.BasicAuth.Password.Name, ep.BasicAuth.Password.Key)
+
+	// Scrape the pod as the PodMonitor describes it: the container port named "dashboard", the path, the params.
+	p := pods(t, ns)[0]
+	port := int32(0)
+	for _, cp := range p.Spec.Containers[0].Ports {
+		if cp.Name == ep.Port {
+			port = cp.ContainerPort
+		}
+	}
+	url := fmt.Sprintf("http://%s:%d%s?mode=%s", p.Status.PodIP, port, ep.Path, ep.Params["mode"][0])
+	scrape := func(withKey bool) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withKey {
+			req.SetBasicAuth(user, password)
+		}
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close() //nolint:errcheck // read-only body
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := scrape(true); code != http.StatusOK || !strings.Contains(body, "emqx_connections_count ") {
+		t.Errorf("scrape with the PodMonitor's key: %d\n%s", code, body)
+	}
+	if code, _ := scrape(false); code != http.StatusUnauthorized {
+		t.Errorf("scrape without a key: %d, want 401 (EMQX 6.3 asks for one)", code)
+	}
+
+	kubectl(t, "-n", ns, "patch", "emqx", "mon", "--type=json", "-p", `[{"op":"remove","path":"/spec/monitoring"}]`)
+	harness.Eventually(t, 30*time.Second, "the PodMonitor and MonitoringReady gone", func() error {
+		if _, err := env.KubectlOutput("-n", ns, "get", "podmonitor", "mon"); err == nil {
+			return fmt.Errorf("PodMonitor mon still exists")
+		}
+		if c := meta.FindStatusCondition(env.GetEMQX(t, ns, "mon").Status.Conditions, v2beta1.MonitoringReady); c != nil {
+			return fmt.Errorf("MonitoringReady = %+v", c)
+		}
+		return nil
+	})
+}
+
+func decodeBase64(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestPodMonitorOnARunningClusterWaitsForItsKey: monitoring turned on for a running EMQX 6.3
+// cluster. EMQX reads API keys from the bootstrap file only when a core starts, so it refuses the
+// new scrape key: MonitoringReady says so and how to load it, and the cluster stays Ready. A
+// rolling update of the cores (an annotation on the core template, as the message says) loads it.
+func TestPodMonitorOnARunningClusterWaitsForItsKey(t *testing.T) {
+	kubectl(t, "apply", "-f", "testdata/prometheus-operator-podmonitors-crd.yaml")
+	ns := env.NewNamespace(t)
+	kubectl(t, "-n", ns, "apply", "-f", writeTemp(t, `apiVersion: apps.emqx.io/v2beta1
+kind: EMQX
+metadata: {name: late}
+spec:
+  image: emqx/emqx-enterprise:6.3.0
+  coreTemplate:
+    spec: {replicas: 1}
+  updateStrategy: {initialDelaySeconds: 1}
+`))
+	env.WaitForCondition(t, ns, "late", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	kubectl(t, "-n", ns, "patch", "emqx", "late", "--type=merge", "-p", `{"spec":{"monitoring":{"podMonitor":{}}}}`)
+	e := env.WaitForCondition(t, ns, "late", v2beta1.MonitoringReady, metav1.ConditionFalse, 30*time.Second)
+	c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.MonitoringReady)
+	if c.Reason != "ScrapeCredentialsRefused" || !strings.Contains(c.Message, "late-prometheus-api-key") || !strings.Contains(c.Message, "spec.coreTemplate") {
+		t.Errorf("MonitoringReady = %+v", c)
+	}
+	if !meta.IsStatusConditionTrue(e.Status.Conditions, v2beta1.Ready) {
+		t.Error("a refused scrape key took the cluster out of Ready")
+	}
+	kubectl(t, "-n", ns, "patch", "emqx", "late", "--type=merge", "-p", `{"spec":{"coreTemplate":{"metadata":{"annotations":{"reload-api-keys":"1"}}}}}`)
+	env.WaitForCondition(t, ns, "late", v2beta1.MonitoringReady, metav1.ConditionTrue, 90*time.Second)
+}
