@@ -7,7 +7,10 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // NodeView is a node as the control API shows it.
@@ -146,12 +149,36 @@ func (s *Simulator) SetFaults(name string, f Faults) error {
 		s.w.mu.Unlock()
 		return nil
 	}
+	wasStopped := n.faults.Stopped
 	n.faults = f
-	pod, state := n.podKey, n.state
+	pod, state, uid := n.podKey, n.state, n.podUID
+	if f.Stopped && !wasStopped {
+		n.crashed = true // the container's process ended; the pod stays
+	}
 	s.w.mu.Unlock()
+	ctx, cancel := contextWithTimeout(5 * time.Second)
+	defer cancel()
+	switch {
+	case f.Stopped && !wasStopped:
+		s.stopNode(uid)
+		s.annotateKey(ctx, pod, AnnotationReady, "false")
+		return nil
+	case !f.Stopped && wasStopped:
+		ns, name, _ := strings.Cut(pod, "/")
+		p, err := s.kc.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.serversMu.Lock()
+		runCtx := s.runCtx
+		s.serversMu.Unlock()
+		if runCtx == nil {
+			return fmt.Errorf("the simulator is not running")
+		}
+		s.startNode(runCtx, p)
+		return nil
+	}
 	if state == running {
-		ctx, cancel := contextWithTimeout(5 * time.Second)
-		defer cancel()
 		s.annotateKey(ctx, pod, AnnotationReady, boolString(!f.Unhealthy))
 	}
 	return nil

@@ -17,4 +17,8 @@ type Faults struct {
 	NeverJoins bool `json:"neverJoins,omitempty"`
 	// Unhealthy: /status answers 503, so the pod turns unready.
 	Unhealthy bool `json:"unhealthy,omitempty"`
+	// Stopped: the core node's EMQX stops (as `emqx stop` in its container would) and stays
+	// stopped, its pod unready, until the fault is cleared: then it starts again on the same pod
+	// and returns to its cluster. Cores only (a stopped replicant leaves the cluster for good).
+	Stopped bool `json:"stopped,omitempty"`
 }

@@ -68,3 +68,30 @@ func TestPrometheusStats(t *testing.T) {
 		t.Errorf("Accept: application/json answers JSON: %v", j)
 	}
 }
+
+// The Stopped fault: a core's EMQX stops on its pod (the others list it stopped, the stats count
+// it) and starts again on the same pod, back in its cluster, when the fault is cleared.
+func TestStoppedFaultStopsAndRestartsACore(t *testing.T) {
+	w := newTestWorld(t)
+	a := w.pod("core-0", 1, podOpts{})
+	b := w.pod("core-1", 2, podOpts{})
+	w.waitFor(func() bool { return w.clusterOf(a) == w.clusterOf(b) }, "one cluster")
+	if err := w.sim.SetFaults(b, Faults{Stopped: true}); err != nil {
+		t.Fatal(err)
+	}
+	if w.nodeState(b) != "stopped" {
+		t.Fatalf("core-1 is %s, want stopped", w.nodeState(b))
+	}
+	time.Sleep(200 * time.Millisecond) // a pod event meanwhile must not start it again
+	if w.nodeState(b) != "stopped" {
+		t.Fatalf("core-1 started again while the fault holds it: %s", w.nodeState(b))
+	}
+	if body := string(w.scrape(1, "", true).body); !strings.Contains(body, "emqx_cluster_nodes_stopped 1") {
+		t.Errorf("stats while core-1 is stopped:\n%s", body)
+	}
+	if err := w.sim.SetFaults(b, Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor(func() bool { return w.nodeState(b) == "running" }, "core-1 running again")
+	w.waitFor(func() bool { return w.clusterOf(a) == w.clusterOf(b) }, "core-1 back in its cluster")
+}

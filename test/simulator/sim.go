@@ -83,6 +83,8 @@ type Simulator struct {
 	servers   map[string]*apiServer // by pod UID
 	// tlsListeners are the nodes' TLS listeners, by pod UID.
 	tlsListeners map[string][]*tlsListener
+	// runCtx is Run's context, for nodes the control API starts again (SetFaults).
+	runCtx context.Context
 	// closed: Run is stopping; no listener is registered any more.
 	closed bool
 	// wg counts the goroutines the simulator starts (boots, stops, API and TLS servers); Run
@@ -133,6 +135,9 @@ func (s *Simulator) simSeconds(d time.Duration) float64 { return d.Seconds() / s
 
 // Run watches pods and claims until ctx ends, then stops every node.
 func (s *Simulator) Run(ctx context.Context) error {
+	s.serversMu.Lock()
+	s.runCtx = ctx
+	s.serversMu.Unlock()
 	factory := informers.NewSharedInformerFactory(s.kc, 0)
 	pods := factory.Core().V1().Pods().Informer()
 	handler := cache.ResourceEventHandlerFuncs{
@@ -240,7 +245,8 @@ func (s *Simulator) startNode(ctx context.Context, p *corev1.Pod) {
 	}
 	s.w.mu.Lock()
 	if old, ok := s.w.nodes[n.name]; ok {
-		if old.podUID == n.podUID && !old.crashed {
+		// The same pod starts its node again only after a crash, and not while a Stopped fault holds it.
+		if old.podUID == n.podUID && (!old.crashed || old.faults.Stopped) {
 			s.w.mu.Unlock()
 			return
 		}
