@@ -35,7 +35,8 @@ version_of() {
     helm) echo "$HELM_VERSION" ;;
     operator-sdk) echo "$OPERATOR_SDK_VERSION" ;;
     opm) echo "$OPM_VERSION" ;;
-    prometheus|promtool) echo "$PROMETHEUS_DEB_VERSION" ;;
+    promtool) echo "$PROMETHEUS_DEB_VERSION" ;;
+    prometheus) echo "$PROMETHEUS_VERSION" ;;
     *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
   esac
 }
@@ -172,22 +173,43 @@ GO
   rm -rf "$(dirname "$dir")"
 }
 
-# prometheus and promtool come from Debian's prometheus package (the pinned version), unpacked into
-# the cache: no root, no dpkg database, nothing installed on the machine.
-fetch_debian_prometheus() {
+# promtool comes from Debian's prometheus package (the pinned version), unpacked into the cache:
+# no root, no dpkg database, nothing installed on the machine.
+fetch_debian_promtool() {
   local dir; dir=$(mktemp -d)
   (cd "$dir" && { apt-get download "prometheus=$PROMETHEUS_DEB_VERSION" 2>&1 ||
     { apt-get update -qq 2>&1 && apt-get download "prometheus=$PROMETHEUS_DEB_VERSION" 2>&1; }; })
   dpkg-deb -x "$dir"/prometheus_*.deb "$dir/x"
-  for t in prometheus promtool; do install_to "$t" "$dir/x/usr/bin/$t"; done
+  install_to promtool "$dir/x/usr/bin/promtool"
   rm -rf "$dir"
+}
+
+# The Prometheus server is built from its Go module: Debian's build leaves out Kubernetes service
+# discovery (its client libraries are not packaged there), which the e2e suite needs. Only that
+# discovery is compiled in (Prometheus's remove_all_sd/enable_kubernetes_sd tags); the web UI's
+# assets are not in the module, so the server has its API but no UI.
+build_prometheus() {
+  local dir; dir=$(mktemp -d)/prometheus
+  scratch_module "$dir" local/prometheus-build
+  cat > "$dir/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/prometheus/prometheus/cmd/prometheus"
+GO
+  (cd "$dir" && go get "github.com/prometheus/prometheus@$PROMETHEUS_VERSION" && go mod tidy -e &&
+    CGO_ENABLED=0 go build -trimpath -tags tools,remove_all_sd,enable_kubernetes_sd \
+      -ldflags "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" -o prometheus \
+      github.com/prometheus/prometheus/cmd/prometheus)
+  install_to prometheus "$dir/prometheus"
+  rm -rf "$(dirname "$dir")"
 }
 
 # The four Kubernetes binaries come from one build: they count as one step and share its log.
 build_unit() {
   case "$1" in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) echo kubernetes ;;
-    prometheus|promtool) echo prometheus-deb ;;
     *) echo "$1" ;;
   esac
 }
@@ -203,7 +225,8 @@ run_build() { # run_build TOOL: the build itself, its output on stdout/stderr
     helm) build_go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" ;;
     operator-sdk) build_operator_sdk ;;
     opm) build_opm ;;
-    prometheus|promtool) fetch_debian_prometheus ;;
+    promtool) fetch_debian_promtool ;;
+    prometheus) build_prometheus ;;
   esac
 }
 

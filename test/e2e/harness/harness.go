@@ -7,6 +7,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,6 +53,9 @@ type Env struct {
 	operator   *process
 	simulator  *process
 	logDir     string
+	// OperatorMetrics is where the operator StartOperator ran serves its metrics (HTTPS, a
+	// token allowed to get /metrics required), as host:port on loopback.
+	OperatorMetrics string
 }
 
 // Scheme has the built-in kinds and the operator's API.
@@ -234,11 +238,24 @@ var OperatorArgs = []string{
 // StartOperator runs the manager binary as `make run` does, against the local cluster.
 func (e *Env) StartOperator() error {
 	var err error
-	args := append([]string{"--leader-elect=false", "--metrics-bind-address=0",
+	if e.OperatorMetrics, err = freeLoopbackAddr(); err != nil {
+		return err
+	}
+	args := append([]string{"--leader-elect=false", "--metrics-bind-address=" + e.OperatorMetrics,
 		"--health-probe-bind-address=127.0.0.1:0", "--zap-log-level=debug"}, OperatorArgs...)
 	e.operator, err = startProcess("operator", e.logDir, []string{"KUBECONFIG=" + e.Kubeconfig},
 		filepath.Join(e.cfg.Bin, "manager"), args...)
 	return err
+}
+
+// freeLoopbackAddr is a loopback address with a port nothing listens on now.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close() //nolint:errcheck // only its port was wanted
+	return l.Addr().String(), nil
 }
 
 // Manager is a manager process a test started (StartManager).

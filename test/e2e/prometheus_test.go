@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/tlscert/tlscerttest"
+	"github.com/broker-ops/emqx-operator/test/e2e/harness"
+	"github.com/broker-ops/emqx-operator/test/simulator"
+)
+
+// TestPrometheusScrapesAlertsAndFillsTheDashboard runs Debian's prometheus against the local
+// cluster: the EMQX pods discovered through the API server as the cluster's PodMonitor says, the
+// operator scraped over HTTPS with a ServiceAccount token bound to the shipped reader role, the
+// shipped alert rules evaluated. Every target is up; every query of the shipped dashboard returns
+// data; the licence alert fires for a licence expiring in 5 days; the node-down alert goes pending
+// while a core is stopped (its 2-minute `for:` is covered by the promtool tests) and clears when
+// the core is back.
+func TestPrometheusScrapesAlertsAndFillsTheDashboard(t *testing.T) {
+	kubectl(t, "apply", "-f", "testdata/prometheus-operator-podmonitors-crd.yaml")
+	ns := env.NewNamespace(t)
+	setLicenseSecret(t, ns, simulator.EncodeTestLicense("Acme", "official", 1000000, time.Now().Add(5*24*time.Hour+time.Hour)))
+	e := fastRollouts(coreReplicantCluster(ns, "prom", 2, 0))
+	e.Spec.ReplicantTemplate = nil
+	e.Spec.License = &v2beta1.License{SecretRef: v2beta1.KeyRef{SecretName: "emqx-license", SecretKey: "key"}}
+	names := []string{"prom-listeners", "prom-listeners." + ns, "prom-listeners." + ns + ".svc"}
+	e.Spec.TLS = &v2beta1.TLS{SecretName: "mqtt-tls", DNSNames: names}
+	crt, key := tlscerttest.Valid(names...)
+	setTLSSecret(t, ns, "mqtt-tls", crt, key, nil)
+	e.Spec.Monitoring = &v2beta1.Monitoring{PodMonitor: &v2beta1.PodMonitor{Interval: "1s"}}
+	create(t, e)
+	env.WaitForCondition(t, ns, "prom", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	env.WaitForCondition(t, ns, "prom", v2beta1.MonitoringReady, metav1.ConditionTrue, 30*time.Second)
+	env.WaitForCondition(t, ns, "prom", v2beta1.TLSCertificateReady, metav1.ConditionTrue, 30*time.Second)
+
+	pm := podMonitor(t, ns, "prom")
+	user := secretValue(t, ns, pm.Spec.PodMetricsEndpoints[0].BasicAuth.Username.Name, pm.Spec.PodMetricsEndpoints[0].BasicAuth.Username.Key)
+	password := secretValue(t, ns, pm.Spec.PodMetricsEndpoints[0].BasicAuth.Password.Name, pm.Spec.PodMetricsEndpoints[0].BasicAuth.Password.Key)
+	emqxJob, err := harness.PodMonitorScrapeConfig(pm, env.Kubeconfig, user, password, "1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The operator, as a ServiceMonitor's endpoint would scrape it: HTTPS, self-signed, a token
+	// of a ServiceAccount bound to the shipped reader role.
+	kubectl(t, "apply", "-f", filepath.Join(env.RepoRoot(), "config", "rbac", "metrics_reader_role.yaml"))
+	kubectl(t, "-n", ns, "create", "serviceaccount", "prometheus")
+	kubectl(t, "create", "clusterrolebinding", "e2e-prometheus-"+ns, "--clusterrole=emqx-operator-metrics-reader", "--serviceaccount="+ns+":prometheus")
+	defer func() { _ = env.Kubectl("delete", "clusterrolebinding", "e2e-prometheus-"+ns) }()
+	token, err := env.KubectlOutput("-n", ns, "create", "token", "prometheus", "--duration=1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	operatorJob := harness.ScrapeConfig{
+		"job_name": "emqx-operator", "scheme": "https",
+		"tls_config":     map[string]any{"insecure_skip_verify": true},
+		"authorization":  map[string]any{"credentials": strings.TrimSpace(token)},
+		"static_configs": []map[string]any{{"targets": []string{env.OperatorMetrics}}},
+	}
+	prom, err := env.StartPrometheus([]harness.ScrapeConfig{emqxJob, operatorJob},
+		[]string{filepath.Join(env.RepoRoot(), "config", "prometheus", "alerts.rules.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prom.Stop()
+
+	harness.Eventually(t, 60*time.Second, "every target up", func() error {
+		targets, err := prom.Targets()
+		if err != nil {
+			return err
+		}
+		emqxPods := 0
+		for _, tg := range targets {
+			if tg.Health != "up" {
+				return fmt.Errorf("target %s is %s: %s", tg.ScrapeURL, tg.Health, tg.LastError)
+			}
+			if strings.HasPrefix(tg.Labels["job"], "podMonitor/") {
+				emqxPods++
+			}
+		}
+		if emqxPods != 2 || len(targets) != 3 {
+			return fmt.Errorf("%d targets, %d of them EMQX pods: want the 2 cores and the operator", len(targets), emqxPods)
+		}
+		return nil
+	})
+	harness.Eventually(t, 30*time.Second, "EMQX's own series through the PodMonitor", func() error {
+		return nonEmpty(prom, fmt.Sprintf(`emqx_connections_count{namespace=%q}`, ns))
+	})
+	harness.Eventually(t, 60*time.Second, "every dashboard query returns data", func() error {
+		for _, q := range dashboardQueries(t, ns, "prom") {
+			if err := nonEmpty(prom, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	harness.Eventually(t, 30*time.Second, "the licence alert firing", func() error {
+		return alertIs(prom, "EMQXLicenseExpiringSoon", ns, "firing")
+	})
+
+	core1 := nodeOf(ns, "prom", "prom-core-1")
+	if err := env.Sim.SetFaults(core1, simulator.Faults{Stopped: true}); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 60*time.Second, "the node-down alert pending", func() error {
+		return alertIs(prom, "EMQXNodeDown", ns, "pending")
+	})
+	if err := env.Sim.SetFaults(core1, simulator.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 60*time.Second, "the node-down alert gone", func() error {
+		for _, state := range []string{"pending", "firing"} {
+			if alertIs(prom, "EMQXNodeDown", ns, state) == nil {
+				return fmt.Errorf("EMQXNodeDown still %s", state)
+			}
+		}
+		return nil
+	})
+}
+
+func podMonitor(t *testing.T, ns, name string) *monitoringv1.PodMonitor {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("monitoring.coreos.com/v1")
+	u.SetKind("PodMonitor")
+	ctx, cancel := harness.Ctx()
+	defer cancel()
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
+		t.Fatal(err)
+	}
+	pm := &monitoringv1.PodMonitor{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, pm); err != nil {
+		t.Fatal(err)
+	}
+	if len(pm.Spec.PodMetricsEndpoints) != 1 || pm.Spec.PodMetricsEndpoints[0].BasicAuth == nil || ptr.Deref(pm.Spec.PodMetricsEndpoints[0].Port, "") == "" {
+		t.Fatalf("PodMonitor %s: %+v", name, pm.Spec)
+	}
+	return pm
+}
+
+func secretValue(t *testing.T, ns, name, key string) string {
+	t.Helper()
+	v, err := env.KubectlOutput("-n", ns, "get", "secret", name, "-o", "jsonpath={.data."+key+"}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeBase64(t, v)
+}
+
+// dashboardQueries are the shipped dashboard's panel queries, its variables set to one cluster.
+func dashboardQueries(t *testing.T, ns, name string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(env.RepoRoot(), "config", "grafana", "emqx-operator-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	vars := strings.NewReplacer("$namespace", ns, "$cluster", name)
+	var out []string
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			out = append(out, vars.Replace(tg.Expr))
+		}
+	}
+	if len(out) < 10 {
+		t.Fatalf("only %d queries in the dashboard", len(out))
+	}
+	if left := regexp.MustCompile(`\$\w+`).FindString(strings.Join(out, " ")); left != "" {
+		t.Fatalf("a dashboard variable the test does not set: %s", left)
+	}
+	return out
+}
+
+func nonEmpty(prom *harness.Prometheus, q string) error {
+	samples, err := prom.Query(q)
+	if err != nil {
+		return fmt.Errorf("%s: %w", q, err)
+	}
+	if len(samples) == 0 {
+		return fmt.Errorf("no data for %s", q)
+	}
+	return nil
+}
+
+// alertIs: the alert is in state for the cluster of namespace ns (nil), or why not.
+func alertIs(prom *harness.Prometheus, name, ns, state string) error {
+	alerts, err := prom.Alerts()
+	if err != nil {
+		return err
+	}
+	for _, a := range alerts {
+		if a.Labels["alertname"] == name && a.Labels["namespace"] == ns && a.State == state {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not %s for %s (alerts: %v)", name, state, ns, alerts)
+}
