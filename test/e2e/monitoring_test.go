@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/test/e2e/harness"
@@ -60,47 +62,26 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pm struct {
-		Metadata struct {
-			Labels map[string]string `json:"labels"`
-		} `json:"metadata"`
-		Spec struct {
-			Selector struct {
-				MatchLabels map[string]string `json:"matchLabels"`
-			} `json:"selector"`
-			Endpoints []struct {
-				Port, Path, Interval string
-				Params               map[string][]string
-				BasicAuth            struct {
-					Username, Password struct{ Name, Key string }
-				} `json:"basicAuth"`
-			} `json:"podMetricsEndpoints"`
-		} `json:"spec"`
-	}
+	var pm monitoringv1.PodMonitor
 	if err := json.Unmarshal([]byte(out), &pm); err != nil {
 		t.Fatal(err)
 	}
-	if len(pm.Spec.Endpoints) != 1 || pm.Metadata.Labels["release"] != "kube-prometheus-stack" || pm.Spec.Selector.MatchLabels[v2beta1.LabelInstance] != "mon" {
+	if len(pm.Spec.PodMetricsEndpoints) != 1 || pm.Labels["release"] != "kube-prometheus-stack" || pm.Spec.Selector.MatchLabels[v2beta1.LabelInstance] != "mon" ||
+		pm.Spec.PodMetricsEndpoints[0].BasicAuth == nil {
 		t.Fatalf("PodMonitor = %s", out)
 	}
-	ep := pm.Spec.Endpoints[0]
-	if ep.Port != "dashboard" || ep.Path != "/api/v5/prometheus/stats" || ep.Interval != "30s" || strings.Join(ep.Params["mode"], ",") != "node" {
+	ep := pm.Spec.PodMetricsEndpoints[0]
+	if ptr.Deref(ep.Port, "") != "dashboard" || ep.Path != "/api/v5/prometheus/stats" || ep.Interval != "30s" || strings.Join(ep.Params["mode"], ",") != "node" {
 		t.Errorf("endpoint = %+v", ep)
 	}
-	secretValue := func(name, key string) string {
-		v, err := env.KubectlOutput("-n", ns, "get", "secret", name, "-o", "jsonpath={.data."+key+"}")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return decodeBase64(t, v)
-	}
-	user, password := secretValue(ep.BasicAuth.Username.Name, ep.BasicAuth.Username.Key), secretValue(ep.BasicAuth.Password.Name, ep.BasicAuth.Password.Key)
+	user := secretValue(t, ns, ep.BasicAuth.Username.Name, ep.BasicAuth.Username.Key)
+	password := secretValue(t, ns, ep.BasicAuth.Password.Name, ep.BasicAuth.Password.Key)
 
 	// Scrape the pod as the PodMonitor describes it: the container port named "dashboard", the path, the params.
 	p := pods(t, ns)[0]
 	port := int32(0)
 	for _, cp := range p.Spec.Containers[0].Ports {
-		if cp.Name == ep.Port {
+		if cp.Name == *ep.Port {
 			port = cp.ContainerPort
 		}
 	}

@@ -238,7 +238,7 @@ var OperatorArgs = []string{
 // StartOperator runs the manager binary as `make run` does, against the local cluster.
 func (e *Env) StartOperator() error {
 	var err error
-	if e.OperatorMetrics, err = freeLoopbackAddr(); err != nil {
+	if e.OperatorMetrics, err = FreeLoopbackAddr(); err != nil {
 		return err
 	}
 	args := append([]string{"--leader-elect=false", "--metrics-bind-address=" + e.OperatorMetrics,
@@ -248,8 +248,8 @@ func (e *Env) StartOperator() error {
 	return err
 }
 
-// freeLoopbackAddr is a loopback address with a port nothing listens on now.
-func freeLoopbackAddr() (string, error) {
+// FreeLoopbackAddr is a loopback address with a port nothing listens on now.
+func FreeLoopbackAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err

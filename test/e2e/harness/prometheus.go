@@ -101,7 +101,7 @@ func (e *Env) StartPrometheus(scrapes []ScrapeConfig, ruleFiles []string) (*Prom
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return nil, err
 	}
-	addr, err := freeLoopbackAddr()
+	addr, err := FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}

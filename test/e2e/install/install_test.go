@@ -354,7 +354,10 @@ func TestEveryInstallPathRunsTheOperator(t *testing.T) {
 			ensureNamespace(t, clusterNS, nil)
 			applyAll(t, p.objects)
 			defer deleteClusterScoped(t, p.objects)
-			metricsAddr := freeLoopbackAddr(t)
+			metricsAddr, err := harness.FreeLoopbackAddr()
+			if err != nil {
+				t.Fatal(err)
+			}
 			args, envVars := managerCommand(t, p, metricsAddr)
 			m, err := env.StartManager("manager-"+p.name, append(envVars, "KUBECONFIG="+impersonatingKubeconfig(t, p)), args...)
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,16 +14,6 @@ import (
 
 	"github.com/broker-ops/emqx-operator/test/e2e/harness"
 )
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close() //nolint:errcheck // only its port was wanted
-	return l.Addr().String()
-}
 
 // metricsReaderRole is the path's ClusterRole that allows getting /metrics.
 func metricsReaderRole(t *testing.T, p installPath) string {
