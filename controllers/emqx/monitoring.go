@@ -24,6 +24,7 @@ import (
 const (
 	ReasonPrometheusOperatorMissing = "PrometheusOperatorMissing"
 	ReasonPodMonitorNotApplied      = "PodMonitorNotApplied"
+	ReasonPodMonitorNotOwned        = "PodMonitorNotOwned"
 	ReasonWaitingForEMQX            = "WaitingForEMQX"
 	ReasonScrapeCredentialsRefused  = "ScrapeCredentialsRefused"
 	ReasonStatsUnavailable          = "StatsUnavailable"
@@ -36,10 +37,14 @@ const (
 // Prometheus Operator or a refused key is reported and nothing else about the cluster changes.
 func (r *EMQXReconciler) monitoring(ctx context.Context, p *pass) (pipeline.Outcome, error) {
 	e := p.e
-	if !e.WantsPodMonitor() {
-		return pipeline.Next(), r.removePodMonitor(ctx, e)
-	}
 	rep := &p.reports.Monitoring
+	if !e.WantsPodMonitor() {
+		if err := r.removePodMonitor(ctx, e); err != nil {
+			return pipeline.Next(), err
+		}
+		rep.Removed = true
+		return pipeline.Next(), nil
+	}
 	saw := func(ok bool, reason, msg string) {
 		rep.Observed, rep.OK, rep.Reason, rep.Message = true, ok, reason, msg
 		if !ok {
@@ -48,9 +53,19 @@ func (r *EMQXReconciler) monitoring(ctx context.Context, p *pass) (pipeline.Outc
 	}
 	pm := desired.PodMonitor(e)
 	pm.SetOwnerReferences([]metav1.OwnerReference{desired.OwnerReference(e)})
-	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder}
+	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder, OnlyOwned: true}
 	if _, err := applier.Apply(ctx, e, []client.Object{pm}); err != nil {
-		if meta.IsNoMatchError(err) {
+		var notOwned *apply.NotOwned
+		switch {
+		case errors.As(err, &notOwned):
+			// Likely one written by hand from the vendor's docs: taking it over would drop the
+			// user's settings without a word, so it is reported and left alone.
+			saw(false, ReasonPodMonitorNotOwned, notOwned.Error()+" (or unset spec.monitoring.podMonitor to keep it)")
+			return pipeline.Next(), nil
+		case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
+			// NoMatch: the kind was never served. NotFound from a server-side apply (which creates
+			// what is missing) means the kind is no longer served: the CRD was deleted after the
+			// operator had learnt its mapping.
 			saw(false, ReasonPrometheusOperatorMissing, "spec.monitoring.podMonitor is set but this cluster does not serve "+
 				"monitoring.coreos.com/v1 PodMonitor: install the Prometheus Operator (its CRDs); the PodMonitor is made when they arrive")
 			return pipeline.Next(), nil
@@ -91,8 +106,10 @@ func (r *EMQXReconciler) monitoring(ctx context.Context, p *pass) (pipeline.Outc
 }
 
 // removePodMonitor deletes the PodMonitor of a cluster whose spec no longer asks for one. Only a
-// cluster whose status shows it had one is looked at, so clusters that never asked for monitoring
-// cost nothing (no PodMonitor informer, and nothing to find without the CRD).
+// cluster whose status shows it had asked is looked at, so clusters that never asked for
+// monitoring cost nothing (no PodMonitor informer, and nothing to find without the CRD). The
+// condition stays until a pass got here (see status.MonitoringReport.Removed), so a pass that
+// stopped earlier cannot leave the PodMonitor behind.
 func (r *EMQXReconciler) removePodMonitor(ctx context.Context, e *v2beta1.EMQX) error {
 	if meta.FindStatusCondition(e.Status.Conditions, v2beta1.MonitoringReady) == nil {
 		return nil

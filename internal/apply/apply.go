@@ -47,6 +47,10 @@ type Applier struct {
 	// wholesale by an update, instead of a server-side apply merged with the other operator's
 	// fields. See takeOver.
 	ReplaceForeign bool
+	// OnlyOwned: an object that exists without the owner as its controller is left alone and
+	// reported as *NotOwned. For objects a user may well have made by hand under the same name
+	// (a PodMonitor written from the vendor's docs): a forced apply would silently take it over.
+	OnlyOwned bool
 }
 
 // Change is one object the applier created or changed.
@@ -64,7 +68,7 @@ type Change struct {
 func (a *Applier) Apply(ctx context.Context, owner client.Object, objs []client.Object) ([]Change, error) {
 	var changes []Change
 	for _, obj := range objs {
-		c, err := a.applyOne(ctx, obj)
+		c, err := a.applyOne(ctx, owner, obj)
 		if c != nil {
 			changes = append(changes, *c)
 			verb, reason := "updated", "Updated"
@@ -77,7 +81,8 @@ func (a *Applier) Apply(ctx context.Context, owner client.Object, objs []client.
 			a.Recorder.Eventf(owner, obj, corev1.EventTypeNormal, reason, "Apply", "%s %s %s", render.KindOf(obj), obj.GetName(), verb)
 		}
 		var pending *ReplacePending
-		if errors.As(err, &pending) {
+		var notOwned *NotOwned
+		if errors.As(err, &pending) || errors.As(err, &notOwned) {
 			return changes, err
 		}
 		if err != nil {
@@ -94,11 +99,20 @@ type ReplacePending struct {
 	Kind, Name string
 }
 
+// NotOwned: with OnlyOwned, an object of the desired name exists that the owner does not control.
+type NotOwned struct {
+	Kind, Name string
+}
+
+func (n *NotOwned) Error() string {
+	return fmt.Sprintf("%s %s exists and is not managed by this cluster: it is left as it is; delete or rename it to let the operator make its own", n.Kind, n.Name)
+}
+
 func (p *ReplacePending) Error() string {
 	return fmt.Sprintf("%s %s is being replaced: waiting for it to be deleted before it is created again", p.Kind, p.Name)
 }
 
-func (a *Applier) applyOne(ctx context.Context, desired client.Object) (*Change, error) {
+func (a *Applier) applyOne(ctx context.Context, owner, desired client.Object) (*Change, error) {
 	gvk, err := apiutil.GVKForObject(desired, a.Scheme)
 	if err != nil {
 		return nil, err
@@ -124,6 +138,8 @@ func (a *Applier) applyOne(ctx context.Context, desired client.Object) (*Change,
 		live = nil
 	case err != nil:
 		return nil, err
+	case a.OnlyOwned && !metav1.IsControlledBy(live, owner):
+		return nil, &NotOwned{Kind: gvk.Kind, Name: desired.GetName()}
 	case live.GetDeletionTimestamp() != nil && slices.Contains(live.GetFinalizers(), metav1.FinalizerOrphanDependents):
 		// Being replaced (an earlier pass deleted it, orphaning its dependents): an apply would only
 		// touch an object on its way out. It is created again once the garbage collector lets it

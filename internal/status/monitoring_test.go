@@ -19,7 +19,11 @@ func TestMonitoringCondition(t *testing.T) {
 		want   *metav1.Condition // nil: absent
 	}{
 		{"not asked for: no condition", nil, false, MonitoringReport{}, nil},
-		{"asked for, then removed: the condition goes", []metav1.Condition{prevRefused}, false, MonitoringReport{}, nil},
+		{"asked for, then removed, PodMonitor deleted: the condition goes", []metav1.Condition{prevRefused}, false,
+			MonitoringReport{Removed: true}, nil},
+		{"asked for, then removed, pass stopped before deleting it: the condition stays for the next pass",
+			[]metav1.Condition{prevRefused}, false, MonitoringReport{},
+			&metav1.Condition{Status: metav1.ConditionFalse, Reason: "ScrapeCredentialsRefused", Message: "EMQX answered 401"}},
 		{"refused credentials: False, and the cluster stays Ready", nil, true,
 			MonitoringReport{Observed: true, Reason: "ScrapeCredentialsRefused", Message: "EMQX answered 401"},
 			&metav1.Condition{Status: metav1.ConditionFalse, Reason: "ScrapeCredentialsRefused", Message: "EMQX answered 401"}},

@@ -26,9 +26,11 @@ type Reports struct {
 
 // MonitoringReport: the PodMonitor of spec.monitoring as this pass saw it. Observed: this pass
 // judged it, OK or Reason/Message why not; a pass that did not look keeps the previous condition.
+// Removed: the spec no longer asks for one and this pass made sure the cluster's PodMonitor is
+// gone. Until then the condition stays: it is what tells the next pass there may be one to delete.
 type MonitoringReport struct {
-	Observed, OK    bool
-	Reason, Message string
+	Observed, OK, Removed bool
+	Reason, Message       string
 }
 
 // SpecReport: a spec error (reason, message) that stopped the pass before anything was applied.

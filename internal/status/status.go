@@ -171,8 +171,10 @@ func Compute(e *v2beta1.EMQX, prev v2beta1.EMQXStatus, o *Observed, r Reports) v
 // Ready: a cluster serves its clients whether or not Prometheus can read it.
 func monitoringCondition(e *v2beta1.EMQX, s *v2beta1.EMQXStatus, r Reports, set func(string, bool, string, string)) {
 	switch {
-	case !e.WantsPodMonitor():
+	case !e.WantsPodMonitor() && r.Monitoring.Removed:
 		meta.RemoveStatusCondition(&s.Conditions, v2beta1.MonitoringReady)
+	case !e.WantsPodMonitor():
+		// A pass that stopped before the Monitoring step: the PodMonitor may still be there.
 	case r.Monitoring.Observed:
 		set(v2beta1.MonitoringReady, r.Monitoring.OK, r.Monitoring.Reason, r.Monitoring.Message)
 	}

@@ -26,6 +26,9 @@ import (
 // scraping a pod the way the PodMonitor says returns EMQX's series, and without the key 401;
 // removing spec.monitoring removes the PodMonitor and the condition.
 func TestPodMonitorScrapesEMQXWithItsOwnKey(t *testing.T) {
+	// Other tests install the CRD; without it is where this one starts. The operator may have
+	// learnt the kind already: to it, the CRD is gone, as when a user uninstalls the Prometheus Operator.
+	kubectl(t, "delete", "--ignore-not-found", "--wait", "-f", "testdata/prometheus-operator-podmonitors-crd.yaml")
 	ns := env.NewNamespace(t)
 	kubectl(t, "-n", ns, "apply", "-f", writeTemp(t, `apiVersion: apps.emqx.io/v2beta1
 kind: EMQX
@@ -134,6 +137,7 @@ func decodeBase64(t *testing.T, s string) string {
 // cluster. EMQX reads API keys from the bootstrap file only when a core starts, so it refuses the
 // new scrape key: MonitoringReady says so and how to load it, and the cluster stays Ready. A
 // rolling update of the cores (an annotation on the core template, as the message says) loads it.
+// A PodMonitor the user wrote under the same name is reported and left alone until deleted.
 func TestPodMonitorOnARunningClusterWaitsForItsKey(t *testing.T) {
 	kubectl(t, "apply", "-f", "testdata/prometheus-operator-podmonitors-crd.yaml")
 	ns := env.NewNamespace(t)
@@ -147,9 +151,37 @@ spec:
   updateStrategy: {initialDelaySeconds: 1}
 `))
 	env.WaitForCondition(t, ns, "late", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
+	// A PodMonitor the user wrote by hand under the name the operator would use is left alone.
+	handWritten := `apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: late, labels: {written-by: hand}}
+spec:
+  selector: {matchLabels: {app: emqx}}
+  podMetricsEndpoints: [{port: dashboard, path: /api/v5/prometheus/stats}]
+`
+	kubectl(t, "-n", ns, "apply", "-f", writeTemp(t, handWritten))
 	kubectl(t, "-n", ns, "patch", "emqx", "late", "--type=merge", "-p", `{"spec":{"monitoring":{"podMonitor":{}}}}`)
 	e := env.WaitForCondition(t, ns, "late", v2beta1.MonitoringReady, metav1.ConditionFalse, 30*time.Second)
 	c := meta.FindStatusCondition(e.Status.Conditions, v2beta1.MonitoringReady)
+	if c.Reason != "PodMonitorNotOwned" || !strings.Contains(c.Message, "PodMonitor late exists") {
+		t.Errorf("MonitoringReady with a hand-written PodMonitor = %+v", c)
+	}
+	if out, err := env.KubectlOutput("-n", ns, "get", "podmonitor", "late", "-o", "jsonpath={.metadata.labels.written-by} {.metadata.ownerReferences} {.spec.selector.matchLabels.app}"); err != nil ||
+		out != "hand  emqx" {
+		t.Errorf("the hand-written PodMonitor was changed: %q %v", out, err)
+	}
+	kubectl(t, "-n", ns, "delete", "podmonitor", "late")
+	// Any change to the cluster makes the next pass create the operator's own.
+	kubectl(t, "-n", ns, "annotate", "emqx", "late", "e2e/poke=1")
+	e = env.WaitForCondition(t, ns, "late", v2beta1.MonitoringReady, metav1.ConditionFalse, 30*time.Second)
+	harness.Eventually(t, 30*time.Second, "the operator's PodMonitor made", func() error {
+		c = meta.FindStatusCondition(env.GetEMQX(t, ns, "late").Status.Conditions, v2beta1.MonitoringReady)
+		if c == nil || c.Reason != "ScrapeCredentialsRefused" {
+			return fmt.Errorf("MonitoringReady = %+v", c)
+		}
+		return nil
+	})
+	e = env.GetEMQX(t, ns, "late")
 	if c.Reason != "ScrapeCredentialsRefused" || !strings.Contains(c.Message, "late-prometheus-api-key") || !strings.Contains(c.Message, "spec.coreTemplate") {
 		t.Errorf("MonitoringReady = %+v", c)
 	}
