@@ -265,8 +265,10 @@ func runManager(args []string) int {
 		setupLog.Error(err, "setting up the plugin controller")
 		return 1
 	}
-	// The fleet's series come from the cache at scrape time; the EMQX API counter from every call.
-	if err := crmetrics.Registry.Register(&fleetmetrics.Collector{Reader: mgr.GetClient(), Log: ctrl.Log.WithName("metrics")}); err != nil {
+	// The fleet's series come from the cache at scrape time, on the leader only; the EMQX API
+	// counter from every call.
+	if err := crmetrics.Registry.Register(&fleetmetrics.Collector{Reader: mgr.GetClient(), Log: ctrl.Log.WithName("metrics"),
+		Elected: mgr.Elected()}); err != nil {
 		setupLog.Error(err, "registering the fleet metrics")
 		return 1
 	}

@@ -32,7 +32,8 @@ func init() {
 	describe(DSLostShardReplicas, "Shard replicas of durable storage that live on lost sites.")
 	describe(BackupLastSuccess, "When the cluster's newest successful backup finished (Unix time).")
 	describe(BackupLastSucceeded, "1 when the cluster's most recently finished backup succeeded.")
-	describe(ScheduleInterval, "Seconds between two runs of the backup schedule (absent while suspended).", scheduleClusterLabel)
+	describe(ScheduleMissedAfter, "When the second scheduled run after the schedule's newest success (or its creation) is due: "+
+		"without a success by then two runs are missed (Unix time; absent while suspended).", scheduleClusterLabel)
 	describe(ScheduleLastSuccess, "When the schedule's newest successful backup finished (Unix time).", scheduleClusterLabel)
 	describe(ScheduleCreated, "When the backup schedule was created (Unix time).", scheduleClusterLabel)
 }
@@ -42,7 +43,10 @@ func init() {
 type Collector struct {
 	Reader client.Reader
 	Log    logr.Logger
-	Now    func() time.Time
+	// Elected is closed once this replica leads (the manager's Elected()); nil: always. Standby
+	// replicas keep a warm cache too, and if they exported the same series every fleet figure
+	// would be counted once per replica and each alert would fire twice.
+	Elected <-chan struct{}
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -57,6 +61,13 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect sends the series of every cluster and schedule. A list that fails leaves its series out
 // of this scrape and is logged; the operator's other metrics are still served.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	if c.Elected != nil {
+		select {
+		case <-c.Elected:
+		default:
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var clusters v2beta1.EMQXList
@@ -80,13 +91,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if err := c.Reader.List(ctx, &schedules); err != nil {
 		c.Log.Error(err, "listing EMQXBackupSchedules for metrics")
 	}
-	now := time.Now()
-	if c.Now != nil {
-		now = c.Now()
-	}
 	for i := range schedules.Items {
 		sc := &schedules.Items[i]
-		send(ch, sc.Namespace, sc.Name, ScheduleSamples(sc, now))
+		send(ch, sc.Namespace, sc.Name, ScheduleSamples(sc))
 	}
 }
 

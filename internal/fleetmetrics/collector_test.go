@@ -32,7 +32,7 @@ func TestCollectorLabelsEachClusterAndItsBackups(t *testing.T) {
 	sched.Spec.Schedule, sched.Spec.Template.ClusterName = "@daily", "a"
 
 	c := &Collector{Reader: fake.NewClientBuilder().WithScheme(scheme).WithObjects(a, b, &ok, &other, sched).Build(),
-		Log: logr.Discard(), Now: func() time.Time { return now }}
+		Log: logr.Discard()}
 	want := `
 # HELP emqx_operator_cluster_backup_last_success_timestamp_seconds When the cluster's newest successful backup finished (Unix time).
 # TYPE emqx_operator_cluster_backup_last_success_timestamp_seconds gauge
@@ -41,15 +41,25 @@ emqx_operator_cluster_backup_last_success_timestamp_seconds{name="a",namespace="
 # TYPE emqx_operator_cluster_ready gauge
 emqx_operator_cluster_ready{name="a",namespace="iot"} 1
 emqx_operator_cluster_ready{name="b",namespace="lab"} 0
-# HELP emqx_operator_backup_schedule_interval_seconds Seconds between two runs of the backup schedule (absent while suspended).
-# TYPE emqx_operator_backup_schedule_interval_seconds gauge
-emqx_operator_backup_schedule_interval_seconds{cluster="a",name="daily",namespace="iot"} 86400
+# HELP emqx_operator_backup_schedule_missed_after_timestamp_seconds When the second scheduled run after the schedule's newest success (or its creation) is due: without a success by then two runs are missed (Unix time; absent while suspended).
+# TYPE emqx_operator_backup_schedule_missed_after_timestamp_seconds gauge
+emqx_operator_backup_schedule_missed_after_timestamp_seconds{cluster="a",name="daily",namespace="iot"} ` + itoa(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC).Unix()) + `
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), ClusterReady, BackupLastSuccess, ScheduleInterval); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), ClusterReady, BackupLastSuccess, ScheduleMissedAfter); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(c, BackupLastSucceeded); n != 1 {
 		t.Errorf("%d last-result series, want 1: the failed backup in lab names a cluster that lab does not have", n)
+	}
+
+	elected := make(chan struct{})
+	c.Elected = elected
+	if n := testutil.CollectAndCount(c); n != 0 {
+		t.Errorf("a standby replica exports %d series, want none (they would be counted twice)", n)
+	}
+	close(elected)
+	if n := testutil.CollectAndCount(c, ClusterReady); n != 2 {
+		t.Errorf("the leader exports %d Ready series, want 2", n)
 	}
 }
 

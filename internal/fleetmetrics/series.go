@@ -29,7 +29,7 @@ const (
 	DSLostShardReplicas  = "emqx_operator_cluster_ds_lost_shard_replicas"
 	BackupLastSuccess    = "emqx_operator_cluster_backup_last_success_timestamp_seconds"
 	BackupLastSucceeded  = "emqx_operator_cluster_backup_last_succeeded"
-	ScheduleInterval     = "emqx_operator_backup_schedule_interval_seconds"
+	ScheduleMissedAfter  = "emqx_operator_backup_schedule_missed_after_timestamp_seconds"
 	ScheduleLastSuccess  = "emqx_operator_backup_schedule_last_success_timestamp_seconds"
 	ScheduleCreated      = "emqx_operator_backup_schedule_created_timestamp_seconds"
 	scheduleClusterLabel = "cluster"
@@ -91,10 +91,15 @@ func ClusterSamples(e *v2beta1.EMQX, backups []v2beta1.EMQXBackup) []Sample {
 	return out
 }
 
-// ScheduleSamples are the series of one backup schedule (the extra label is its cluster). A
-// suspended schedule or one whose schedule does not parse has no interval: nothing is due, so
-// no alert may say a backup is late.
-func ScheduleSamples(sc *v2beta1.EMQXBackupSchedule, now time.Time) []Sample {
+// ScheduleSamples are the series of one backup schedule (the extra label is its cluster).
+//
+// "Missed" is counted in scheduled runs, not in a fixed interval: from the newest success (or the
+// schedule's creation) to the second run after it. A schedule's runs need not be evenly spaced
+// (weekdays only, twice a day at 02:00 and 03:00): twice the gap between two upcoming runs would
+// alert on Monday for a weekday schedule whose Friday run succeeded, or never for long gaps. A
+// suspended schedule or one whose schedule does not parse has nothing due, so no alert may say a
+// backup is late.
+func ScheduleSamples(sc *v2beta1.EMQXBackupSchedule) []Sample {
 	cluster := []string{sc.Spec.Template.ClusterName}
 	out := []Sample{{ScheduleCreated, cluster, float64(sc.CreationTimestamp.Unix())}}
 	if sc.Status.LastSuccessfulTime != nil {
@@ -104,8 +109,11 @@ func ScheduleSamples(sc *v2beta1.EMQXBackupSchedule, now time.Time) []Sample {
 		return out
 	}
 	if cs, err := schedule.Parse(sc.Spec.Schedule); err == nil {
-		first := cs.Next(now)
-		out = append(out, Sample{ScheduleInterval, cluster, cs.Next(first).Sub(first).Seconds()})
+		since := sc.CreationTimestamp.Time
+		if sc.Status.LastSuccessfulTime != nil {
+			since = sc.Status.LastSuccessfulTime.Time
+		}
+		out = append(out, Sample{ScheduleMissedAfter, cluster, float64(cs.Next(cs.Next(since)).Unix())})
 	}
 	return out
 }

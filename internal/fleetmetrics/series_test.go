@@ -117,18 +117,25 @@ func TestScheduleSamples(t *testing.T) {
 	c := []string{"emqx"}
 	createdSample := Sample{ScheduleCreated, c, float64(created.Unix())}
 	last := &metav1.Time{Time: now.Add(-time.Hour)}
+	at := func(t time.Time) float64 { return float64(t.Unix()) }
+	// 2026-12-04 is a Friday.
+	fridayRun := &metav1.Time{Time: time.Date(2026, 12, 4, 2, 4, 0, 0, time.UTC)}
 	for _, tc := range []struct {
 		name string
 		sc   *v2beta1.EMQXBackupSchedule
 		want []Sample
 	}{
-		{"daily, never succeeded", sc("0 3 * * *", false, nil), []Sample{createdSample, {ScheduleInterval, c, 86400}}},
-		{"every 6h with a success", sc("@every 6h", false, last), []Sample{createdSample, {ScheduleLastSuccess, c, float64(last.Unix())}, {ScheduleInterval, c, 21600}}},
+		{"daily, never succeeded: two runs after creation (12-03 12:00)", sc("0 3 * * *", false, nil),
+			[]Sample{createdSample, {ScheduleMissedAfter, c, at(time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC))}}},
+		{"every 6h with a success: two runs after it", sc("@every 6h", false, last),
+			[]Sample{createdSample, {ScheduleLastSuccess, c, at(last.Time)}, {ScheduleMissedAfter, c, at(last.Add(12 * time.Hour))}}},
+		{"weekdays, Friday's run succeeded: missed only after Tuesday's run, not over the weekend", sc("0 2 * * 1-5", false, fridayRun),
+			[]Sample{createdSample, {ScheduleLastSuccess, c, at(fridayRun.Time)}, {ScheduleMissedAfter, c, at(time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC))}}},
 		{"suspended: nothing is due", sc("@hourly", true, last), []Sample{createdSample, {ScheduleLastSuccess, c, float64(last.Unix())}}},
 		{"unparsable schedule: nothing is due", sc("whenever", false, nil), []Sample{createdSample}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ScheduleSamples(tc.sc, now); !reflect.DeepEqual(got, tc.want) {
+			if got := ScheduleSamples(tc.sc); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got  %v\nwant %v", got, tc.want)
 			}
 		})
