@@ -96,7 +96,7 @@ e2e-binaries: ## Build the operator, the simulator, the Job runner and the e2e t
 	go test -c -o bin/e2e-install.test ./test/e2e/install
 	go test -c -o bin/e2e-migrate.test ./test/e2e/migrate
 	go test -c -o bin/e2e-docs.test ./test/e2e/docs
-	$(TOOLS) build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl kustomize helm controller-gen
+	$(TOOLS) build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl kustomize helm controller-gen prometheus promtool
 
 .PHONY: test-e2e
 test-e2e: e2e-binaries ## End-to-end tests on the local kwok cluster with the EMQX simulator.

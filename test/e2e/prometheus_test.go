@@ -11,11 +11,14 @@ import (
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/internal/tlscert/tlscerttest"
@@ -23,7 +26,7 @@ import (
 	"github.com/broker-ops/emqx-operator/test/simulator"
 )
 
-// TestPrometheusScrapesAlertsAndFillsTheDashboard runs Debian's prometheus against the local
+// TestPrometheusScrapesAlertsAndFillsTheDashboard runs a real Prometheus server against the local
 // cluster: the EMQX pods discovered through the API server as the cluster's PodMonitor says, the
 // operator scraped over HTTPS with a ServiceAccount token bound to the shipped reader role, the
 // shipped alert rules evaluated. Every target is up; every query of the shipped dashboard returns
@@ -217,4 +220,121 @@ func alertIs(prom *harness.Prometheus, name, ns, state string) error {
 		}
 	}
 	return fmt.Errorf("%s is not %s for %s (alerts: %v)", name, state, ns, alerts)
+}
+
+// TestPrometheusFindsTheOperatorThroughItsServiceMonitor: the shipped ServiceMonitor and metrics
+// Service, with real EndpointSlices (network-namespace mode): the operator's pod from the shipped
+// Deployment's template (kwok runs no container: the operator process listens on that pod's IP),
+// the Service selecting it, and Prometheus configured from the ServiceMonitor as the Prometheus
+// Operator would — it finds the operator through the EndpointSlice and scrapes it over HTTPS, and a
+// cluster's series keep that cluster's namespace (not the operator's, which the target carries).
+func TestPrometheusFindsTheOperatorThroughItsServiceMonitor(t *testing.T) {
+	if env.NetMode() != "netns" {
+		t.Skip("needs real EndpointSlices: E2E_NET_MODE=netns (make test runs so as root)")
+	}
+	ns := env.NewNamespace(t)
+	clusterNS := env.NewNamespace(t)
+	kubectl(t, "-n", clusterNS, "apply", "-f", writeTemp(t, `apiVersion: apps.emqx.io/v2beta1
+kind: EMQX
+metadata: {name: seen}
+spec:
+  image: emqx/emqx-enterprise:6.1.1
+  coreTemplate:
+    spec: {replicas: 1}
+`))
+	var deployment appsv1.Deployment
+	var service corev1.Service
+	var monitor monitoringv1.ServiceMonitor
+	for file, into := range map[string]any{
+		filepath.Join("config", "manager", "manager.yaml"):         &deployment,
+		filepath.Join("config", "default", "metrics_service.yaml"): &service,
+		filepath.Join("config", "prometheus", "monitor.yaml"):      &monitor,
+	} {
+		decodeShipped(t, file, into)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "emqx-operator-0", Labels: deployment.Spec.Template.Labels},
+		Spec: *deployment.Spec.Template.Spec.DeepCopy()}
+	pod.Spec.ServiceAccountName = ""
+	service.Namespace, monitor.Namespace = ns, ns
+	create(t, pod)
+	create(t, &service)
+	var podIP string
+	harness.Eventually(t, 30*time.Second, "the operator's pod running with an IP", func() error {
+		ctx, cancel := harness.Ctx()
+		defer cancel()
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return err
+		}
+		if podIP = pod.Status.PodIP; podIP == "" {
+			return fmt.Errorf("no pod IP yet")
+		}
+		return nil
+	})
+	env.StopOperator()
+	if err := env.StartOperatorWithMetricsOn(podIP + ":8443"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		env.StopOperator()
+		if err := env.StartOperator(); err != nil {
+			t.Fatal(err)
+		}
+	}()
+
+	kubectl(t, "apply", "-f", filepath.Join(env.RepoRoot(), "config", "rbac", "metrics_reader_role.yaml"))
+	kubectl(t, "-n", ns, "create", "serviceaccount", "prometheus")
+	kubectl(t, "create", "clusterrolebinding", "e2e-prometheus-"+ns, "--clusterrole=emqx-operator-metrics-reader", "--serviceaccount="+ns+":prometheus")
+	defer func() { _ = env.Kubectl("delete", "clusterrolebinding", "e2e-prometheus-"+ns) }()
+	token, err := env.KubectlOutput("-n", ns, "create", "token", "prometheus", "--duration=1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := harness.ServiceMonitorScrapeConfig(&monitor, env.Kubeconfig, strings.TrimSpace(token), "1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom, err := env.StartPrometheus([]harness.ScrapeConfig{job}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prom.Stop()
+	harness.Eventually(t, 60*time.Second, "the operator found through its EndpointSlice and up", func() error {
+		targets, err := prom.Targets()
+		if err != nil {
+			return err
+		}
+		if len(targets) != 1 {
+			return fmt.Errorf("%d targets: %+v", len(targets), targets)
+		}
+		if tg := targets[0]; tg.Health != "up" || !strings.Contains(tg.ScrapeURL, "https://"+podIP+":8443/metrics") || tg.Labels["service"] != service.Name {
+			return fmt.Errorf("target %+v", tg)
+		}
+		return nonEmpty(prom, `emqx_operator_reconcile_step_duration_seconds_count{job="`+job["job_name"].(string)+`"}`)
+	})
+	harness.Eventually(t, 30*time.Second, "the cluster's series under its own namespace", func() error {
+		return nonEmpty(prom, `emqx_operator_cluster_nodes_wanted{job="`+job["job_name"].(string)+`",namespace="`+clusterNS+`",name="seen",role="core"}`)
+	})
+}
+
+// decodeShipped reads the one object of kind into's type from a shipped manifest.
+func decodeShipped(t *testing.T, file string, into any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(env.RepoRoot(), file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"*v1.Deployment": "Deployment", "*v1.Service": "Service", "*v1.ServiceMonitor": "ServiceMonitor"}[fmt.Sprintf("%T", into)]
+	for _, doc := range strings.Split(string(b), "\n---") {
+		var meta struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		if meta.Kind == want {
+			if err := yaml.Unmarshal([]byte(doc), into); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s has no %s", file, want)
 }

@@ -237,10 +237,17 @@ var OperatorArgs = []string{
 
 // StartOperator runs the manager binary as `make run` does, against the local cluster.
 func (e *Env) StartOperator() error {
-	var err error
-	if e.OperatorMetrics, err = FreeLoopbackAddr(); err != nil {
+	addr, err := FreeLoopbackAddr()
+	if err != nil {
 		return err
 	}
+	return e.StartOperatorWithMetricsOn(addr)
+}
+
+// StartOperatorWithMetricsOn is StartOperator with the metrics endpoint on addr (host:port).
+func (e *Env) StartOperatorWithMetricsOn(addr string) error {
+	var err error
+	e.OperatorMetrics = addr
 	args := append([]string{"--leader-elect=false", "--metrics-bind-address=" + e.OperatorMetrics,
 		"--health-probe-bind-address=127.0.0.1:0", "--zap-log-level=debug"}, OperatorArgs...)
 	e.operator, err = startProcess("operator", e.logDir, []string{"KUBECONFIG=" + e.Kubeconfig},
@@ -282,6 +289,12 @@ func (m *Manager) Log() string {
 
 // RepoRoot is the checkout the environment runs from.
 func (e *Env) RepoRoot() string { return e.cfg.RepoRoot }
+
+// StopOperator stops the operator gracefully (SIGTERM).
+func (e *Env) StopOperator() { e.operator.stop(10 * time.Second) }
+
+// NetMode is how pods get their addresses: loopback, or netns (real EndpointSlices).
+func (e *Env) NetMode() string { return e.cfg.NetMode }
 
 // KillOperator kills the operator abruptly (SIGKILL), mid-whatever it was doing.
 func (e *Env) KillOperator() { e.operator.kill() }

@@ -17,7 +17,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// A real Prometheus (Debian's prometheus package, unpacked by hack/tools.sh) for the e2e suite. It
+// A real Prometheus server (built by hack/tools.sh from its Go module, v0.316.0, with Kubernetes
+// discovery compiled in: Debian's package leaves it out) for the e2e suite. It
 // discovers the EMQX pods through the local cluster's API server (kubernetes_sd with the
 // cluster's kubeconfig), the way the Prometheus Operator's configuration from a PodMonitor does,
 // scrapes the operator, and evaluates the project's alert rules.
@@ -65,6 +66,52 @@ func PodMonitorScrapeConfig(pm *monitoringv1.PodMonitor, kubeconfig, username, p
 		sc["basic_auth"] = map[string]string{"username": username, "password": password}
 	}
 	return sc, nil
+}
+
+// ServiceMonitorScrapeConfig translates a ServiceMonitor's first endpoint into the scrape
+// configuration the Prometheus Operator generates for it with EndpointSlice discovery: endpoints
+// of Services in the ServiceMonitor's namespace whose labels match its selector, at the port of
+// the endpoint's name, with its scheme, path and honorLabels; the bearer token it would read from
+// its file is given here, and the TLS settings kept.
+func ServiceMonitorScrapeConfig(sm *monitoringv1.ServiceMonitor, kubeconfig, bearerToken, scrapeInterval string) (ScrapeConfig, error) {
+	if len(sm.Spec.Endpoints) == 0 {
+		return nil, fmt.Errorf("ServiceMonitor %s has no endpoint", sm.Name)
+	}
+	ep := sm.Spec.Endpoints[0]
+	relabel := []map[string]any{}
+	for k, v := range sm.Spec.Selector.MatchLabels {
+		relabel = append(relabel, map[string]any{"action": "keep",
+			"source_labels": []string{"__meta_kubernetes_service_label_" + sanitizeLabel(k)}, "regex": regexp.QuoteMeta(v)})
+	}
+	relabel = append(relabel,
+		map[string]any{"action": "keep", "source_labels": []string{"__meta_kubernetes_endpointslice_port_name"}, "regex": ep.Port},
+		map[string]any{"source_labels": []string{"__meta_kubernetes_namespace"}, "target_label": "namespace"},
+		map[string]any{"source_labels": []string{"__meta_kubernetes_service_name"}, "target_label": "service"},
+	)
+	sc := ScrapeConfig{
+		"job_name":        fmt.Sprintf("serviceMonitor/%s/%s/0", sm.Namespace, sm.Name),
+		"scrape_interval": scrapeInterval,
+		"metrics_path":    ep.Path,
+		"scheme":          orDefault(ep.Scheme, "http"),
+		"kubernetes_sd_configs": []map[string]any{{"role": "endpointslice", "kubeconfig_file": kubeconfig,
+			"namespaces": map[string]any{"names": []string{sm.Namespace}}}},
+		"relabel_configs": relabel,
+		"honor_labels":    ep.HonorLabels,
+	}
+	if ep.BearerTokenFile != "" { //nolint:staticcheck // the shipped ServiceMonitor uses it, as operator-sdk's does
+		sc["authorization"] = map[string]any{"credentials": bearerToken}
+	}
+	if ep.TLSConfig != nil && ep.TLSConfig.InsecureSkipVerify != nil && *ep.TLSConfig.InsecureSkipVerify {
+		sc["tls_config"] = map[string]any{"insecure_skip_verify": true}
+	}
+	return sc, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
 
 var invalidLabelChars = regexp.MustCompile(`[^a-zA-Z0-9_]`)
