@@ -22,6 +22,10 @@ TOOLS_ROOT=${EMQXOP_TOOLS_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/emqx-operator/to
 ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl
   controller-gen kustomize helm operator-sdk opm prometheus promtool)
 
+# Tools are linked without symbol tables and DWARF: nobody debugs them here, and writing DWARF is
+# a large part of linking binaries the size of kube-apiserver (the cold-cache build's budget).
+STRIP="-s -w"
+
 log() { echo "tools: $*" >&2; }
 die() { echo "tools: error: $*" >&2; exit 1; }
 
@@ -59,7 +63,7 @@ install_to() { # install_to TOOL BUILT_BINARY
 build_go_install() { # build_go_install TOOL PKG@VERSION [ldflags]
   local tool=$1 pkg=$2 ldflags=${3:-} gobin
   gobin=$(mktemp -d)
-  GOBIN=$gobin CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$pkg"
+  GOBIN=$gobin CGO_ENABLED=0 go install -trimpath -ldflags "$STRIP $ldflags" "$pkg"
   # go install names the binary after the package's last element ("v5" for kustomize/v5).
   install_to "$tool" "$(find "$gobin" -type f | head -1)"
   rm -rf "$gobin"
@@ -80,7 +84,7 @@ import (
 func main() { etcdmain.Main(os.Args) }
 GO
   (cd "$dir" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 && go mod tidy >/dev/null 2>&1 &&
-    CGO_ENABLED=0 go build -trimpath -o etcd .)
+    CGO_ENABLED=0 go build -trimpath -ldflags "$STRIP" -o etcd .)
   install_to etcd "$dir/etcd"
   rm -rf "$(dirname "$dir")"
 }
@@ -111,7 +115,7 @@ import (
 )
 GO
   minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
-  ldflags=""
+  ldflags="$STRIP"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
@@ -144,12 +148,15 @@ GO
       { grep -v ansible-operator-plugins || true; } | while read -r r; do go mod edit -replace "$r"; done
     go mod tidy -e >/dev/null 2>&1 || true
     CGO_ENABLED=0 go build -trimpath -tags containers_image_openpgp \
-      -ldflags "-X github.com/operator-framework/operator-sdk/internal/version.Version=$OPERATOR_SDK_VERSION -X github.com/operator-framework/operator-sdk/internal/version.GitVersion=$OPERATOR_SDK_VERSION -X github.com/operator-framework/operator-sdk/internal/version.ImageVersion=$OPERATOR_SDK_VERSION -X github.com/operator-framework/operator-sdk/internal/version.KubernetesVersion=$KUBERNETES_VERSION" \
+      -ldflags "$STRIP -X github.com/operator-framework/operator-sdk/internal/version.Version=$OPERATOR_SDK_VERSION -X github.com/operator-framework/operator-sdk/internal/version.GitVersion=$OPERATOR_SDK_VERSION -X github.com/operator-framework/operator-sdk/internal/version.ImageVersion=$OPERATOR_SDK_VERSION -X github.com/operator-framework/operator-sdk/internal/version.KubernetesVersion=$KUBERNETES_VERSION" \
       -o operator-sdk github.com/operator-framework/operator-sdk/cmd/operator-sdk)
   install_to operator-sdk "$dir/operator-sdk"
   rm -rf "$(dirname "$dir")"
 }
 
+# opm serves file-based catalogs here (render, validate): its SQLite index format needs cgo and a C
+# compile of SQLite, so it is built without cgo (go-sqlite3 then compiles to a stub that only
+# the SQLite commands would reach).
 build_opm() {
   local dir; dir=$(mktemp -d)/opm
   scratch_module "$dir" local/opm-build
@@ -166,8 +173,8 @@ GO
     { sed -n 's/^replace \(.*\) => \(.*\) \(v[^ ]*\)$/\1=\2@\3/p; /^replace (/,/^)/{s/^[[:space:]]*\([^ ]*\) => \([^ ]*\) \(v[^ ]*\)$/\1=\2@\3/p}' "$reg_mod" || true; } |
       while read -r r; do go mod edit -replace "$r"; done
     go mod tidy -e >/dev/null 2>&1 || true
-    CGO_ENABLED=1 go build -trimpath -tags json1,containers_image_openpgp \
-      -ldflags "-X github.com/operator-framework/operator-registry/cmd/opm/version.gitCommit=$OPM_VERSION -X github.com/operator-framework/operator-registry/cmd/opm/version.opmVersion=$OPM_VERSION" \
+    CGO_ENABLED=0 go build -trimpath -tags containers_image_openpgp \
+      -ldflags "$STRIP -X github.com/operator-framework/operator-registry/cmd/opm/version.gitCommit=$OPM_VERSION -X github.com/operator-framework/operator-registry/cmd/opm/version.opmVersion=$OPM_VERSION" \
       -o opm github.com/operator-framework/operator-registry/cmd/opm)
   install_to opm "$dir/opm"
   rm -rf "$(dirname "$dir")"
@@ -200,7 +207,7 @@ import _ "github.com/prometheus/prometheus/cmd/prometheus"
 GO
   (cd "$dir" && go get "github.com/prometheus/prometheus@$PROMETHEUS_VERSION" && go mod tidy -e &&
     CGO_ENABLED=0 go build -trimpath -tags tools,remove_all_sd,enable_kubernetes_sd \
-      -ldflags "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" -o prometheus \
+      -ldflags "$STRIP -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" -o prometheus \
       github.com/prometheus/prometheus/cmd/prometheus)
   install_to prometheus "$dir/prometheus"
   rm -rf "$(dirname "$dir")"
