@@ -37,8 +37,8 @@ func ReplicationFactor(e *v2beta1.EMQX) int {
 	highest := 0
 	for _, db := range dbRoots {
 		rf := DefaultReplicationFactor
-		if v, err := emqxconf.Lookup(conf, "durable_storage."+db+".replication_factor"); err == nil && v != nil {
-			if n, err := strconv.Atoi(strings.Trim(v.String(), `"`)); err == nil && n > 0 {
+		if s, ok, err := emqxconf.Scalar(conf, "durable_storage."+db+".replication_factor"); err == nil && ok {
+			if n, err := strconv.Atoi(s); err == nil && n > 0 {
 				rf = n
 			}
 		}
@@ -78,6 +78,6 @@ func DurableSessionsIn(conf string, env []corev1.EnvVar) bool {
 	if err != nil {
 		return false
 	}
-	v, err := emqxconf.Lookup(parsed, "durable_sessions.enable")
-	return err == nil && v != nil && strings.EqualFold(strings.Trim(v.String(), `"`), "true")
+	s, ok, err := emqxconf.Scalar(parsed, "durable_sessions.enable")
+	return err == nil && ok && strings.EqualFold(s, "true")
 }

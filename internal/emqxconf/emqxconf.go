@@ -104,6 +104,22 @@ func Parse(text string) (conf *hocon.Config, err error) {
 	return hocon.ParseString(text)
 }
 
+// Scalar is the plain value at path, unquoted ("" and false when path is unset or holds an object
+// or an array). The parser's String() of an object panics when the object holds an unresolved
+// optional substitution (`a { b = ${?UNSET} }`), so objects and arrays are never printed here;
+// found by FuzzConfigData (seed `node.name = ${?HOSTNAME}` looked up as node).
+func Scalar(conf *hocon.Config, path string) (string, bool, error) {
+	v, err := Lookup(conf, path)
+	if err != nil || v == nil {
+		return "", false, err
+	}
+	switch v.(type) {
+	case hocon.Object, hocon.Array:
+		return "", false, nil
+	}
+	return strings.Trim(v.String(), `"`), true, nil
+}
+
 // Lookup is conf.Get(path) without the parser's panic when a prefix of path holds a plain value
 // (`node = "x"` and then node.name): that is reported as an error naming the path.
 func Lookup(conf *hocon.Config, path string) (v hocon.Value, err error) {

@@ -34,3 +34,27 @@ func TestRestartChecksum(t *testing.T) {
 		t.Error("empty configs differ")
 	}
 }
+
+func TestScalar(t *testing.T) {
+	for _, tc := range []struct {
+		text, path, want string
+		found            bool
+	}{
+		{`license.key = "abc"`, "license.key", "abc", true},
+		{`durable_storage.messages.replication_factor = 5`, "durable_storage.messages.replication_factor", "5", true},
+		{`license.key = ${?UNSET}`, "license.key", "", false},
+		// An object holding an unresolved optional substitution: printing it panicked in the parser.
+		{`license.key { a = ${?UNSET} }`, "license.key", "", false},
+		{`license.key = [1, 2]`, "license.key", "", false},
+		{`log.console.level = info`, "license.key", "", false},
+	} {
+		conf, err := Parse(tc.text)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.text, err)
+		}
+		got, found, err := Scalar(conf, tc.path)
+		if err != nil || got != tc.want || found != tc.found {
+			t.Errorf("Scalar(%q, %s) = %q, %v, %v; want %q, %v", tc.text, tc.path, got, found, err, tc.want, tc.found)
+		}
+	}
+}

@@ -36,10 +36,8 @@ func Given(e *v2beta1.EMQX) (source, inline string) {
 		return FromSpec, ""
 	}
 	if conf, err := emqxconf.Parse(e.Spec.Config.Data); err == nil {
-		if v, err := emqxconf.Lookup(conf, "license.key"); err == nil && v != nil {
-			if key := strings.Trim(v.String(), `"`); key != "" {
-				return FromConfig, key
-			}
+		if key, ok, err := emqxconf.Scalar(conf, "license.key"); err == nil && ok && key != "" {
+			return FromConfig, key
 		}
 	}
 	for _, env := range e.Spec.CoreTemplate.Spec.Env {
