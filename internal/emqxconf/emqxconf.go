@@ -86,7 +86,12 @@ func canonical(b *strings.Builder, v hocon.Value) {
 		}
 		b.WriteString("]")
 	default:
-		fmt.Fprintf(b, "%q", strings.Trim(fmt.Sprint(v), `"`))
+		// The Go parser reads an apostrophe in an unquoted value (it's) as the start of a Go
+		// character literal and keeps the line's end in the value: `x = it's` at the end of the
+		// text and the same line followed by more text would hash differently, and roll every
+		// pod for nothing (found by FuzzConfigData, input `cluster.0=A'0`). HOCON values hold
+		// no raw line end, so trailing ones are dropped.
+		fmt.Fprintf(b, "%q", strings.TrimRight(strings.Trim(fmt.Sprint(v), `"`), "\r\n"))
 	}
 }
 
@@ -96,12 +101,92 @@ func Parse(text string) (conf *hocon.Config, err error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, nil
 	}
+	if err := everythingClosed(text); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
 	return hocon.ParseString(text)
+}
+
+// everythingClosed refuses text whose quoted strings, objects, arrays or substitutions are left open.
+// EMQX's HOCON parser refuses such text (the node would not start), and the Go parser mishandles
+// it: a quoted string cut off by a line end swallows what follows (`a = "x` + newline + `y = 2`
+// sets a to "x\n" and drops y; found by FuzzConfigData, input `node="`), and an array or a
+// substitution open at the end makes it loop for ever (inputs `a = [1, pc ` and `e.e=${?E`), which
+// would hang a reconcile worker. Comments and triple-quoted strings, which may span lines, are
+// skipped; HOCON allows no bracket or brace in an unquoted string, so counting them is exact.
+func everythingClosed(text string) error {
+	line := 1
+	type open struct {
+		closer byte
+		line   int
+	}
+	var stack []open
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '\n':
+			line++
+		case c == '#' || strings.HasPrefix(text[i:], "//"):
+			for i+1 < len(text) && text[i+1] != '\n' {
+				i++
+			}
+		case strings.HasPrefix(text[i:], `"""`):
+			end := strings.Index(text[i+3:], `"""`)
+			if end < 0 {
+				return fmt.Errorf("line %d: a triple-quoted string is not closed", line)
+			}
+			line += strings.Count(text[i:i+3+end], "\n")
+			i += 3 + end + 2
+			// HOCON lets extra quotes before the closing three belong to the string.
+			for i+1 < len(text) && text[i+1] == '"' {
+				i++
+			}
+		case c == '"':
+			for i++; ; i++ {
+				if i >= len(text) || text[i] == '\n' {
+					return fmt.Errorf("line %d: a quoted string is not closed on its line", line)
+				}
+				if text[i] == '\\' && i+1 < len(text) && text[i+1] != '\n' {
+					i++
+					continue
+				}
+				if text[i] == '"' {
+					break
+				}
+			}
+		case c == '{' || c == '[':
+			closer := byte('}')
+			if c == '[' {
+				closer = ']'
+			}
+			if c == '{' && i > 0 && text[i-1] == '$' {
+				closer = ')' // a substitution: marked apart, closed by '}' on its line
+			}
+			stack = append(stack, open{closer, line})
+		case c == '}' || c == ']':
+			if len(stack) == 0 {
+				return fmt.Errorf("line %d: %q closes nothing", line, c)
+			}
+			top := stack[len(stack)-1]
+			if want := top.closer; want != c && (want != ')' || c != '}') {
+				return fmt.Errorf("line %d: %q closes what line %d opened with %q", line, c, top.line, map[byte]string{'}': "{", ']': "[", ')': "${"}[want])
+			}
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) > 0 && stack[len(stack)-1].closer == ')' && i < len(text) && text[i] == '\n' {
+			return fmt.Errorf("line %d: a substitution ${...} is not closed on its line", stack[len(stack)-1].line)
+		}
+	}
+	if len(stack) > 0 {
+		top := stack[len(stack)-1]
+		what := map[byte]string{'}': "an object {", ']': "an array [", ')': "a substitution ${"}[top.closer]
+		return fmt.Errorf("line %d: %s is not closed", top.line, what)
+	}
+	return nil
 }
 
 // Scalar is the plain value at path, unquoted ("" and false when path is unset or holds an object
@@ -120,16 +205,26 @@ func Scalar(conf *hocon.Config, path string) (string, bool, error) {
 	return strings.Trim(v.String(), `"`), true, nil
 }
 
-// Lookup is conf.Get(path) without the parser's panic when a prefix of path holds a plain value
-// (`node = "x"` and then node.name): that is reported as an error naming the path.
+// Lookup is conf.Get(path), with a prefix of path that holds a plain value (`node = "x"` and then
+// node.name) reported as an error naming the path: EMQX refuses such a config, while the parser
+// either panics (before v1.3) or finds nothing there (since).
 func Lookup(conf *hocon.Config, path string) (v hocon.Value, err error) {
 	if conf == nil {
 		return nil, nil
 	}
+	notAnObject := fmt.Errorf("%s: a part of this path is set to a plain value, not an object", path)
 	defer func() {
 		if r := recover(); r != nil {
-			v, err = nil, fmt.Errorf("%s: a part of this path is set to a plain value, not an object", path)
+			v, err = nil, notAnObject
 		}
 	}()
+	parts := strings.Split(path, ".")
+	for i := 1; i < len(parts); i++ {
+		switch prefix := conf.Get(strings.Join(parts[:i], ".")); prefix.(type) {
+		case nil, hocon.Object:
+		default:
+			return nil, notAnObject
+		}
+	}
 	return conf.Get(path), nil
 }
