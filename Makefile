@@ -197,6 +197,19 @@ kubeconfig: ## Print the local cluster's kubeconfig path (use: export KUBECONFIG
 bench: ## Benchmarks: render (first and cached) and a no-op reconcile.
 	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" go test -run='^$$' -bench=. -benchmem ./internal/render/... ./controllers/...
 
+# Fuzz targets, package:Target. `make test` runs their seed corpora (with the unit tests); `make
+# fuzz` explores each for FUZZTIME in turn and keeps what it finds under the package's testdata/fuzz.
+FUZZ_TARGETS = ./internal/cli:FuzzRenderManifests ./internal/emqxconf:FuzzConfigData \
+	./internal/values:FuzzEmqx4Translation ./internal/emqxapi:FuzzOddAnswers
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz: ## Fuzz rendering, config.data parsing, EMQX 4 translation and odd EMQX answers, FUZZTIME each (default 60s).
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		go test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) "$${t%%:*}"; \
+	done
+
 ##@ Help
 
 .PHONY: help
