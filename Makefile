@@ -70,7 +70,7 @@ verify: ## go vet, gofmt, and generated files up to date.
 
 .PHONY: test-unit
 test-unit: ## Unit tests and the simulator's conformance tests (no API server).
-	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /controllers -e /test/e2e)
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /controllers -e /test/e2e) ./test/e2e/harness
 
 .PHONY: test-rules
 test-rules: ## The alert rules: promtool (Debian's prometheus package) checks them and runs their unit tests.

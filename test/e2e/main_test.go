@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -41,7 +42,25 @@ func run(m *testing.M) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "e2e environment up in %s (logs in %s)\n", time.Since(start).Round(time.Millisecond), env.LogDir())
+	// Every secret value any Secret held during the run must stay out of the operator's logs, its
+	// Events and the resources' status and annotations.
+	leaks, err := env.WatchForLeaks()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e leak watch:", err)
+		return 1
+	}
 	code := m.Run()
+	seen, found, err := leaks.Check(env.LogDir())
+	switch {
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "e2e leak check:", err)
+		code = 1
+	case len(found) > 0:
+		fmt.Fprintf(os.Stderr, "e2e leak check: FAIL, of %d secret values:\n  %s\n", seen, strings.Join(found, "\n  "))
+		code = 1
+	default:
+		fmt.Fprintf(os.Stderr, "e2e leak check: none of %d secret values appears in the operator's or its Jobs' logs, Events, status or annotations\n", seen)
+	}
 	fmt.Fprintf(os.Stderr, "e2e suite took %s\n", time.Since(start).Round(time.Second))
 	return code
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -53,6 +54,7 @@ type Env struct {
 	operator   *process
 	simulator  *process
 	logDir     string
+	restConfig *rest.Config
 	// OperatorMetrics is where the operator StartOperator ran serves its metrics (HTTPS, a
 	// token allowed to get /metrics required), as host:port on loopback.
 	OperatorMetrics string
@@ -88,6 +90,7 @@ func Start(cfg Config) (*Env, error) {
 		return e, err
 	}
 	restCfg.QPS, restCfg.Burst = 100, 200
+	e.restConfig = restCfg
 	if e.Client, err = client.New(restCfg, client.Options{Scheme: Scheme()}); err != nil {
 		return e, err
 	}
