@@ -281,6 +281,9 @@ func (e *Env) StartManager(name string, env []string, args ...string) (*Manager,
 // Stop ends the manager (SIGTERM, then SIGKILL after 10 s).
 func (m *Manager) Stop() { m.p.stop(10 * time.Second) }
 
+// Kill kills the manager abruptly (SIGKILL): it releases nothing, its Lease among others.
+func (m *Manager) Kill() { m.p.kill() }
+
 // Running reports whether the manager has not exited.
 func (m *Manager) Running() bool { return m.p.running() }
 
