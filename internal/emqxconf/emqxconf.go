@@ -112,6 +112,28 @@ func Parse(text string) (conf *hocon.Config, err error) {
 	return hocon.ParseString(text)
 }
 
+// isInclude: an include directive starts at i: the word include where a key may start, then
+// blanks and a quoted name or required(, file(, url( or classpath(.
+func isInclude(text string, i int) bool {
+	if !strings.HasPrefix(text[i:], "include") {
+		return false
+	}
+	if i > 0 && !strings.ContainsRune(" \t\n\r{,", rune(text[i-1])) {
+		return false
+	}
+	rest := text[i+len("include"):]
+	after := strings.TrimLeft(rest, " \t")
+	if len(after) == len(rest) {
+		return false
+	}
+	for _, p := range []string{`"`, "required(", "file(", "url(", "classpath("} {
+		if strings.HasPrefix(after, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // everythingClosed refuses text whose quoted strings, objects, arrays or substitutions are left open.
 // EMQX's HOCON parser refuses such text (the node would not start), and the Go parser mishandles
 // it: a quoted string cut off by a line end swallows what follows (`a = "x` + newline + `y = 2`
@@ -145,6 +167,14 @@ func everythingClosed(text string) error {
 			for i+1 < len(text) && text[i+1] == '"' {
 				i++
 			}
+		case c == 'i' && isInclude(text, i):
+			// The Go parser would read the included file from the operator's own filesystem (and
+			// quote it in errors that reach the status); the nodes would read theirs.
+			return fmt.Errorf("line %d: include is not supported in spec.config.data: put the settings in config.data itself", line)
+		case c == '`':
+			// The Go scanner reads a backquote as the start of a raw string that may swallow the
+			// lines after it; HOCON has no such string.
+			return fmt.Errorf("line %d: a backquote (`) is not valid in HOCON outside a quoted string", line)
 		case c == '"':
 			for i++; ; i++ {
 				if i >= len(text) || text[i] == '\n' {

@@ -1,6 +1,9 @@
 package emqxconf
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestRestartChecksum(t *testing.T) {
 	sum := func(s string) string {
@@ -55,6 +58,23 @@ func TestScalar(t *testing.T) {
 		got, found, err := Scalar(conf, tc.path)
 		if err != nil || got != tc.want || found != tc.found {
 			t.Errorf("Scalar(%q, %s) = %q, %v, %v; want %q, %v", tc.text, tc.path, got, found, err, tc.want, tc.found)
+		}
+	}
+}
+
+func TestParseRefusesWhatWouldRunOnTheOperatorsSide(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"include \"/etc/passwd\"\n", "include is not supported"},
+		{"a { include required(file(\"/x\")) }", "include is not supported"},
+		{"a = `raw`", "backquote"},
+	} {
+		if _, err := Parse(tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v, want an error containing %q", tc.text, err, tc.want)
+		}
+	}
+	for _, ok := range []string{"x = include me\n", `a = "include \"y\""`, "includes = 1\n", "# include \"x\"\n"} {
+		if _, err := Parse(ok); err != nil {
+			t.Errorf("Parse(%q) = %v, want it accepted", ok, err)
 		}
 	}
 }
