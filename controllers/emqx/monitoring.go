@@ -62,6 +62,10 @@ func (r *EMQXReconciler) monitoring(ctx context.Context, p *pass) (pipeline.Outc
 			// user's settings without a word, so it is reported and left alone.
 			saw(false, ReasonPodMonitorNotOwned, notOwned.Error()+" (or unset spec.monitoring.podMonitor to keep it)")
 			return pipeline.Next(), nil
+		case apierrors.IsAlreadyExists(err):
+			// Made since the cache last saw it (see apply.Applier.OnlyOwned): whose it is shows
+			// at the next pass; the condition stays as it was.
+			return pipeline.Next(), nil
 		case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
 			// NoMatch: the kind was never served. NotFound from a server-side apply (which creates
 			// what is missing) means the kind is no longer served: the CRD was deleted after the

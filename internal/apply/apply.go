@@ -157,6 +157,15 @@ func (a *Applier) applyOne(ctx context.Context, owner, desired client.Object) (*
 			"firstDifference", Difference(desired, live))
 	}
 
+	if a.OnlyOwned && live == nil {
+		// The cache may not have seen an object made a moment ago (by a user, or by this
+		// operator's previous pass); a forced apply would take over a user's. A create fails on
+		// it instead (AlreadyExists), and the next pass, with the cache caught up, tells whose it is.
+		if err := a.Client.Create(ctx, desired, client.FieldOwner(FieldOwner)); err != nil {
+			return nil, err
+		}
+		return &Change{Object: desired, Created: true}, nil
+	}
 	u, err := toApplyUnstructured(desired, gvk.GroupVersion().String(), gvk.Kind)
 	if err != nil {
 		return nil, err
