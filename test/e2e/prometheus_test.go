@@ -271,15 +271,16 @@ spec:
 		return nil
 	})
 	env.StopOperator()
-	if err := env.StartOperatorWithMetricsOn(podIP + ":8443"); err != nil {
-		t.Fatal(err)
-	}
+	// The suite's operator comes back whatever happens below, so later tests have one.
 	defer func() {
 		env.StopOperator()
 		if err := env.StartOperator(); err != nil {
 			t.Fatal(err)
 		}
 	}()
+	if err := env.StartOperatorWithMetricsOn(podIP + ":8443"); err != nil {
+		t.Fatal(err)
+	}
 
 	kubectl(t, "apply", "-f", filepath.Join(env.RepoRoot(), "config", "rbac", "metrics_reader_role.yaml"))
 	kubectl(t, "-n", ns, "create", "serviceaccount", "prometheus")

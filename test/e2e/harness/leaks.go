@@ -29,8 +29,9 @@ type LeakWatch struct {
 	mu     sync.Mutex
 	// secrets: value → where it was seen ("Secret ns/name[key]").
 	secrets map[string]string
-	// texts: where → text (the newest version of each object's status and annotations).
-	texts map[string]string
+	// texts: where → every version of the text seen there (a condition message that leaked and
+	// then changed still counts).
+	texts map[string][]string
 }
 
 // minSecretLen: shorter values ("true", a port) are not worth calling a leak.
@@ -70,7 +71,7 @@ func (e *Env) WatchForLeaks() (*LeakWatch, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &LeakWatch{cancel: cancel, secrets: map[string]string{}, texts: map[string]string{}}
+	w := &LeakWatch{cancel: cancel, secrets: map[string]string{}, texts: map[string][]string{}}
 	watch := func(obj client.Object, record func(any)) error {
 		inf, err := c.GetInformer(ctx, obj)
 		if err != nil {
@@ -127,7 +128,7 @@ func (w *LeakWatch) recordEvent(o any) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.texts[fmt.Sprintf("Event %s/%s", ev.Namespace, ev.Name)] = ev.Reason + " " + ev.Message
+	w.add(fmt.Sprintf("Event %s/%s", ev.Namespace, ev.Name), ev.Reason+" "+ev.Message)
 }
 
 func (w *LeakWatch) recordCustomResource(o any) {
@@ -141,7 +142,15 @@ func (w *LeakWatch) recordCustomResource(o any) {
 	b, _ := json.Marshal(map[string]any{"status": u.Object["status"], "annotations": annotations})
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.texts[fmt.Sprintf("%s %s/%s status or annotations", u.GetKind(), u.GetNamespace(), u.GetName())] = string(b)
+	w.add(fmt.Sprintf("%s %s/%s status or annotations", u.GetKind(), u.GetNamespace(), u.GetName()), string(b))
+}
+
+// add records a version of the text at where (callers hold mu).
+func (w *LeakWatch) add(where, text string) {
+	versions := w.texts[where]
+	if len(versions) == 0 || versions[len(versions)-1] != text {
+		w.texts[where] = append(versions, text)
+	}
 }
 
 // Check stops the watch and returns where a secret appeared: in the operator's and its Jobs'
@@ -153,13 +162,19 @@ func (w *LeakWatch) Check(logDir string) (secretsSeen int, leaks []string, err e
 	defer w.mu.Unlock()
 	texts := map[string]string{}
 	for k, v := range w.texts {
-		texts[k] = v
+		texts[k] = strings.Join(v, "\n")
 	}
-	logs, err := filepath.Glob(filepath.Join(logDir, "job-*.log"))
-	if err != nil {
-		return 0, nil, err
+	// The operator, the managers tests start of their own (replicas, other versions) and the
+	// backup and restore Jobs: every process that runs the operator's code.
+	var logs []string
+	for _, pattern := range []string{"operator.log", "job-*.log", "replica-*.log", "manager-*.log"} {
+		found, err := filepath.Glob(filepath.Join(logDir, pattern))
+		if err != nil {
+			return 0, nil, err
+		}
+		logs = append(logs, found...)
 	}
-	for _, f := range append([]string{filepath.Join(logDir, "operator.log")}, logs...) {
+	for _, f := range logs {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return 0, nil, err

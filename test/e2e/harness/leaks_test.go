@@ -14,7 +14,7 @@ import (
 
 // The detector itself: each way a secret can leak is found, and what is not secret is not.
 func TestLeakWatchFindsSecretsWhereTheyLeak(t *testing.T) {
-	w := &LeakWatch{cancel: func() {}, secrets: map[string]string{}, texts: map[string]string{}}
+	w := &LeakWatch{cancel: func() {}, secrets: map[string]string{}, texts: map[string][]string{}}
 	w.recordSecret(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "keys"}, Data: map[string][]byte{
 		"secret": []byte("s3cr3t-in-log"), "password": []byte("pw-in-an-event"), "license.key": []byte("licence-in-status"),
 		"tls.key": []byte("base64-in-a-job-log"), "token": []byte("short"), "ca.crt": []byte("public-certificate"),
@@ -27,6 +27,9 @@ func TestLeakWatchFindsSecretsWhereTheyLeak(t *testing.T) {
 	cr.SetNamespace("ns")
 	cr.SetName("a")
 	cr.SetAnnotations(map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "s3cr3t-in-log"})
+	w.recordCustomResource(cr)
+	// The status changed afterwards: the leak that was there still counts.
+	cr.Object["status"] = map[string]any{"message": "renewed"}
 	w.recordCustomResource(cr)
 
 	dir := t.TempDir()
