@@ -59,18 +59,11 @@ func TestPrometheusScrapesAlertsAndFillsTheDashboard(t *testing.T) {
 	}
 	// The operator, as a ServiceMonitor's endpoint would scrape it: HTTPS, self-signed, a token
 	// of a ServiceAccount bound to the shipped reader role.
-	kubectl(t, "apply", "-f", filepath.Join(env.RepoRoot(), "config", "rbac", "metrics_reader_role.yaml"))
-	kubectl(t, "-n", ns, "create", "serviceaccount", "prometheus")
-	kubectl(t, "create", "clusterrolebinding", "e2e-prometheus-"+ns, "--clusterrole=emqx-operator-metrics-reader", "--serviceaccount="+ns+":prometheus")
-	defer func() { _ = env.Kubectl("delete", "clusterrolebinding", "e2e-prometheus-"+ns) }()
-	token, err := env.KubectlOutput("-n", ns, "create", "token", "prometheus", "--duration=1h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := metricsReaderToken(t, ns)
 	operatorJob := harness.ScrapeConfig{
 		"job_name": "emqx-operator", "scheme": "https",
 		"tls_config":     map[string]any{"insecure_skip_verify": true},
-		"authorization":  map[string]any{"credentials": strings.TrimSpace(token)},
+		"authorization":  map[string]any{"credentials": token},
 		"static_configs": []map[string]any{{"targets": []string{env.OperatorMetrics}}},
 	}
 	prom, err := env.StartPrometheus([]harness.ScrapeConfig{emqxJob, operatorJob},
@@ -282,15 +275,8 @@ spec:
 		t.Fatal(err)
 	}
 
-	kubectl(t, "apply", "-f", filepath.Join(env.RepoRoot(), "config", "rbac", "metrics_reader_role.yaml"))
-	kubectl(t, "-n", ns, "create", "serviceaccount", "prometheus")
-	kubectl(t, "create", "clusterrolebinding", "e2e-prometheus-"+ns, "--clusterrole=emqx-operator-metrics-reader", "--serviceaccount="+ns+":prometheus")
-	defer func() { _ = env.Kubectl("delete", "clusterrolebinding", "e2e-prometheus-"+ns) }()
-	token, err := env.KubectlOutput("-n", ns, "create", "token", "prometheus", "--duration=1h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, err := harness.ServiceMonitorScrapeConfig(&monitor, env.Kubeconfig, strings.TrimSpace(token), "1s")
+	token := metricsReaderToken(t, ns)
+	job, err := harness.ServiceMonitorScrapeConfig(&monitor, env.Kubeconfig, token, "1s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,6 +301,21 @@ spec:
 	harness.Eventually(t, 30*time.Second, "the cluster's series under its own namespace", func() error {
 		return nonEmpty(prom, `emqx_operator_cluster_nodes_wanted{job="`+job["job_name"].(string)+`",namespace="`+clusterNS+`",name="seen",role="core"}`)
 	})
+}
+
+// metricsReaderToken is a token of a ServiceAccount "prometheus" in ns bound to the shipped
+// metrics reader ClusterRole, as a user grants their Prometheus; the binding goes with the test.
+func metricsReaderToken(t *testing.T, ns string) string {
+	t.Helper()
+	kubectl(t, "apply", "-f", filepath.Join(env.RepoRoot(), "config", "rbac", "metrics_reader_role.yaml"))
+	kubectl(t, "-n", ns, "create", "serviceaccount", "prometheus")
+	kubectl(t, "create", "clusterrolebinding", "e2e-prometheus-"+ns, "--clusterrole=emqx-operator-metrics-reader", "--serviceaccount="+ns+":prometheus")
+	t.Cleanup(func() { _ = env.Kubectl("delete", "clusterrolebinding", "e2e-prometheus-"+ns) })
+	token, err := env.KubectlOutput("-n", ns, "create", "token", "prometheus", "--duration=1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(token)
 }
 
 // decodeShipped reads the one object of kind into's type from a shipped manifest.
