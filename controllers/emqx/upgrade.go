@@ -12,6 +12,7 @@ import (
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/dsrepl"
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/status"
 	"github.com/broker-ops/emqx-operator/internal/upgradepath"
 	"github.com/broker-ops/emqx-operator/internal/validation"
@@ -92,7 +93,7 @@ func emqxImage(s *appsv1.StatefulSet, specImage string) string {
 // vendor's name), else one of the spec image's repository; never a sidecar.
 func emqxContainerImage(cs []corev1.Container, specImage string) string {
 	for _, c := range cs {
-		if c.Name == "emqx" {
+		if c.Name == lifecycle.EMQXContainer {
 			return c.Image
 		}
 	}

@@ -140,6 +140,11 @@ func inviteStragglers(s *State, p *Plan) bool {
 			if !ready || s.running(node) || s.Now.Sub(since) < timeout || !anyRunningCore(s) {
 				continue
 			}
+			// EMQX refuses a replicant no core of its release can take: inviting it again and again
+			// would hold the rollout that brings that core (rule 6) for ever.
+			if role.Name == v2beta1.RoleReplicant && waitsForItsCore(s, pod) {
+				continue
+			}
 			p.Step = Step{Kind: Invite, Node: node}
 			p.Reason, p.Role, p.Message = "InvitingNode", role.Name, fmt.Sprintf("node %s is Ready but has not joined in %s: inviting it", node, timeout)
 			return true

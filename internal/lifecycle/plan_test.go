@@ -280,3 +280,65 @@ func TestOpenSourceEditionScalesInWithoutEvacuation(t *testing.T) {
 		t.Errorf("plan = %+v", p)
 	}
 }
+
+// A replicant on the new release before any core (replaced while it was down, or recreated after
+// a deletion) is refused by EMQX until a core of its release exists. Neither inviting it again
+// nor waiting for it may hold the rollout that brings that core.
+func TestReplicantAheadOfEveryCoreDoesNotHoldTheRollout(t *testing.T) {
+	f := newFixture(3, 2)
+	for _, r := range []*Role{&f.state.Core, &f.state.Replicant} {
+		for i := range r.Pods {
+			r.Pods[i].Spec.Containers = []corev1.Container{{Name: EMQXContainer, Image: "emqx:6.1.4"}}
+		}
+	}
+	outdate(&f.state.Core)
+	outdate(&f.state.Replicant)
+	f.state.Replicant.Pods[1].Status.Conditions[0].Status = corev1.ConditionFalse
+	p := Decide(f.state)
+	if p.Step.Kind != ReplacePod || p.Step.Pod.Name != "c-replicant-1" {
+		t.Fatalf("plan = %+v, want the down replicant replaced first", p)
+	}
+	// It comes back on 6.1.5, Ready (its /status answers) but refused by the 6.1.4 cores.
+	f.replaced("c-replicant-1")
+	f.state.Replicant.Pods[1].Spec.Containers[0].Image = "emqx:6.1.5"
+	f.state.Replicant.Pods[1].Status.Conditions[0].Status = corev1.ConditionTrue
+	late := NodeName(f.e, "c-replicant-1")
+	var nodes []emqxapi.Node
+	for _, n := range f.state.Nodes {
+		if n.Node != late {
+			nodes = append(nodes, n)
+		}
+	}
+	f.state.Nodes = nodes
+	p = Decide(f.state)
+	if p.Step.Kind == Invite {
+		t.Fatalf("invited a replicant no core can take: %+v", p)
+	}
+	if p.Step.Kind == StartEvacuation {
+		f.state.Evacuations[p.Step.Node] = evac(p.Step.Node, "waiting_takeover", 10, 0)
+		p = Decide(f.state)
+	}
+	if p.Step.Kind != ReplacePod || p.Step.Pod.Name != "c-core-2" {
+		t.Fatalf("plan = %+v, want the first core replaced", p)
+	}
+	// Once a core runs 6.1.5 the replicant is an ordinary straggler again: invited after the timeout.
+	f.replaced("c-core-2")
+	f.state.Core.Pods[2].Spec.Containers[0].Image = "emqx:6.1.5"
+	if p := Decide(f.state); p.Step.Kind != Invite || p.Step.Node != late {
+		t.Errorf("plan = %+v, want an invite of %s", p, late)
+	}
+}
+
+// A core already deleted for the rollout but not yet back does not count as the core on the new
+// revision: the next pod waits, whatever the terminating pod still reads.
+func TestTerminatingCoreHoldsTheNextReplacement(t *testing.T) {
+	f := newFixture(3, 2)
+	outdate(&f.state.Core)
+	outdate(&f.state.Replicant)
+	f.replaced("c-core-2")
+	f.state.Core.Pods[2].DeletionTimestamp = ptr.To(metav1.NewTime(now))
+	p := Decide(f.state)
+	if p.Step.Kind != None || !strings.Contains(p.Message, "c-core-2 is terminating") {
+		t.Fatalf("plan = %+v, want a wait for c-core-2", p)
+	}
+}

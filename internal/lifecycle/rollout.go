@@ -62,8 +62,10 @@ func rollOut(s *State, p *Plan) bool {
 
 	target, role := coreOut, &s.Core
 	switch {
-	case len(coreOut) > 0 && len(coreOut) == len(s.Core.Pods):
-		// no core runs the new revision yet: one core goes first
+	case len(coreOut) > 0 && !anyCoreOnNewRevision(s):
+		// no core runs the new revision yet: one core goes first. A core pod already deleted
+		// (terminating, not yet back) does not count: a replicant replaced now would find no core
+		// of its release and be refused.
 	case len(replOut) > 0:
 		target, role = replOut, &s.Replicant
 	}
@@ -95,7 +97,19 @@ func unhealthy(s *State) (string, string) {
 		}
 		for i := range role.Pods {
 			pod := &role.Pods[i]
+			// A terminating pod is on its way down even while it still reads Ready and its node
+			// still answers (the preStop hook is evacuating it): it counts as the node that is down.
+			if pod.DeletionTimestamp != nil {
+				return "WaitingForHealthyCluster", fmt.Sprintf("pod %s is terminating", pod.Name)
+			}
 			ready, since := PodReady(pod)
+			if role.Name == v2beta1.RoleReplicant && waitsForItsCore(s, pod) {
+				// This replicant runs a release no core runs yet (recreated after a deletion or a
+				// drain, or replaced while it was down): EMQX refuses it until a core of its release
+				// exists, and only replacing the first core brings one. Waiting for it would wait for
+				// ever; it serves no client meanwhile, so replacing a core costs no more than now.
+				continue
+			}
 			if !ready {
 				if !isOutdated(role, pod) {
 					return "RolloutBlocked", fmt.Sprintf("pod %s of the new revision is not ready%s; the rollout waits with one node down — fix the spec to resume", pod.Name, waitingReason(pod))
@@ -127,4 +141,37 @@ func waitingReason(p *corev1.Pod) string {
 	return ""
 }
 
-var _ = v2beta1.RoleCore
+// anyCoreOnNewRevision: a core pod, not terminating, runs the core StatefulSet's update revision.
+func anyCoreOnNewRevision(s *State) bool {
+	for i := range s.Core.Pods {
+		if p := &s.Core.Pods[i]; p.DeletionTimestamp == nil && !isOutdated(&s.Core, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitsForItsCore: the pod (a replicant) runs an EMQX image that no live core pod runs. EMQX
+// refuses a replicant without a core of its own release ("no_available_core_node_at_same_version").
+func waitsForItsCore(s *State, replicant *corev1.Pod) bool {
+	image := emqxImage(replicant)
+	if image == "" {
+		return false
+	}
+	for i := range s.Core.Pods {
+		if p := &s.Core.Pods[i]; p.DeletionTimestamp == nil && emqxImage(p) == image {
+			return false
+		}
+	}
+	return true
+}
+
+// emqxImage is the image of a pod's EMQX container ("" when the pod has none).
+func emqxImage(p *corev1.Pod) string {
+	for _, c := range p.Spec.Containers {
+		if c.Name == EMQXContainer {
+			return c.Image
+		}
+	}
+	return ""
+}

@@ -54,6 +54,9 @@ type State struct {
 	KeepPod map[string]string
 }
 
+// EMQXContainer is the name of the EMQX container in every pod the chart renders.
+const EMQXContainer = "emqx"
+
 // Tunables (durations in wall time).
 const (
 	// DefaultJoinTimeout: DNS discovery retries every 5 s, so a node Ready this long without having

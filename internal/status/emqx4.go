@@ -164,7 +164,7 @@ func nodesNotRunning4(c v1beta2.Cluster, p Emqx4Observed, want int32) string {
 func imageDiffers(p Emqx4Observed, image string) bool {
 	for i := range p.Pods {
 		for _, ct := range p.Pods[i].Spec.Containers {
-			if ct.Name == "emqx" && ct.Image != image {
+			if ct.Name == lifecycle.EMQXContainer && ct.Image != image {
 				return true
 			}
 		}

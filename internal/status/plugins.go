@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 )
 
 // pluginsCondition: PluginsReady from the cluster's EMQXPlugins; it returns whether every running
@@ -110,7 +111,7 @@ func emqxRestarts(o *Observed) map[string]int32 {
 // without plugins: they are not on the data volume).
 func EMQXRestarts(pod *corev1.Pod) int32 {
 	for _, c := range pod.Status.ContainerStatuses {
-		if c.Name == "emqx" {
+		if c.Name == lifecycle.EMQXContainer {
 			return c.RestartCount
 		}
 	}
