@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -76,7 +77,7 @@ func TestLeaderKilledMidRolloutHandsOver(t *testing.T) {
 	env.WaitForCondition(t, ns, "ha", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
 	// Which pods each name had, sampled every 100 ms: a pod replaced twice shows three. (The
 	// ReplacePod Events cannot tell: one sent just before the SIGKILL may be lost.)
-	uids := map[string]map[types.UID]bool{}
+	uids := map[string]map[types.UID]string{} // pod name → UID → what the first sample saw of it
 	var uidsMu sync.Mutex
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
@@ -91,9 +92,11 @@ func TestLeaderKilledMidRolloutHandsOver(t *testing.T) {
 				uidsMu.Lock()
 				for _, p := range pods.Items {
 					if uids[p.Name] == nil {
-						uids[p.Name] = map[types.UID]bool{}
+						uids[p.Name] = map[types.UID]string{}
 					}
-					uids[p.Name][p.UID] = true
+					if _, ok := uids[p.Name][p.UID]; !ok {
+						uids[p.Name][p.UID] = describePod(&p)
+					}
 				}
 				uidsMu.Unlock()
 			}
@@ -155,7 +158,17 @@ func TestLeaderKilledMidRolloutHandsOver(t *testing.T) {
 	}
 	for name, seen := range uids {
 		if len(seen) != 2 {
-			t.Errorf("pod %s existed as %d pods, want 2 (replaced once)", name, len(seen))
+			t.Errorf("pod %s existed as %d pods, want 2 (replaced once): %v", name, len(seen), seen)
 		}
 	}
+}
+
+// describePod says when a pod was made, from which revision, and whether it was already going.
+func describePod(p *corev1.Pod) string {
+	d := fmt.Sprintf("created %s rev %s phase %s", p.CreationTimestamp.Format("15:04:05"),
+		p.Labels[appsv1.ControllerRevisionHashLabelKey], p.Status.Phase)
+	if p.DeletionTimestamp != nil {
+		d += " deleted " + p.DeletionTimestamp.Format("15:04:05")
+	}
+	return d
 }
