@@ -94,7 +94,7 @@ func TestRigGracefulDeletionWaitsForTheNode(t *testing.T) {
 		if apierrors.IsNotFound(err) || (err == nil && p.UID != pod.UID) {
 			return nil
 		}
-		if err == nil && p.Annotations[simulator.AnnotationStopped] != "true" && p.DeletionTimestamp != nil {
+		if err == nil && p.DeletionTimestamp != nil {
 			return fmt.Errorf("terminating, node not stopped yet")
 		}
 		return fmt.Errorf("pod still there: %v", err)

@@ -161,7 +161,7 @@ func (s *Simulator) SetFaults(name string, f Faults) error {
 	switch {
 	case f.Stopped && !wasStopped:
 		s.stopNode(uid)
-		s.annotateKey(ctx, pod, AnnotationReady, "false")
+		s.annotateKey(ctx, pod, uid, AnnotationReady, "false")
 		return nil
 	case !f.Stopped && wasStopped:
 		ns, name, _ := strings.Cut(pod, "/")
@@ -179,7 +179,7 @@ func (s *Simulator) SetFaults(name string, f Faults) error {
 		return nil
 	}
 	if state == running {
-		s.annotateKey(ctx, pod, AnnotationReady, boolString(!f.Unhealthy))
+		s.annotateKey(ctx, pod, uid, AnnotationReady, boolString(!f.Unhealthy))
 	}
 	return nil
 }

@@ -86,7 +86,7 @@ func (s *Simulator) validateLicences(ctx context.Context, now time.Time) {
 		s.log.Warn("node crashed", "node", n.name,
 			"reason", "SINGLE_NODE_LICENSE, make sure this node and peer nodes are configured with a valid license")
 		s.stopNode(n.podUID)
-		s.annotateKey(ctx, n.podKey, AnnotationReady, "false")
+		s.annotateKey(ctx, n.podKey, n.podUID, AnnotationReady, "false")
 		s.wg.Go(func() { s.restartAfterCrash(ctx, n) })
 	}
 }

@@ -18,9 +18,8 @@ import (
 
 // Annotations the simulator writes for the kwok Stages (hack/kwok/stages.yaml).
 const (
-	AnnotationImage   = "sim.emqx.io/image"
-	AnnotationReady   = "sim.emqx.io/ready"
-	AnnotationStopped = "sim.emqx.io/stopped"
+	AnnotationImage = "sim.emqx.io/image"
+	AnnotationReady = "sim.emqx.io/ready"
 	// LabelInstance marks EMQX pods (the operator's and the vendor operator's).
 	LabelInstance = "apps.emqx.io/instance"
 )

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 )
 
 // Options configure a simulator.
@@ -406,9 +407,6 @@ func (s *Simulator) openAPI(n *node) (*apiServer, error) {
 // stopPod runs a graceful stop: the node stops (a core stays in the cluster as stopped; a
 // replicant simply disappears), then the pod is marked stopped so kwok removes it.
 func (s *Simulator) stopPod(ctx context.Context, p *corev1.Pod) {
-	if p.Annotations[AnnotationStopped] == "true" {
-		return
-	}
 	s.stoppingMu.Lock()
 	if s.stopping[string(p.UID)] {
 		s.stoppingMu.Unlock()
@@ -421,8 +419,20 @@ func (s *Simulator) stopPod(ctx context.Context, p *corev1.Pod) {
 			s.runPreStop(ctx, p, opts, script)
 		}
 		s.stopNode(string(p.UID))
-		s.annotate(ctx, p, AnnotationStopped, "true")
+		s.removePod(ctx, p)
 	})
+}
+
+// removePod ends a terminating pod once its node has stopped, as the kubelet does once the
+// container exits: deleted with no grace left and, as the kubelet's status manager does, only
+// this pod (UID precondition) — never a successor the StatefulSet made under the same name.
+func (s *Simulator) removePod(ctx context.Context, p *corev1.Pod) {
+	uid := p.UID
+	err := s.kc.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: ptr.To[int64](0), Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
+		s.log.Warn("removing a stopped pod", "pod", p.Namespace+"/"+p.Name, "uid", uid, "error", err)
+	}
 }
 
 func (s *Simulator) onPodGone(o any) {
@@ -542,11 +552,7 @@ func (s *Simulator) versionRefusal(n *node, c *cluster) string {
 }
 
 func (s *Simulator) annotate(ctx context.Context, p *corev1.Pod, key, value string) {
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, key, value)
-	_, err := s.kc.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
-	if err != nil && ctx.Err() == nil {
-		s.log.Warn("annotating pod", "pod", p.Namespace+"/"+p.Name, "key", key, "error", err)
-	}
+	s.annotateKey(ctx, p.Namespace+"/"+p.Name, string(p.UID), key, value)
 }
 
 func (s *Simulator) record(c Call) {

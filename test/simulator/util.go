@@ -18,11 +18,14 @@ func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 
 func boolString(b bool) string { return fmt.Sprint(b) }
 
-// annotateKey annotates a pod given as namespace/name.
-func (s *Simulator) annotateKey(ctx context.Context, podKey, key, value string) {
+// annotateKey annotates the pod with this UID, given as namespace/name. The UID travels in the
+// patch: the API server refuses it (uid is immutable) when the name now belongs to a successor
+// pod, which must never get its predecessor's state.
+func (s *Simulator) annotateKey(ctx context.Context, podKey, uid, key, value string) {
 	ns, name, _ := strings.Cut(podKey, "/")
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, key, value)
-	if _, err := s.kc.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-		s.log.Warn("annotating pod", "pod", podKey, "error", err)
+	patch := fmt.Sprintf(`{"metadata":{"uid":%q,"annotations":{%q:%q}}}`, uid, key, value)
+	_, err := s.kc.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("annotating pod", "pod", podKey, "uid", uid, "key", key, "error", err)
 	}
 }
