@@ -52,6 +52,7 @@ type Env struct {
 	Client     client.Client
 	Sim        *SimClient
 	operator   *process
+	operators  []*process // every operator StartOperator started, for their peak memory
 	simulator  *process
 	logDir     string
 	restConfig *rest.Config
@@ -255,6 +256,9 @@ func (e *Env) StartOperatorWithMetricsOn(addr string) error {
 		"--health-probe-bind-address=127.0.0.1:0", "--zap-log-level=debug"}, OperatorArgs...)
 	e.operator, err = startProcess("operator", e.logDir, []string{"KUBECONFIG=" + e.Kubeconfig},
 		filepath.Join(e.cfg.Bin, "manager"), args...)
+	if err == nil {
+		e.operators = append(e.operators, e.operator)
+	}
 	return err
 }
 
@@ -318,6 +322,23 @@ func (e *Env) Stop() {
 	if out, err := e.clusterScript("down"); err != nil {
 		fmt.Fprintf(os.Stderr, "stopping the local cluster: %v\n%s", err, out)
 	}
+	if peak, runs := e.OperatorPeakRSS(); runs > 0 {
+		fmt.Fprintf(os.Stderr, "operator peak RSS: %d MiB (the largest of its %d runs)\n", peak>>20, runs)
+	}
+}
+
+// OperatorPeakRSS is the largest peak resident set, in bytes, of the operator runs that have
+// ended, and how many have.
+func (e *Env) OperatorPeakRSS() (int64, int) {
+	var peak int64
+	runs := 0
+	for _, p := range e.operators {
+		if !p.running() {
+			runs++
+			peak = max(peak, p.peakKiB<<10)
+		}
+	}
+	return peak, runs
 }
 
 // LogDir holds the operator's and simulator's logs.
@@ -332,3 +353,15 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
+
+// RestartAPIServer stops the cluster's kube-apiserver and starts it again (hack/cluster.sh
+// restart-apiserver); it returns once the API server answers.
+func (e *Env) RestartAPIServer() error {
+	if out, err := e.clusterScript("restart-apiserver"); err != nil {
+		return fmt.Errorf("restarting kube-apiserver: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// OperatorRunning: the operator StartOperator started is still running.
+func (e *Env) OperatorRunning() bool { return e.operator != nil && e.operator.running() }

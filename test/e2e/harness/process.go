@@ -15,6 +15,8 @@ type process struct {
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{}
+	// peakKiB is the process's peak resident set (the kernel's maxrss), known once it has ended.
+	peakKiB int64
 }
 
 func startProcess(name, logDir string, env []string, bin string, args ...string) (*process, error) {
@@ -39,6 +41,9 @@ func startProcess(name, logDir string, env []string, bin string, args ...string)
 	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			p.peakKiB = ru.Maxrss
+		}
 		_ = logFile.Close()
 		close(p.done)
 	}()
