@@ -26,12 +26,22 @@ type generatedKeys struct {
 
 // ensureGenerated creates the generated Secrets that do not exist yet and returns their API keys.
 // Existing Secrets are never rewritten: a new cookie would split the cluster and a new key would
-// lock the operator out until every pod restarted.
+// lock the operator out until every pod restarted. For the same reason a deleted API key Secret is
+// made again with the secret the bootstrap Secret (the file the nodes read at start) still holds.
 func (r *EMQXReconciler) ensureGenerated(ctx context.Context, e *v2beta1.EMQX) (generatedKeys, *validation.Problem, error) {
 	generated, err := credentials.Generated(e, credentials.Reader)
 	if err != nil {
 		return generatedKeys{}, nil, err
 	}
+	// A key Secret deleted while the cluster runs comes back with the secret the nodes hold.
+	bootstrap := &corev1.Secret{}
+	switch err := r.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.BootstrapSecretName()}, bootstrap); {
+	case apierrors.IsNotFound(err):
+		bootstrap = nil
+	case err != nil:
+		return generatedKeys{}, nil, fmt.Errorf("reading Secret %s: %w", e.BootstrapSecretName(), err)
+	}
+	credentials.Recover(e, generated, bootstrap)
 	owner := desired.OwnerReference(e)
 	var keys generatedKeys
 	for _, s := range generated {

@@ -85,6 +85,43 @@ func Generated(e *v2beta1.EMQX, rnd io.Reader) ([]*corev1.Secret, error) {
 	return out, nil
 }
 
+// Recover carries over, into the generated Secrets about to be created, the API key secrets that
+// the bootstrap Secret already gives EMQX: the operator's key and the scrape key, whose Secrets
+// may be deleted (by hand, by a clean-up script) while the nodes still hold the old bootstrap file.
+// EMQX reads that file only at start, so a newly generated secret would be refused (401) by every
+// running node until each restarted; the one recovered from the bootstrap Secret works at once.
+// It returns the names of the Secrets whose secret it recovered.
+func Recover(e *v2beta1.EMQX, generated []*corev1.Secret, bootstrap *corev1.Secret) []string {
+	if bootstrap == nil {
+		return nil
+	}
+	known := map[string]string{}
+	for _, line := range strings.Split(string(bootstrap.Data[values.BootstrapFileKey]), "\n") {
+		if key, rest, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			if secret, _, ok := strings.Cut(rest, ":"); ok && secret != "" {
+				known[key] = secret
+			}
+		}
+	}
+	// Secret name → the key name it holds and the data field of its secret.
+	recoverable := map[string][2]string{
+		e.OperatorKeySecretName(): {OperatorKeyName(e), values.OperatorSecretKey},
+		e.ScrapeKeySecretName():   {ScrapeKeyName(e), ScrapePasswordKey},
+	}
+	var out []string
+	for _, s := range generated {
+		r, ok := recoverable[s.Name]
+		if !ok {
+			continue
+		}
+		if secret, ok := known[r[0]]; ok {
+			s.Data[r[1]] = []byte(secret)
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
 // APIKey is one line of EMQX's API-key bootstrap file.
 type APIKey struct {
 	Key, Secret string

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/values"
 )
 
 func TestGeneratedSecrets(t *testing.T) {
@@ -66,5 +68,60 @@ func TestScrapeKeyIsGeneratedOnlyForAPodMonitor(t *testing.T) {
 	s := with[len(with)-1]
 	if s.Name != "c-prometheus-api-key" || string(s.Data[ScrapeUsernameKey]) != "prometheus-0123abcd4567" || len(s.Data[ScrapePasswordKey]) < 32 {
 		t.Errorf("scrape key Secret %s = %v", s.Name, s.Data)
+	}
+}
+
+// A deleted operator or scrape key Secret comes back with the secret the running nodes already
+// have from the bootstrap file, never a new one they would refuse; the other generated Secrets,
+// and keys the bootstrap file does not hold, stay as generated.
+func TestRecoverKeepsTheSecretsTheNodesHave(t *testing.T) {
+	e := &v2beta1.EMQX{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns", UID: "0123456789abcdef"}}
+	e.Spec.Monitoring = &v2beta1.Monitoring{PodMonitor: &v2beta1.PodMonitor{}}
+	fresh := func() []*corev1.Secret {
+		g, err := Generated(e, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	op, scrape := APIKey{OperatorKeyName(e), "running-op"}, &APIKey{ScrapeKeyName(e), "running-scrape"}
+	bootstrap := BootstrapFile(e, op, []APIKey{{"user", "user-secret"}}, scrape)
+	for _, tc := range []struct {
+		name      string
+		bootstrap *corev1.Secret
+		want      map[string]string // Secret → its recovered secret ("" = as generated)
+	}{
+		{"both keys in the bootstrap file", bootstrap, map[string]string{
+			e.OperatorKeySecretName(): "running-op", e.ScrapeKeySecretName(): "running-scrape"}},
+		{"no bootstrap Secret yet (a new cluster)", nil, map[string]string{}},
+		{"a bootstrap file without the scrape key", BootstrapFile(e, op, nil, nil), map[string]string{
+			e.OperatorKeySecretName(): "running-op"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			generated := fresh()
+			before := map[string]map[string][]byte{}
+			for _, s := range generated {
+				before[s.Name] = map[string][]byte{}
+				for k, v := range s.Data {
+					before[s.Name][k] = v
+				}
+			}
+			got := Recover(e, generated, tc.bootstrap)
+			if len(got) != len(tc.want) {
+				t.Errorf("recovered %v, want %v", got, tc.want)
+			}
+			for _, s := range generated {
+				field := map[string]string{e.OperatorKeySecretName(): values.OperatorSecretKey, e.ScrapeKeySecretName(): ScrapePasswordKey}[s.Name]
+				for k, v := range s.Data {
+					want := string(before[s.Name][k])
+					if k == field && tc.want[s.Name] != "" {
+						want = tc.want[s.Name]
+					}
+					if string(v) != want {
+						t.Errorf("%s %s = %q, want %q", s.Name, k, v, want)
+					}
+				}
+			}
+		})
 	}
 }
