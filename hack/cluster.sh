@@ -7,6 +7,8 @@
 #   hack/cluster.sh up        create (or reuse) the cluster; prints the kubeconfig path
 #   hack/cluster.sh down      delete it
 #   hack/cluster.sh kubeconfig
+#   hack/cluster.sh restart-apiserver   stop kube-apiserver and start it again, as a crash or a
+#                                       control-plane upgrade would (the chaos harness uses it)
 #
 # Environment:
 #   CLUSTER_NAME  default emqx-dev
@@ -91,11 +93,18 @@ options:
   # kwok runs \`kubectl exec\` as a local command for pods that have an Exec object (the simulator
   # makes one per EMQX pod): \`kubectl exec <pod> -- emqx ctl …\` runs test/simulator/cmd/emqx.
   enableCRDs: [Exec]
+# One controller-manager and one scheduler: no leader election. With it, a kube-apiserver down for
+# longer than the renew deadline (10 s: the chaos harness restarts it) makes them exit, and nothing
+# here restarts them as a kubelet would.
 componentsPatches:
 - name: kube-controller-manager
   extraArgs:
   - {key: controllers, value: "$controllers"}
   - {key: pvclaimbinder-sync-period, value: "2s"}
+  - {key: leader-elect, value: "false"}
+- name: kube-scheduler
+  extraArgs:
+  - {key: leader-elect, value: "false"}
 $apiserver_patch
 ---
 YAML
@@ -231,9 +240,26 @@ wait_gone() { # wait_gone PID...: up to 20 s, then SIGKILL
   kill -9 "$@" 2>/dev/null || true
 }
 
+# restart_apiserver: the same binary and command line, in the same directory, logging to the same
+# file; the pid file is rewritten so that `down` (kwokctl delete) still stops it.
+restart_apiserver() {
+  local dir=$KWOK_WORKDIR/clusters/$CLUSTER_NAME
+  local pidfile=$dir/pids/kube-apiserver.pid pid i
+  pid=$(cat "$pidfile" 2>/dev/null) || die "cluster $CLUSTER_NAME: no kube-apiserver pid file ($pidfile)"
+  local -a cmd
+  mapfile -d '' cmd <"/proc/$pid/cmdline" || die "cluster $CLUSTER_NAME: kube-apiserver (pid $pid) is not running"
+  kill "$pid"
+  wait_gone "$pid"
+  (cd "$dir" && exec setsid "${cmd[@]}" >>"$dir/logs/kube-apiserver.log" 2>&1 </dev/null) &
+  echo $! >"$pidfile"
+  for ((i = 0; i < 120; i++)); do is_up && return 0; sleep 0.25; done
+  die "cluster $CLUSTER_NAME: kube-apiserver does not answer 30 s after its restart (see $dir/logs/kube-apiserver.log)"
+}
+
 case "${1:-}" in
   up) up ;;
+  restart-apiserver) restart_apiserver ;;
   down) down ;;
   kubeconfig) echo "$KUBECONFIG_PATH" ;;
-  *) die "usage: $0 up|down|kubeconfig" ;;
+  *) die "usage: $0 up|down|kubeconfig|restart-apiserver" ;;
 esac
