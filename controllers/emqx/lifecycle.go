@@ -98,6 +98,14 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 			err = nil
 		}
 	case lifecycle.ReplacePod:
+		// Safety gate: the cache may not show yet that this pod is already going (its watch lags
+		// after an API server restart, or a previous leader deleted it just before it died).
+		// Deleting it again changes nothing, but reporting it again would tell the user a second
+		// node is being replaced; a live read tells which.
+		gone, gerr := r.podAlreadyGoing(ctx, st.Pod)
+		if gerr != nil || gone {
+			return gerr
+		}
 		err = r.Client.Delete(ctx, st.Pod, client.Preconditions{UID: &st.Pod.UID})
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 			err = nil
@@ -170,6 +178,20 @@ func (r *EMQXReconciler) podLeaving(ctx context.Context, e *v2beta1.EMQX, node s
 		return false, fmt.Errorf("reading the pod of %s before ending its evacuation: %w", node, err)
 	}
 	return pod.DeletionTimestamp != nil, nil
+}
+
+// podAlreadyGoing reads the pod past the cache: true when it is gone, replaced by another pod of
+// the same name, or already terminating.
+func (r *EMQXReconciler) podAlreadyGoing(ctx context.Context, pod *corev1.Pod) (bool, error) {
+	live := &corev1.Pod{}
+	err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pod), live)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading pod %s before replacing it: %w", pod.Name, err)
+	}
+	return live.UID != pod.UID || live.DeletionTimestamp != nil, nil
 }
 
 // podDeletionCost is the annotation the ReplicaSet controller reads to choose which pod to delete
