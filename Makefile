@@ -58,7 +58,7 @@ run: manifests ## Run the operator against the cluster in $KUBECONFIG.
 
 .PHONY: test
 test: ## The whole suite: static checks, unit, envtest, e2e (each suite's time printed at the end).
-	+@hack/test.sh verify test-unit test-rules test-envtest e2e-binaries test-e2e-main test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
+	+@hack/test.sh verify test-unit test-rules test-envtest e2e-binaries test-e2e-main test-e2e-chaos test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
 
 .PHONY: verify
 verify: ## go vet, gofmt, and generated files up to date.
@@ -96,16 +96,23 @@ e2e-binaries: ## Build the operator, the simulator, the Job runner and the e2e t
 	go test -c -o bin/e2e-install.test ./test/e2e/install
 	go test -c -o bin/e2e-migrate.test ./test/e2e/migrate
 	go test -c -o bin/e2e-docs.test ./test/e2e/docs
+	go test -c -o bin/e2e-chaos.test ./test/e2e/chaos
 	$(TOOLS) build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl kustomize helm controller-gen prometheus promtool
 
 .PHONY: test-e2e
 test-e2e: e2e-binaries ## End-to-end tests on the local kwok cluster with the EMQX simulator.
 	@echo "e2e: network mode $(E2E_NET_MODE)"
-	$(MAKE) test-e2e-main test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
+	$(MAKE) test-e2e-main test-e2e-chaos test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
 
-.PHONY: test-e2e-main test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
+.PHONY: test-e2e-main test-e2e-chaos test-e2e-install test-e2e-migrate test-e2e-docs check-leftovers
 test-e2e-main: ## e2e: the operator's features (test/e2e).
 	E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e bin/e2e.test 20m
+# The chaos run inside `make test`: one fixed seed, four minutes of wall time in all (setup, steps,
+# convergence); no shrinking (the failure prints the command that replays and shrinks it).
+CHAOS_TEST_SEED ?= 20261206
+test-e2e-chaos: ## e2e: the chaos harness on a fixed seed, capped at 4 minutes (test/e2e/chaos).
+	CHAOS_SEED=$(CHAOS_TEST_SEED) CHAOS_STEPS=5000 CHAOS_OFFSET=0 CHAOS_ONLY= CHAOS_WALL=4m CHAOS_CONVERGE=80s CHAOS_SHRINK=0 CHAOS_CLUSTERS=3 \
+		E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e/chaos bin/e2e-chaos.test 7m
 test-e2e-install: ## e2e: every install path to a Ready cluster (test/e2e/install).
 	E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e/install bin/e2e-install.test 10m
 test-e2e-migrate: ## e2e: the switch from the vendor's operator (test/e2e/migrate).
@@ -202,6 +209,22 @@ bench: ## Benchmarks: render (first and cached) and a no-op reconcile.
 FUZZ_TARGETS = ./internal/cli:FuzzRenderManifests ./internal/emqxconf:FuzzConfigData \
 	./internal/values:FuzzEmqx4Translation ./internal/emqxapi:FuzzOddAnswers
 FUZZTIME ?= 60s
+
+# The chaos soak (docs/chaos.md): STEPS steps of SEED from OFFSET, or WALL of wall time, whichever
+# ends first; ONLY replays chosen steps; a failure is shrunk with up to SHRINK replays.
+SEED ?= 1
+STEPS ?= 5000
+OFFSET ?= 0
+ONLY ?=
+WALL ?= 90m
+SHRINK ?= 12
+CLUSTERS ?= 3
+
+.PHONY: chaos
+chaos: e2e-binaries ## Chaos soak: seeded user actions and faults under invariants (SEED, STEPS, OFFSET, ONLY, WALL, SHRINK).
+	CHAOS_SEED=$(SEED) CHAOS_STEPS=$(STEPS) CHAOS_OFFSET=$(OFFSET) CHAOS_ONLY=$(ONLY) CHAOS_WALL=$(WALL) CHAOS_CONVERGE=150s \
+		CHAOS_SHRINK=$(SHRINK) CHAOS_CLUSTERS=$(CLUSTERS) \
+		E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e/chaos bin/e2e-chaos.test 24h
 
 .PHONY: fuzz
 fuzz: ## Fuzz rendering, config.data parsing, EMQX 4 translation and odd EMQX answers, FUZZTIME each (default 60s).

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -53,9 +54,13 @@ type Env struct {
 	Sim        *SimClient
 	operator   *process
 	operators  []*process // every operator StartOperator started, for their peak memory
-	simulator  *process
-	logDir     string
-	restConfig *rest.Config
+	// kubectlPath is the pinned kubectl (hack/tools.sh path kubectl), looked up once.
+	kubectlOnce sync.Once
+	kubectlPath string
+	kubectlErr  error
+	simulator   *process
+	logDir      string
+	restConfig  *rest.Config
 	// OperatorMetrics is where the operator StartOperator ran serves its metrics (HTTPS, a
 	// token allowed to get /metrics required), as host:port on loopback.
 	OperatorMetrics string
@@ -172,11 +177,14 @@ func (e *Env) Kubectl(args ...string) error {
 
 // KubectlOutput runs the pinned kubectl against the local cluster and returns its standard output.
 func (e *Env) KubectlOutput(args ...string) (string, error) {
-	kubectl, err := exec.Command(filepath.Join(e.cfg.RepoRoot, "hack", "tools.sh"), "path", "kubectl").Output()
-	if err != nil {
-		return "", err
+	e.kubectlOnce.Do(func() {
+		out, err := exec.Command(filepath.Join(e.cfg.RepoRoot, "hack", "tools.sh"), "path", "kubectl").Output()
+		e.kubectlPath, e.kubectlErr = strings.TrimSpace(string(out)), err
+	})
+	if e.kubectlErr != nil {
+		return "", fmt.Errorf("finding the pinned kubectl: %w", e.kubectlErr)
 	}
-	cmd := exec.Command(strings.TrimSpace(string(kubectl)), append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+	cmd := exec.Command(e.kubectlPath, append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

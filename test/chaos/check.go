@@ -1,0 +1,534 @@
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sample is one look at the ground truth — the API server's objects and the simulator's nodes,
+// never the operator's own status except for the Ready it claims — taken every ≤ 200 ms.
+type Sample struct {
+	At       time.Time
+	Clusters map[string]*ClusterView // by "namespace/name"
+}
+
+// ClusterView is one cluster in a sample.
+type ClusterView struct {
+	Ready  bool // the resource's Ready condition is True
+	Paused bool
+	Want   map[string]int32 // role → replicas in the spec
+	Sets   map[string]SetView
+	Pods   map[string]PodView  // by pod name
+	Nodes  map[string]NodeView // by pod name: the simulator's node of that pod
+	PVCs   map[string]string   // name → UID
+	// APIKeySecret is the UID of the Secret holding the operator's API key ("" when it is gone).
+	APIKeySecret string
+}
+
+// SetView is a StatefulSet.
+type SetView struct {
+	Replicas       int32
+	UpdateRevision string
+}
+
+// PodView is a pod.
+type PodView struct {
+	UID, Role   string
+	Ordinal     int
+	Revision    string
+	Created     time.Time
+	Terminating bool
+}
+
+// NodeView is a simulated EMQX node.
+type NodeView struct {
+	Running, Evacuating bool
+	Connections         int64
+}
+
+// Violation is a broken promise.
+type Violation struct {
+	At                 time.Time
+	Invariant, Cluster string
+	Detail             string
+}
+
+func (v Violation) String() string {
+	return fmt.Sprintf("%s %s %s: %s", v.At.Format("15:04:05.000"), v.Invariant, v.Cluster, v.Detail)
+}
+
+// Invariants.
+const (
+	TooManyDown    = "too-many-nodes-down"
+	PVCDeleted     = "pvc-deleted"
+	ClientsDropped = "clients-dropped"
+	StaleReady     = "stale-ready"
+	StepTwice      = "step-done-twice"
+	KeyNotBack     = "api-key-not-back"
+	KeyRefused     = "api-key-refused"
+	NotConverged   = "not-converged"
+	Panicked       = "operator-panicked"
+)
+
+// MaxGap is the longest time between two samples that the pairwise checks still judge.
+const MaxGap = time.Second
+
+// Checker holds what the invariants need from one sample to the next. The driver tells it what
+// the harness itself disrupted; everything else that goes down is the operator's doing.
+type Checker struct {
+	// Budget is how many nodes of a cluster the operator may have down at once.
+	Budget int
+	// StaleBound is how long Ready may stay True while a wanted node does not run (EMQX is polled).
+	StaleBound time.Duration
+	// KeyBound is how long the operator may take to have a deleted API key Secret back.
+	KeyBound time.Duration
+
+	mu          sync.Mutex
+	prev        *Sample
+	checks      int
+	gaps        int
+	violations  []Violation
+	lastReport  map[string]time.Time // invariant+cluster → last violation recorded (one per episode)
+	everRunning map[string]bool      // cluster/pod: its node ran since the pod name was last wanted
+	disrupted   map[string]*disruption
+	staleSince  map[string]time.Time
+	pvcs        map[string]map[string]string
+	revSince    map[string]time.Time // cluster/role → when its update revision last changed
+	incarnation map[string]int       // cluster/pod → how many times a node started on that name
+	history     map[string][]stamp   // cluster/pod → incarnations over time
+	keyDeleted  map[string]time.Time // cluster → when the harness deleted its API key Secret
+	keyGaps     map[string][]window  // cluster → from each deletion to the Secret back, plus KeyBound
+}
+
+type disruption struct {
+	podUID string // a pod the harness deleted: disrupted until a node runs on another pod
+	active bool   // a fault on the node: disrupted while on, then until the node runs again
+}
+
+type stamp struct {
+	at  time.Time
+	inc int
+}
+
+type window struct{ from, to time.Time }
+
+// NewChecker returns a checker with the rig's bounds.
+func NewChecker(budget int, staleBound, keyBound time.Duration) *Checker {
+	return &Checker{Budget: budget, StaleBound: staleBound, KeyBound: keyBound,
+		lastReport: map[string]time.Time{}, everRunning: map[string]bool{}, disrupted: map[string]*disruption{},
+		staleSince: map[string]time.Time{}, pvcs: map[string]map[string]string{}, revSince: map[string]time.Time{},
+		incarnation: map[string]int{}, history: map[string][]stamp{}, keyDeleted: map[string]time.Time{},
+		keyGaps: map[string][]window{}}
+}
+
+// DisruptPod: the harness deleted (or evicted) this pod.
+func (c *Checker) DisruptPod(cluster, pod, uid string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.disrupted[cluster+"/"+pod] = &disruption{podUID: uid}
+}
+
+// DisruptNode: the harness switched a fault on for this pod's node; EndDisruption switches it off.
+func (c *Checker) DisruptNode(cluster, pod string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.disrupted[cluster+"/"+pod] = &disruption{active: true}
+}
+
+// EndDisruption: the fault is off; the node counts again once it runs.
+func (c *Checker) EndDisruption(cluster, pod string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := c.disrupted[cluster+"/"+pod]; d != nil {
+		d.active = false
+	}
+}
+
+// Undisrupt: the disruption did not happen (an eviction the PodDisruptionBudget refused).
+func (c *Checker) Undisrupt(cluster, pod string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.disrupted, cluster+"/"+pod)
+}
+
+// DeletedAPIKey: the harness deleted the cluster's API key Secret.
+func (c *Checker) DeletedAPIKey(cluster string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keyDeleted[cluster] = at
+}
+
+// Violations found so far, and how many invariant checks ran.
+func (c *Checker) Violations() ([]Violation, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Violation{}, c.violations...), c.checks
+}
+
+// Gaps is how many times samples were more than MaxGap apart.
+func (c *Checker) Gaps() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gaps
+}
+
+// Report records a violation the driver found (convergence, panics).
+func (c *Checker) Report(v Violation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.violations = append(c.violations, v)
+}
+
+func (c *Checker) violate(at time.Time, invariant, cluster, format string, args ...any) {
+	// One violation per invariant and cluster per 10 s: a broken state is sampled many times.
+	k := invariant + " " + cluster
+	if last, ok := c.lastReport[k]; ok && at.Sub(last) < 10*time.Second {
+		return
+	}
+	c.lastReport[k] = at
+	c.violations = append(c.violations, Violation{At: at, Invariant: invariant, Cluster: cluster, Detail: fmt.Sprintf(format, args...)})
+}
+
+// Observe checks one sample against the previous one.
+func (c *Checker) Observe(s *Sample) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Checks that compare two samples judge what happened between them; after a gap (the API
+	// server was being restarted) they cannot tell what happened first, and skip that pair.
+	gap := c.prev != nil && s.At.Sub(c.prev.At) > MaxGap
+	if gap {
+		c.gaps++
+	}
+	for _, name := range sortedNames(s.Clusters) {
+		cv := s.Clusters[name]
+		var pv *ClusterView
+		if c.prev != nil {
+			pv = c.prev.Clusters[name]
+		}
+		pair := pv
+		if gap {
+			pair = nil
+		}
+		c.track(s.At, name, cv, pv)
+		c.checkDown(s.At, name, cv)
+		c.checkPVCs(s.At, name, cv)
+		c.checkClients(s.At, name, cv, pair)
+		c.checkStale(s.At, name, cv)
+		c.checkDeletions(s.At, name, cv, pair)
+		c.checkAPIKey(s.At, name, cv)
+	}
+	c.prev = s
+}
+
+// track keeps the per-name memory: which nodes ran, their incarnations, revision changes, and
+// when a harness disruption is over.
+func (c *Checker) track(at time.Time, name string, cv, pv *ClusterView) {
+	for role, set := range cv.Sets {
+		if pv == nil || pv.Sets[role].UpdateRevision != set.UpdateRevision {
+			c.revSince[name+"/"+role] = at
+		}
+	}
+	for _, pod := range unionPods(cv, pv) {
+		k := name + "/" + pod
+		n, p := cv.Nodes[pod], cv.Pods[pod]
+		_, exists := cv.Pods[pod]
+		if !exists && !c.wanted(cv, pod, pv) {
+			delete(c.everRunning, k) // departed: a later scale-out starts it afresh
+		}
+		wasRunning := pv != nil && pv.Nodes[pod].Running && pv.Pods[pod].UID == p.UID
+		if n.Running && !wasRunning {
+			c.incarnation[k]++
+			c.history[k] = append(c.history[k], stamp{at, c.incarnation[k]})
+		}
+		if n.Running {
+			c.everRunning[k] = true
+		}
+		if d := c.disrupted[k]; d != nil && !d.active && n.Running && !n.Evacuating && exists && !p.Terminating &&
+			(d.podUID == "" || p.UID != d.podUID) {
+			delete(c.disrupted, k)
+		}
+	}
+}
+
+// wanted: the pod's ordinal is inside its StatefulSet (in this sample or the previous one).
+func (c *Checker) wanted(cv *ClusterView, pod string, pv *ClusterView) bool {
+	role, ord := roleOrdinal(cv, pod, pv)
+	return role != "" && int32(ord) < cv.Sets[role].Replicas
+}
+
+// checkDown: the operator takes at most Budget of the nodes a cluster keeps down at once. A node
+// is down when it ran before and now does not run, is being evacuated, or its pod is terminating
+// or gone.
+func (c *Checker) checkDown(at time.Time, name string, cv *ClusterView) {
+	c.checks++
+	var down []string
+	for _, pod := range unionPods(cv, nil) {
+		k := name + "/" + pod
+		if !c.everRunning[k] || c.disrupted[k] != nil {
+			continue
+		}
+		// A departing node (the spec no longer wants it, or the StatefulSet already shrank past it)
+		// goes by the user's wish, not the budget's; that its clients are evacuated first is
+		// checkClients' business.
+		if role, ord := roleOrdinal(cv, pod, nil); role == "" || int32(ord) >= min(cv.Sets[role].Replicas, cv.Want[role]) {
+			continue
+		}
+		p, exists := cv.Pods[pod]
+		n := cv.Nodes[pod]
+		if !exists || p.Terminating || !n.Running || n.Evacuating {
+			down = append(down, pod)
+		}
+	}
+	for k := range c.everRunning {
+		pod, ok := strings.CutPrefix(k, name+"/")
+		role, ord := roleOrdinal(cv, pod, c.prevOf(name))
+		if ok && !contains(unionPods(cv, nil), pod) && c.disrupted[k] == nil && role != "" &&
+			int32(ord) < min(cv.Sets[role].Replicas, cv.Want[role]) {
+			down = append(down, pod) // gone between samples, not back yet
+		}
+	}
+	sort.Strings(down)
+	if len(down) > c.Budget {
+		c.violate(at, TooManyDown, name, "%d nodes down at once, the budget is %d: %v", len(down), c.Budget, down)
+	}
+}
+
+func (c *Checker) prevOf(name string) *ClusterView {
+	if c.prev == nil {
+		return nil
+	}
+	return c.prev.Clusters[name]
+}
+
+// checkPVCs: no PVC is deleted (the clusters keep the default retention: volumes stay).
+func (c *Checker) checkPVCs(at time.Time, name string, cv *ClusterView) {
+	c.checks++
+	seen := c.pvcs[name]
+	if seen == nil {
+		seen = map[string]string{}
+		c.pvcs[name] = seen
+	}
+	for pvc, uid := range seen {
+		if now, ok := cv.PVCs[pvc]; !ok || now != uid {
+			c.violate(at, PVCDeleted, name, "PVC %s (uid %s) was deleted", pvc, uid)
+			delete(seen, pvc)
+		}
+	}
+	for pvc, uid := range cv.PVCs {
+		seen[pvc] = uid
+	}
+}
+
+// checkClients: clients are lost only from a node being evacuated or one the harness stopped.
+func (c *Checker) checkClients(at time.Time, name string, cv, pv *ClusterView) {
+	if pv == nil {
+		return
+	}
+	c.checks++
+	for pod, before := range pv.Nodes {
+		k := name + "/" + pod
+		if !before.Running || before.Evacuating || before.Connections == 0 || c.disrupted[k] != nil {
+			continue
+		}
+		if now, ok := cv.Nodes[pod]; !ok || !now.Running {
+			c.violate(at, ClientsDropped, name, "node of %s stopped with %d clients, not evacuated", pod, before.Connections)
+		}
+	}
+}
+
+// checkStale: Ready does not stay True for longer than StaleBound while a wanted node does not run.
+func (c *Checker) checkStale(at time.Time, name string, cv *ClusterView) {
+	c.checks++
+	for _, pod := range unionPods(cv, nil) {
+		role, ord := roleOrdinal(cv, pod, nil)
+		k := name + "/" + pod
+		wanted := role != "" && int32(ord) < min(cv.Want[role], cv.Sets[role].Replicas)
+		if !cv.Ready || cv.Paused || !wanted || cv.Nodes[pod].Running {
+			delete(c.staleSince, k)
+			continue
+		}
+		since, ok := c.staleSince[k]
+		if !ok {
+			c.staleSince[k] = at
+			continue
+		}
+		if at.Sub(since) > c.StaleBound {
+			c.violate(at, StaleReady, name, "Ready=True for %s while the node of %s does not run (bound %s)",
+				at.Sub(since).Round(time.Second), pod, c.StaleBound)
+		}
+	}
+}
+
+// checkDeletions: a pod the operator deletes is outdated or departing. A pod made on its
+// StatefulSet's update revision after that revision was set, still inside the StatefulSet and
+// not deleted by the harness, has nothing to be replaced for: deleting it is a step done twice.
+func (c *Checker) checkDeletions(at time.Time, name string, cv, pv *ClusterView) {
+	if pv == nil {
+		return
+	}
+	c.checks++
+	for pod, before := range pv.Pods {
+		if before.Terminating {
+			continue
+		}
+		now, exists := cv.Pods[pod]
+		if exists && now.UID == before.UID && !now.Terminating {
+			continue
+		}
+		if d := c.disrupted[name+"/"+pod]; d != nil && d.podUID == before.UID {
+			continue
+		}
+		set := cv.Sets[before.Role]
+		if int32(before.Ordinal) >= set.Replicas || before.Revision != set.UpdateRevision {
+			continue
+		}
+		if since := c.revSince[name+"/"+before.Role]; before.Created.After(since.Add(time.Second)) {
+			c.violate(at, StepTwice, name, "pod %s (uid %s, made %s on the current revision %s) was deleted again",
+				pod, before.UID, before.Created.Format("15:04:05"), before.Revision)
+		}
+	}
+}
+
+// checkAPIKey: a deleted API key Secret is back within KeyBound.
+func (c *Checker) checkAPIKey(at time.Time, name string, cv *ClusterView) {
+	deleted, ok := c.keyDeleted[name]
+	if !ok {
+		return
+	}
+	c.checks++
+	if cv.APIKeySecret != "" && at.After(deleted) {
+		c.keyGaps[name] = append(c.keyGaps[name], window{deleted, at.Add(c.KeyBound)})
+		delete(c.keyDeleted, name)
+		return
+	}
+	if at.Sub(deleted) > c.KeyBound {
+		c.violate(at, KeyNotBack, name, "the API key Secret deleted at %s is not back after %s", deleted.Format("15:04:05"), c.KeyBound)
+	}
+}
+
+// Call is one answered EMQX API call, from the simulator's log.
+type Call struct {
+	At      time.Time
+	Cluster string
+	Pod     string
+	Path    string
+	Status  int
+}
+
+// CheckCalls runs the invariants that need the simulator's request log, once at the end: each
+// evacuation is started once per node start unless stopped in between, and no call is refused for
+// a bad key except while a deleted key Secret is being replaced.
+func (c *Checker) CheckCalls(calls []Call) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sort.SliceStable(calls, func(i, j int) bool { return calls[i].At.Before(calls[j].At) })
+	started := map[string]int{} // cluster/pod → the incarnation its running evacuation was started in
+	for _, call := range calls {
+		k := call.Cluster + "/" + call.Pod
+		switch {
+		case strings.HasSuffix(call.Path, "/evacuation/start") && call.Status/100 == 2:
+			c.checks++
+			inc := c.incarnationAt(k, call.At)
+			if prev, ok := started[k]; ok && prev == inc {
+				c.violate(call.At, StepTwice, call.Cluster, "evacuation of %s started twice in one run of its node", call.Pod)
+			}
+			started[k] = inc
+		case strings.HasSuffix(call.Path, "/evacuation/stop") && call.Status/100 == 2:
+			delete(started, k)
+		case call.Status == 401:
+			c.checks++
+			if !c.inKeyGap(call.Cluster, call.At) {
+				c.violate(call.At, KeyRefused, call.Cluster, "%s on %s answered 401 outside an API key replacement", call.Path, call.Pod)
+			}
+		}
+	}
+	for cluster, at := range c.keyDeleted {
+		c.violate(at, KeyNotBack, cluster, "the API key Secret deleted at %s never came back", at.Format("15:04:05"))
+	}
+}
+
+func (c *Checker) incarnationAt(k string, at time.Time) int {
+	inc := 0
+	for _, s := range c.history[k] {
+		if s.at.After(at) {
+			break
+		}
+		inc = s.inc
+	}
+	return inc
+}
+
+func (c *Checker) inKeyGap(cluster string, at time.Time) bool {
+	for _, w := range c.keyGaps[cluster] {
+		if !at.Before(w.from) && !at.After(w.to) {
+			return true
+		}
+	}
+	if d, ok := c.keyDeleted[cluster]; ok && !at.Before(d) {
+		return true
+	}
+	return false
+}
+
+func roleOrdinal(cv *ClusterView, pod string, pv *ClusterView) (string, int) {
+	for _, v := range []*ClusterView{cv, pv} {
+		if v == nil {
+			continue
+		}
+		if p, ok := v.Pods[pod]; ok {
+			return p.Role, p.Ordinal
+		}
+	}
+	// A pod gone from both: its name still says its role and ordinal (<cluster>-<role>-<n>).
+	i := strings.LastIndexByte(pod, '-')
+	if i < 0 {
+		return "", 0
+	}
+	var ord int
+	if _, err := fmt.Sscan(pod[i+1:], &ord); err != nil {
+		return "", 0
+	}
+	for role := range cv.Sets {
+		if strings.HasSuffix(pod[:i], "-"+role) {
+			return role, ord
+		}
+	}
+	return "", 0
+}
+
+func unionPods(cv, pv *ClusterView) []string {
+	set := map[string]bool{}
+	for _, v := range []*ClusterView{cv, pv} {
+		if v == nil {
+			continue
+		}
+		for p := range v.Pods {
+			set[p] = true
+		}
+		for p := range v.Nodes {
+			set[p] = true
+		}
+	}
+	return sortedNames(set)
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

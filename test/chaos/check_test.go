@@ -1,0 +1,226 @@
+package chaos
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+
+// world is a three-core cluster "ns/c" the tests change sample by sample.
+type world struct {
+	c  *Checker
+	cv *ClusterView
+	at time.Time
+}
+
+func newWorld() *world {
+	cv := &ClusterView{Ready: true, Want: map[string]int32{"core": 3}, Sets: map[string]SetView{"core": {Replicas: 3, UpdateRevision: "r1"}},
+		Pods: map[string]PodView{}, Nodes: map[string]NodeView{}, PVCs: map[string]string{}, APIKeySecret: "k1"}
+	for i := 0; i < 3; i++ {
+		pod := fmt.Sprintf("c-core-%d", i)
+		cv.Pods[pod] = PodView{UID: pod + "-a", Role: "core", Ordinal: i, Revision: "r1", Created: t0.Add(-time.Hour)}
+		cv.Nodes[pod] = NodeView{Running: true, Connections: 100}
+		cv.PVCs["data-"+pod] = "pvc-" + pod
+	}
+	w := &world{c: NewChecker(1, 15*time.Second, 30*time.Second), cv: cv, at: t0}
+	w.observe(0)
+	return w
+}
+
+// observe takes a sample after d, of a deep-enough copy of the current view.
+func (w *world) observe(d time.Duration) {
+	w.at = w.at.Add(d)
+	cv := *w.cv
+	cv.Sets, cv.Pods, cv.Nodes, cv.PVCs = clone(w.cv.Sets), clone(w.cv.Pods), clone(w.cv.Nodes), clone(w.cv.PVCs)
+	w.c.Observe(&Sample{At: w.at, Clusters: map[string]*ClusterView{"ns/c": &cv}})
+}
+
+func clone[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (w *world) set(pod string, f func(*NodeView)) {
+	n := w.cv.Nodes[pod]
+	f(&n)
+	w.cv.Nodes[pod] = n
+}
+
+// replace plays one pod's replacement: evacuated, deleted, back on revision rev.
+func (w *world) replace(pod, rev string) {
+	w.set(pod, func(n *NodeView) { n.Evacuating = true })
+	w.observe(time.Second)
+	w.set(pod, func(n *NodeView) { n.Connections = 0 })
+	w.observe(time.Second)
+	p := w.cv.Pods[pod]
+	p.Terminating = true
+	w.cv.Pods[pod] = p
+	w.observe(time.Second)
+	delete(w.cv.Pods, pod)
+	delete(w.cv.Nodes, pod)
+	w.observe(time.Second)
+	p.UID, p.Revision, p.Created, p.Terminating = p.UID+"x", rev, w.at, false
+	w.cv.Pods[pod] = p
+	w.observe(time.Second)
+	w.cv.Nodes[pod] = NodeView{Running: true}
+	w.observe(time.Second)
+}
+
+func (w *world) violations() string {
+	vs, _ := w.c.Violations()
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Invariant+": "+v.Detail)
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestCheckerInvariants(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		play func(w *world)
+		want string // a substring of the violations; "" for none
+	}{
+		{"a rollout one node at a time keeps every promise", func(w *world) {
+			w.cv.Sets["core"] = SetView{Replicas: 3, UpdateRevision: "r2"}
+			for _, pod := range []string{"c-core-2", "c-core-1", "c-core-0"} {
+				w.replace(pod, "r2")
+			}
+		}, ""},
+		{"a second node down is over the budget", func(w *world) {
+			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
+			w.set("c-core-1", func(n *NodeView) { n.Evacuating = true })
+			w.observe(time.Second)
+		}, "too-many-nodes-down: 2 nodes down at once, the budget is 1: [c-core-1 c-core-2]"},
+		{"a pod the harness deleted is counted apart", func(w *world) {
+			w.c.DisruptPod("ns/c", "c-core-0", "c-core-0-a")
+			p := w.cv.Pods["c-core-0"]
+			p.Terminating = true
+			w.cv.Pods["c-core-0"] = p
+			w.set("c-core-0", func(n *NodeView) { n.Running, n.Connections = false, 0 })
+			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
+			w.observe(time.Second)
+		}, ""},
+		{"a node stopped with clients and no evacuation drops them", func(w *world) {
+			w.set("c-core-1", func(n *NodeView) { n.Running = false })
+			w.observe(time.Second)
+		}, "clients-dropped: node of c-core-1 stopped with 100 clients"},
+		{"a stopped node the status still calls Ready past the bound", func(w *world) {
+			w.c.DisruptNode("ns/c", "c-core-1")
+			w.set("c-core-1", func(n *NodeView) { n.Running = false })
+			for i := 0; i < 20; i++ {
+				w.observe(time.Second)
+			}
+		}, "stale-ready: Ready=True for 16s while the node of c-core-1 does not run"},
+		{"Ready turning False in time is no violation", func(w *world) {
+			w.c.DisruptNode("ns/c", "c-core-1")
+			w.set("c-core-1", func(n *NodeView) { n.Running = false })
+			w.observe(5 * time.Second)
+			w.cv.Ready = false
+			w.observe(30 * time.Second)
+		}, ""},
+		{"a pod on the current revision replaced again", func(w *world) {
+			w.cv.Sets["core"] = SetView{Replicas: 3, UpdateRevision: "r2"}
+			w.observe(time.Second)
+			w.replace("c-core-2", "r2")
+			w.observe(5 * time.Second)
+			w.replace("c-core-2", "r2")
+		}, "step-done-twice: pod c-core-2 (uid c-core-2-ax"},
+		{"a scale-in deletes the departing pod, keeps its PVC", func(w *world) {
+			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
+			w.observe(time.Second)
+			w.set("c-core-2", func(n *NodeView) { n.Connections = 0 })
+			w.cv.Sets["core"] = SetView{Replicas: 2, UpdateRevision: "r1"}
+			w.observe(time.Second)
+			delete(w.cv.Pods, "c-core-2")
+			delete(w.cv.Nodes, "c-core-2")
+			w.observe(time.Second)
+			w.set("c-core-1", func(n *NodeView) { n.Evacuating = true })
+			w.observe(time.Second)
+		}, ""},
+		{"after a gap in the samples, a stop cannot be judged", func(w *world) {
+			w.set("c-core-1", func(n *NodeView) { n.Running = false })
+			w.observe(5 * time.Second)
+		}, ""},
+		{"nodes the spec no longer wants go by the user's wish", func(w *world) {
+			w.cv.Want["core"] = 1
+			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
+			w.set("c-core-1", func(n *NodeView) { n.Evacuating = true })
+			w.observe(time.Second)
+		}, ""},
+		{"a deleted PVC", func(w *world) {
+			delete(w.cv.PVCs, "data-c-core-0")
+			w.observe(time.Second)
+		}, "pvc-deleted: PVC data-c-core-0 (uid pvc-c-core-0) was deleted"},
+		{"an API key Secret that does not come back", func(w *world) {
+			w.c.DeletedAPIKey("ns/c", w.at)
+			w.cv.APIKeySecret = ""
+			w.observe(31 * time.Second)
+		}, "api-key-not-back"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			tc.play(w)
+			got := w.violations()
+			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+				t.Errorf("violations:\n%s\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckerReadsTheRequestLog(t *testing.T) {
+	start := "/api/v5/load_rebalance/emqx@x/evacuation/start"
+	for _, tc := range []struct {
+		name  string
+		calls func(w *world) []Call
+		want  string
+	}{
+		{"an evacuation started twice in one run of a node", func(w *world) []Call {
+			return []Call{{At: w.at, Cluster: "ns/c", Pod: "c-core-1", Path: start, Status: 200},
+				{At: w.at.Add(time.Second), Cluster: "ns/c", Pod: "c-core-1", Path: start, Status: 200}}
+		}, "step-done-twice: evacuation of c-core-1 started twice"},
+		{"started, stopped, started again", func(w *world) []Call {
+			return []Call{{At: w.at, Cluster: "ns/c", Pod: "c-core-1", Path: start, Status: 200},
+				{At: w.at.Add(time.Second), Cluster: "ns/c", Pod: "c-core-1", Path: "/api/v5/load_rebalance/emqx@x/evacuation/stop", Status: 200},
+				{At: w.at.Add(2 * time.Second), Cluster: "ns/c", Pod: "c-core-1", Path: start, Status: 200}}
+		}, ""},
+		{"started again after the node restarted", func(w *world) []Call {
+			first := w.at
+			w.set("c-core-1", func(n *NodeView) { n.Running = false })
+			w.c.DisruptNode("ns/c", "c-core-1")
+			w.observe(time.Second)
+			w.set("c-core-1", func(n *NodeView) { n.Running = true })
+			w.observe(time.Second)
+			return []Call{{At: first, Cluster: "ns/c", Pod: "c-core-1", Path: start, Status: 200},
+				{At: w.at, Cluster: "ns/c", Pod: "c-core-1", Path: start, Status: 200}}
+		}, ""},
+		{"a 401 while the key Secret is replaced, and one later", func(w *world) []Call {
+			w.c.DeletedAPIKey("ns/c", w.at)
+			w.cv.APIKeySecret = ""
+			w.observe(time.Second)
+			w.cv.APIKeySecret = "k2"
+			w.observe(2 * time.Second)
+			return []Call{{At: w.at.Add(-time.Second), Cluster: "ns/c", Pod: "c-core-0", Path: "/api/v5/nodes", Status: 401},
+				{At: w.at.Add(time.Minute), Cluster: "ns/c", Pod: "c-core-0", Path: "/api/v5/nodes", Status: 401}}
+		}, "api-key-refused: /api/v5/nodes on c-core-0 answered 401 outside"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			w.c.CheckCalls(tc.calls(w))
+			got := w.violations()
+			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+				t.Errorf("violations:\n%s\nwant %q", got, tc.want)
+			}
+			if tc.want != "" && strings.Count(got, "\n") != 0 {
+				t.Errorf("more than the one violation:\n%s", got)
+			}
+		})
+	}
+}

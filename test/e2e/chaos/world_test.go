@@ -1,0 +1,476 @@
+package chaose2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/test/chaos"
+	"github.com/broker-ops/emqx-operator/test/e2e/harness"
+	"github.com/broker-ops/emqx-operator/test/simulator"
+)
+
+// shape of each cluster of a run (cores, replicants), cycled when a run has more clusters.
+var shapes = [][2]int32{{3, 2}, {2, 0}, {3, 1}}
+
+// cluster is what the harness wants of one cluster: the spec it last asked for.
+type cluster struct {
+	ns, name   string
+	image      int // the image is emqx/emqx-enterprise:5.8.<6+image>
+	level      int
+	limit      int
+	licences   int
+	paused     bool
+	cores, rep int32
+}
+
+func (c *cluster) key() string { return c.ns + "/" + c.name }
+
+func (c *cluster) imageTag() string { return fmt.Sprintf("5.8.%d", 6+c.image) }
+
+func (c *cluster) configData() string {
+	return fmt.Sprintf("log.console.level = %s\nnode.process_limit = %d", []string{"info", "debug", "warning"}[c.level%3], 2097152+c.limit)
+}
+
+// world is one run: its clusters, the checker, and the faults waiting to be cleared.
+type world struct {
+	run      string
+	clusters []*cluster
+	check    *chaos.Checker
+	tmp      string
+
+	mu      sync.Mutex
+	pending []timed // faults to clear, by time
+	faulty  map[string]bool
+	faults  int
+	actions int
+}
+
+type timed struct {
+	at time.Time
+	do func() error
+}
+
+func (w *world) later(d time.Duration, do func() error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending = append(w.pending, timed{time.Now().Add(d), do})
+	sort.SliceStable(w.pending, func(i, j int) bool { return w.pending[i].at.Before(w.pending[j].at) })
+}
+
+// due runs the clearings whose time has come (all of them when flush).
+func (w *world) due(flush bool) error {
+	for {
+		w.mu.Lock()
+		if len(w.pending) == 0 || (!flush && time.Now().Before(w.pending[0].at)) {
+			w.mu.Unlock()
+			return nil
+		}
+		next := w.pending[0]
+		w.pending = w.pending[1:]
+		w.mu.Unlock()
+		if err := next.do(); err != nil {
+			return err
+		}
+	}
+}
+
+// kubectl runs the user's tool (the pinned kubectl) against the local cluster.
+func kubectl(args ...string) (string, error) { return env.KubectlOutput(args...) }
+
+// newWorld creates the run's clusters with kubectl apply, each in a namespace of its own with a
+// licence Secret, and waits until every one is Ready with clients on every node.
+func newWorld(run string, n int, tmp string) (*world, error) {
+	w := &world{run: run, check: chaos.NewChecker(1, staleBound, keyBound), tmp: tmp, faulty: map[string]bool{}}
+	for i := 0; i < n; i++ {
+		shape := shapes[i%len(shapes)]
+		c := &cluster{ns: fmt.Sprintf("chaos-%s-%d", run, i), name: fmt.Sprintf("c%d", i), cores: shape[0], rep: shape[1]}
+		w.clusters = append(w.clusters, c)
+		if _, err := kubectl("create", "namespace", c.ns); err != nil {
+			return nil, err
+		}
+		if err := w.setLicence(c); err != nil {
+			return nil, err
+		}
+		if err := w.apply(c, c.manifest()); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range w.clusters {
+		if err := waitReady(c, 120*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	nodes, err := env.Sim.Nodes()
+	if err != nil {
+		return nil, err
+	}
+	for _, node := range nodes {
+		if strings.HasPrefix(node.Pod, "chaos-"+run+"-") && node.State == "running" {
+			if err := env.Sim.SetConnections(node.Name, 100); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return w, nil
+}
+
+func (c *cluster) manifest() *v2beta1.EMQX {
+	e := &v2beta1.EMQX{TypeMeta: metav1.TypeMeta{APIVersion: v2beta1.GroupVersion.String(), Kind: "EMQX"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: c.name},
+		Spec: v2beta1.EMQXSpec{
+			Image:   "emqx/emqx-enterprise:" + c.imageTag(),
+			License: &v2beta1.License{SecretRef: v2beta1.KeyRef{SecretName: "emqx-license", SecretKey: "key"}},
+			Config:  v2beta1.Config{Data: c.configData()},
+			CoreTemplate: v2beta1.CoreTemplate{Spec: v2beta1.CoreTemplateSpec{
+				ReplicantTemplateSpec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To(c.cores)},
+				VolumeClaimTemplates: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
+			}},
+			ReplicantTemplate: &v2beta1.ReplicantTemplate{Spec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To(c.rep)}},
+		},
+	}
+	e.Spec.UpdateStrategy.InitialDelaySeconds = 1
+	return e
+}
+
+// apply writes obj to a file and applies it with kubectl, as a user would.
+func (w *world) apply(c *cluster, obj any) error {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	f := filepath.Join(w.tmp, c.name+".json")
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		return err
+	}
+	_, err = kubectl("apply", "-f", f)
+	return err
+}
+
+func (w *world) patch(c *cluster, spec string) error {
+	_, err := kubectl("-n", c.ns, "patch", "emqx", c.name, "--type=merge", "-p", `{"spec":`+spec+`}`)
+	return err
+}
+
+func (w *world) setLicence(c *cluster) error {
+	c.licences++
+	key := simulator.EncodeTestLicense(fmt.Sprintf("Chaos %d", c.licences), "official", 1000000, time.Now().AddDate(1, 0, 0))
+	s := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: "emqx-license"}, StringData: map[string]string{"key": key}}
+	return w.apply(c, s)
+}
+
+func waitReady(c *cluster, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := kubectl("-n", c.ns, "get", "emqx", c.name, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		if err == nil && strings.TrimSpace(out) == "True" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cluster %s not Ready after %s (%s %v)", c.key(), timeout, out, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// do carries one step out. Errors are the harness's own (a kubectl that failed): the run stops.
+func (w *world) do(s chaos.Step) error {
+	c := w.clusters[s.Cluster%len(w.clusters)]
+	if s.Kind.IsFault() {
+		w.faults++
+	} else {
+		w.actions++
+	}
+	switch s.Kind {
+	case chaos.ScaleCores:
+		c.cores = int32(s.Value)
+		return w.patch(c, fmt.Sprintf(`{"coreTemplate":{"spec":{"replicas":%d}}}`, s.Value))
+	case chaos.ScaleReplicants:
+		c.rep = int32(s.Value)
+		return w.patch(c, fmt.Sprintf(`{"replicantTemplate":{"spec":{"replicas":%d}}}`, s.Value))
+	case chaos.ChangeImage:
+		c.image++
+		return w.patch(c, fmt.Sprintf(`{"image":"emqx/emqx-enterprise:%s"}`, c.imageTag()))
+	case chaos.RuntimeConfig, chaos.RestartConfig:
+		if s.Kind == chaos.RuntimeConfig {
+			c.level++
+		} else {
+			c.limit++
+		}
+		b, _ := json.Marshal(c.configData())
+		return w.patch(c, `{"config":{"data":`+string(b)+`}}`)
+	case chaos.RotateLicence:
+		return w.setLicence(c)
+	case chaos.Pause, chaos.Resume:
+		c.paused = s.Kind == chaos.Pause
+		arg := v2beta1.PauseAnnotation + "-"
+		if c.paused {
+			arg = v2beta1.PauseAnnotation + "=true"
+		}
+		_, err := kubectl("-n", c.ns, "annotate", "--overwrite", "emqx", c.name, arg)
+		return err
+	case chaos.DeletePod:
+		pod := w.pick(c, s.Pick, "")
+		if pod == nil {
+			return nil
+		}
+		w.check.DisruptPod(c.key(), pod.Name, string(pod.UID))
+		_, err := kubectl("-n", c.ns, "delete", "pod", pod.Name, "--wait=false")
+		return err
+	case chaos.DrainNode:
+		return w.drain(s)
+	case chaos.DeleteAPIKeySecret:
+		w.check.DeletedAPIKey(c.key(), time.Now())
+		_, err := kubectl("-n", c.ns, "delete", "secret", c.name+"-operator-api-key", "--ignore-not-found")
+		return err
+	case chaos.KillOperator:
+		env.KillOperator()
+		w.later(s.Hold, func() error { return startOperator() })
+		return nil
+	case chaos.RestartAPIServer:
+		return env.RestartAPIServer()
+	case chaos.EMQXServerError, chaos.EMQXSlow, chaos.EMQXHung, chaos.StopCore:
+		return w.nodeFault(c, s)
+	}
+	return fmt.Errorf("unknown step kind %q", s.Kind)
+}
+
+// startOperator starts the operator unless it runs (a second kill before the restart, say).
+func startOperator() error {
+	if env.OperatorRunning() {
+		return nil
+	}
+	return env.StartOperator()
+}
+
+// pick chooses a live pod of the cluster (of one role, or any when role is ""), nil if none.
+func (w *world) pick(c *cluster, pick int, role string) *corev1.Pod {
+	ctx, cancel := harness.Ctx()
+	defer cancel()
+	list := &corev1.PodList{}
+	if err := env.Client.List(ctx, list, client.InNamespace(c.ns), client.MatchingLabels{v2beta1.LabelInstance: c.name}); err != nil {
+		return nil
+	}
+	var live []corev1.Pod
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil && p.Labels[v2beta1.LabelDBRole] != "" && (role == "" || p.Labels[v2beta1.LabelDBRole] == role) {
+			live = append(live, p)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	sort.Slice(live, func(i, j int) bool { return live[i].Name < live[j].Name })
+	return &live[pick%len(live)]
+}
+
+// nodeFault switches a simulator fault on for Hold on one node of the cluster. A stopped core is
+// a disruption the harness made; an API that fails or hangs is not (the node still runs).
+func (w *world) nodeFault(c *cluster, s chaos.Step) error {
+	role := ""
+	if s.Kind == chaos.StopCore {
+		role = v2beta1.RoleCore
+	}
+	pod := w.pick(c, s.Pick, role)
+	if pod == nil {
+		return nil
+	}
+	node := v2beta1NodeName(c, pod.Name)
+	w.mu.Lock()
+	busy := w.faulty[node]
+	w.faulty[node] = true
+	w.mu.Unlock()
+	if busy {
+		return nil // one fault per node at a time: clearing one must not clear another
+	}
+	var f simulator.Faults
+	switch s.Kind {
+	case chaos.EMQXServerError:
+		f.ServerError = true
+	case chaos.EMQXSlow:
+		f.Delay = time.Duration(s.Value) * time.Millisecond
+	case chaos.EMQXHung:
+		f.Unresponsive = true
+	case chaos.StopCore:
+		f.Stopped = true
+		w.check.DisruptNode(c.key(), pod.Name)
+	}
+	if err := env.Sim.SetFaults(node, f); err != nil {
+		return err
+	}
+	w.later(s.Hold, func() error {
+		w.mu.Lock()
+		delete(w.faulty, node)
+		w.mu.Unlock()
+		err := env.Sim.SetFaults(node, simulator.Faults{})
+		if s.Kind == chaos.StopCore {
+			w.check.EndDisruption(c.key(), pod.Name)
+		}
+		// The node may be gone meanwhile (scaled in, replaced): nothing left to clear.
+		if err != nil && strings.Contains(err.Error(), "404") {
+			return nil
+		}
+		return err
+	})
+	return nil
+}
+
+func v2beta1NodeName(c *cluster, pod string) string {
+	e := &v2beta1.EMQX{ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: c.name}}
+	return e.NodeName(pod)
+}
+
+// drain cordons one fake node and evicts the run's pods on it, as `kubectl drain` does (the
+// PodDisruptionBudgets refuse what would take a second node of a cluster down); it is uncordoned
+// after Hold.
+func (w *world) drain(s chaos.Step) error {
+	ctx, cancel := harness.Ctx()
+	defer cancel()
+	nodes := &corev1.NodeList{}
+	if err := env.Client.List(ctx, nodes); err != nil {
+		return err
+	}
+	if len(nodes.Items) == 0 {
+		return nil
+	}
+	sort.Slice(nodes.Items, func(i, j int) bool { return nodes.Items[i].Name < nodes.Items[j].Name })
+	node := nodes.Items[s.Pick%len(nodes.Items)].Name
+	if _, err := kubectl("cordon", node); err != nil {
+		return err
+	}
+	w.later(s.Hold, func() error { _, err := kubectl("uncordon", node); return err })
+	for _, c := range w.clusters {
+		pods := &corev1.PodList{}
+		if err := env.Client.List(ctx, pods, client.InNamespace(c.ns)); err != nil {
+			return err
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.Spec.NodeName != node || p.DeletionTimestamp != nil {
+				continue
+			}
+			w.check.DisruptPod(c.key(), p.Name, string(p.UID))
+			err := env.Client.SubResource("eviction").Create(ctx, p, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}})
+			if err != nil {
+				w.check.Undisrupt(c.key(), p.Name)
+				if !apierrors.IsTooManyRequests(err) && !apierrors.IsNotFound(err) {
+					return fmt.Errorf("evicting %s/%s: %w", p.Namespace, p.Name, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// converge clears every fault, resumes paused clusters and waits until each cluster runs what
+// its spec says: Ready, every wanted node running the wanted release, no evacuation left.
+func (w *world) converge(timeout time.Duration) []chaos.Violation {
+	var out []chaos.Violation
+	if err := w.due(true); err != nil {
+		out = append(out, chaos.Violation{At: time.Now(), Invariant: "harness", Detail: err.Error()})
+	}
+	if err := startOperator(); err != nil {
+		out = append(out, chaos.Violation{At: time.Now(), Invariant: "harness", Detail: err.Error()})
+	}
+	for _, c := range w.clusters {
+		if c.paused {
+			c.paused = false
+			if _, err := kubectl("-n", c.ns, "annotate", "--overwrite", "emqx", c.name, v2beta1.PauseAnnotation+"-"); err != nil {
+				out = append(out, chaos.Violation{At: time.Now(), Invariant: "harness", Detail: err.Error()})
+			}
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for _, c := range w.clusters {
+		var why error
+		for {
+			if why = converged(c); why == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if why != nil {
+			out = append(out, chaos.Violation{At: time.Now(), Invariant: chaos.NotConverged, Cluster: c.key(),
+				Detail: fmt.Sprintf("not converged %s after the faults stopped: %v\n%s", timeout, why, describe(c))})
+		}
+	}
+	return out
+}
+
+func converged(c *cluster) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e := &v2beta1.EMQX{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: c.ns, Name: c.name}, e); err != nil {
+		return err
+	}
+	nodes, err := env.Sim.Nodes()
+	if err != nil {
+		return err
+	}
+	counts := map[string]int32{}
+	for _, n := range nodes {
+		if !strings.HasPrefix(n.Pod, c.ns+"/") || n.State != "running" {
+			continue
+		}
+		if n.Version != c.imageTag() || n.Evacuation != "" {
+			return fmt.Errorf("node %s runs %s, evacuation %q", n.Name, n.Version, n.Evacuation)
+		}
+		counts[n.Role]++
+	}
+	if counts[v2beta1.RoleCore] != c.cores || counts[v2beta1.RoleReplicant] != c.rep {
+		return fmt.Errorf("%d cores and %d replicants run, want %d and %d", counts[v2beta1.RoleCore], counts[v2beta1.RoleReplicant], c.cores, c.rep)
+	}
+	for _, cond := range e.Status.Conditions {
+		if cond.Type == v2beta1.Ready && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == e.Generation {
+			return nil
+		}
+	}
+	return fmt.Errorf("not Ready for generation %d: %+v", e.Generation, e.Status.Conditions)
+}
+
+// teardown deletes the run's namespaces (their PVCs included).
+func (w *world) teardown() {
+	for _, c := range w.clusters {
+		_, _ = kubectl("delete", "namespace", c.ns, "--wait=false")
+	}
+}
+
+// describe is what a reader of a convergence failure needs: the cluster's conditions, its
+// StatefulSets and pods.
+func describe(c *cluster) string {
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"get", "emqx", c.name, "-o", `jsonpath={range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}`},
+		{"get", "statefulsets,pods", "-o", "wide"},
+		{"get", "events", "--sort-by=.lastTimestamp"},
+	} {
+		out, err := kubectl(append([]string{"-n", c.ns}, args...)...)
+		if err != nil {
+			out = err.Error()
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) > 25 {
+			lines = lines[len(lines)-25:]
+		}
+		b.WriteString("    " + strings.Join(lines, "\n    ") + "\n")
+	}
+	return b.String()
+}
