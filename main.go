@@ -8,10 +8,12 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	operatorsv2 "github.com/operator-framework/api/pkg/operators/v2"
 	"github.com/operator-framework/operator-lib/proxy"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -133,6 +135,16 @@ func runManager(args []string) int {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	setupLog := ctrl.Log.WithName("setup")
+	// The Go runtime does not know the container's memory limit: without a soft limit under it,
+	// the heap grows past the cgroup's limit before a collection runs and the pod is OOM-killed
+	// (the vendor's operator at 128 MiB, emqx/emqx-operator#1206). 90 % of the cgroup limit leaves
+	// room for what the runtime does not count; GOMEMLIMIT or AUTOMEMLIMIT=off in the environment win.
+	switch limit, err := memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup)); {
+	case err != nil:
+		setupLog.Info("no Go memory limit from the cgroup", "reason", err.Error())
+	case limit < math.MaxInt64:
+		setupLog.Info("Go memory limit set from the cgroup", "GOMEMLIMIT", limit)
+	}
 
 	watchData := watchesYAML
 	if *watchesFile != "" {

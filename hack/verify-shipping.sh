@@ -4,7 +4,7 @@
 #   with the operatorframework suite; a file-based catalog of it renders and passes opm validate
 #   (the catalog is built, not committed: it embeds the whole bundle);
 # (RBAC rules of every path are checked for wildcards by test/e2e/install, which parses them.)
-# - the operator's Helm chart matches config/ and passes helm lint and template;
+# - the operator's Helm chart matches config/ (its resources too) and passes helm lint and template;
 # - the Dockerfile copies only paths that exist, and its own build command, run on just those
 #   paths, builds a binary that renders a cluster with nothing beside it (the chart is embedded);
 # - config/default builds into a single install.yaml.
@@ -35,6 +35,12 @@ grep -q "schema: olm.bundle" "$tree/catalog/emqx-operator/catalog.yaml" || fail 
 
 echo "verify-shipping: Helm chart"
 hack/helm-chart.sh check
+# The operator's resources are set from measurement (the e2e suites check their peak memory
+# against config/manager's request): the chart's defaults must be the same numbers.
+resources_of() { sed -n 's/^ *\(requests\|limits\): *\({.*}\)$/\1 \2/p' "$1"; }
+[[ -n $(resources_of config/manager/manager.yaml) ]] || fail "config/manager/manager.yaml: no resources found"
+diff <(resources_of config/manager/manager.yaml) <(resources_of helm-charts/emqx-operator/values.yaml) ||
+  fail "the Helm chart's resources differ from config/manager/manager.yaml"
 run_quiet "$scratch/helm.log" hack/helm-chart.sh lint || fail "helm lint failed"
 helm=$(hack/tools.sh path helm)
 "$helm" template emqx-operator helm-charts/emqx-operator --set installCRDs=true >"$scratch/helm-all.yaml"

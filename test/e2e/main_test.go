@@ -61,6 +61,11 @@ func run(m *testing.M) int {
 	default:
 		fmt.Fprintf(os.Stderr, "e2e leak check: none of %d secret values appears in the operator's or its Jobs' logs, Events, status or annotations\n", seen)
 	}
+	env.Stop()
+	if err := env.CheckPeakAgainstShipped(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e memory:", err)
+		code = 1
+	}
 	fmt.Fprintf(os.Stderr, "e2e suite took %s\n", time.Since(start).Round(time.Second))
 	return code
 }

@@ -61,6 +61,11 @@ func run(m *testing.M) int {
 	default:
 		fmt.Fprintf(os.Stderr, "chaos leak check: none of %d secret values leaked\n", seen)
 	}
+	env.Stop()
+	if err := env.CheckPeakAgainstShipped(); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos memory:", err)
+		code = 1
+	}
 	fmt.Fprintf(os.Stderr, "chaos suite took %s\n", time.Since(start).Round(time.Second))
 	return code
 }

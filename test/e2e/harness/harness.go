@@ -12,10 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -55,6 +57,7 @@ type Env struct {
 	operator   *process
 	operators  []*process // every operator StartOperator started, for their peak memory
 	// kubectlPath is the pinned kubectl (hack/tools.sh path kubectl), looked up once.
+	stopOnce    sync.Once
 	kubectlOnce sync.Once
 	kubectlPath string
 	kubectlErr  error
@@ -323,8 +326,10 @@ func (e *Env) OperatorLog() string {
 	return string(b)
 }
 
-// Stop tears everything down: operator, simulator, cluster.
-func (e *Env) Stop() {
+// Stop tears everything down: operator, simulator, cluster. Calls after the first do nothing.
+func (e *Env) Stop() { e.stopOnce.Do(e.stop) }
+
+func (e *Env) stop() {
 	e.operator.stop(10 * time.Second)
 	e.simulator.stop(10 * time.Second)
 	if out, err := e.clusterScript("down"); err != nil {
@@ -373,3 +378,32 @@ func (e *Env) RestartAPIServer() error {
 
 // OperatorRunning: the operator StartOperator started is still running.
 func (e *Env) OperatorRunning() bool { return e.operator != nil && e.operator.running() }
+
+// CheckPeakAgainstShipped compares the operator's peak RSS over the suite with the memory the
+// shipped Deployment requests (config/manager/manager.yaml; the Helm chart's values say the same,
+// make verify checks that): the request is set from this measurement, so a suite that needs more
+// says so instead of letting the guess go stale. Call it after Stop.
+func (e *Env) CheckPeakAgainstShipped() error {
+	peak, runs := e.OperatorPeakRSS()
+	if runs == 0 {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(e.cfg.RepoRoot, "config", "manager", "manager.yaml"))
+	if err != nil {
+		return err
+	}
+	m := regexp.MustCompile(`requests:\s*\{[^}]*memory:\s*([0-9]+[KMG]i)`).FindSubmatch(b)
+	if m == nil {
+		return fmt.Errorf("config/manager/manager.yaml: no memory request found")
+	}
+	request, err := resource.ParseQuantity(string(m[1]))
+	if err != nil {
+		return fmt.Errorf("config/manager/manager.yaml: memory request %q: %w", m[1], err)
+	}
+	fmt.Fprintf(os.Stderr, "operator peak RSS %d MiB, shipped memory request %s\n", peak>>20, m[1])
+	if peak > request.Value() {
+		return fmt.Errorf("the operator's peak RSS (%d MiB) is above the memory request the shipped manifests make (%s): "+
+			"raise it in config/manager/manager.yaml and the Helm chart's values", peak>>20, m[1])
+	}
+	return nil
+}
