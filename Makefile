@@ -211,7 +211,8 @@ FUZZ_TARGETS = ./internal/cli:FuzzRenderManifests ./internal/emqxconf:FuzzConfig
 FUZZTIME ?= 60s
 
 # The chaos soak (docs/chaos.md): STEPS steps of SEED from OFFSET, or WALL of wall time, whichever
-# ends first; ONLY replays chosen steps; a failure is shrunk with up to SHRINK replays.
+# ends first; ONLY replays chosen steps; a failure is shrunk with up to SHRINK replays; CONVERGE
+# bounds the convergence after the faults stop.
 SEED ?= 1
 STEPS ?= 5000
 OFFSET ?= 0
@@ -219,10 +220,11 @@ ONLY ?=
 WALL ?= 90m
 SHRINK ?= 12
 CLUSTERS ?= 3
+CONVERGE ?= 150s
 
 .PHONY: chaos
-chaos: e2e-binaries ## Chaos soak: seeded user actions and faults under invariants (SEED, STEPS, OFFSET, ONLY, WALL, SHRINK).
-	CHAOS_SEED=$(SEED) CHAOS_STEPS=$(STEPS) CHAOS_OFFSET=$(OFFSET) CHAOS_ONLY=$(ONLY) CHAOS_WALL=$(WALL) CHAOS_CONVERGE=150s \
+chaos: e2e-binaries ## Chaos soak: seeded user actions and faults under invariants (SEED, STEPS, OFFSET, ONLY, WALL, SHRINK, CONVERGE).
+	CHAOS_SEED=$(SEED) CHAOS_STEPS=$(STEPS) CHAOS_OFFSET=$(OFFSET) CHAOS_ONLY=$(ONLY) CHAOS_WALL=$(WALL) CHAOS_CONVERGE=$(CONVERGE) \
 		CHAOS_SHRINK=$(SHRINK) CHAOS_CLUSTERS=$(CLUSTERS) \
 		E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e/chaos bin/e2e-chaos.test 24h
 

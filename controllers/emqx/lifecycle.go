@@ -103,8 +103,12 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 		// Deleting it again changes nothing, but reporting it again would tell the user a second
 		// node is being replaced; a live read tells which.
 		gone, gerr := r.podAlreadyGoing(ctx, st.Pod)
-		if gerr != nil || gone {
+		if gerr != nil {
 			return gerr
+		}
+		if gone {
+			r.evacuations.forget(lifecycle.NodeName(e, st.Pod.Name))
+			return nil
 		}
 		err = r.Client.Delete(ctx, st.Pod, client.Preconditions{UID: &st.Pod.UID})
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/upgradepath"
 )
 
 func isOutdated(role *Role, p *corev1.Pod) bool {
@@ -151,19 +152,25 @@ func anyCoreOnNewRevision(s *State) bool {
 	return false
 }
 
-// waitsForItsCore: the pod (a replicant) runs an EMQX image that no live core pod runs. EMQX
+// waitsForItsCore: the pod (a replicant) runs an EMQX release that no live core pod runs. EMQX
 // refuses a replicant without a core of its own release ("no_available_core_node_at_same_version").
+// Releases, not image references, are compared: a mirror or a digest of the same release joins.
 func waitsForItsCore(s *State, replicant *corev1.Pod) bool {
-	image := emqxImage(replicant)
-	if image == "" {
-		return false
+	release := emqxRelease(replicant)
+	if !release.Known() {
+		return false // an image whose release the operator cannot read: nothing to say about it
 	}
 	for i := range s.Core.Pods {
-		if p := &s.Core.Pods[i]; p.DeletionTimestamp == nil && emqxImage(p) == image {
+		if p := &s.Core.Pods[i]; p.DeletionTimestamp == nil && emqxRelease(p) == release {
 			return false
 		}
 	}
 	return true
+}
+
+// emqxRelease is the EMQX release of a pod's EMQX container (zero when unknown).
+func emqxRelease(p *corev1.Pod) upgradepath.Version {
+	return upgradepath.OfImage(emqxImage(p))
 }
 
 // emqxImage is the image of a pod's EMQX container ("" when the pod has none).

@@ -100,6 +100,7 @@ type Checker struct {
 	incarnation map[string]int       // cluster/pod → how many times a node started on that name
 	history     map[string][]stamp   // cluster/pod → incarnations over time
 	keyDeleted  map[string]time.Time // cluster → when the harness deleted its API key Secret
+	keyUID      map[string]string    // cluster → the UID of the Secret it deleted
 	keyGaps     map[string][]window  // cluster → from each deletion to the Secret back, plus KeyBound
 }
 
@@ -120,7 +121,7 @@ func NewChecker(budget int, staleBound, keyBound time.Duration) *Checker {
 	return &Checker{Budget: budget, StaleBound: staleBound, KeyBound: keyBound,
 		lastReport: map[string]time.Time{}, everRunning: map[string]bool{}, disrupted: map[string]*disruption{},
 		staleSince: map[string]time.Time{}, pvcs: map[string]map[string]string{}, revSince: map[string]time.Time{},
-		incarnation: map[string]int{}, history: map[string][]stamp{}, keyDeleted: map[string]time.Time{},
+		incarnation: map[string]int{}, history: map[string][]stamp{}, keyDeleted: map[string]time.Time{}, keyUID: map[string]string{},
 		keyGaps: map[string][]window{}}
 }
 
@@ -154,11 +155,13 @@ func (c *Checker) Undisrupt(cluster, pod string) {
 	delete(c.disrupted, cluster+"/"+pod)
 }
 
-// DeletedAPIKey: the harness deleted the cluster's API key Secret.
-func (c *Checker) DeletedAPIKey(cluster string, at time.Time) {
+// DeletedAPIKey: the harness is deleting the cluster's API key Secret, whose UID is uid; it is
+// back once a Secret of another UID is seen.
+func (c *Checker) DeletedAPIKey(cluster string, at time.Time, uid string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.keyDeleted[cluster] = at
+	c.keyUID[cluster] = uid
 }
 
 // Violations found so far, and how many invariant checks ran.
@@ -219,12 +222,12 @@ func (c *Checker) Observe(s *Sample) {
 		c.checkStale(s.At, name, cv)
 		c.checkDeletions(s.At, name, cv, pair)
 		c.checkAPIKey(s.At, name, cv)
+		c.endDisruptions(name, cv)
 	}
 	c.prev = s
 }
 
-// track keeps the per-name memory: which nodes ran, their incarnations, revision changes, and
-// when a harness disruption is over.
+// track keeps the per-name memory: which nodes ran, their incarnations, revision changes.
 func (c *Checker) track(at time.Time, name string, cv, pv *ClusterView) {
 	for role, set := range cv.Sets {
 		if pv == nil || pv.Sets[role].UpdateRevision != set.UpdateRevision {
@@ -246,6 +249,17 @@ func (c *Checker) track(at time.Time, name string, cv, pv *ClusterView) {
 		if n.Running {
 			c.everRunning[k] = true
 		}
+	}
+}
+
+// endDisruptions forgets a harness disruption once the node it hit runs again, on a new pod when
+// the harness deleted the old one. It runs after the checks, which may still need to know that a
+// pod gone between two samples was the harness's doing.
+func (c *Checker) endDisruptions(name string, cv *ClusterView) {
+	for _, pod := range unionPods(cv, nil) {
+		k := name + "/" + pod
+		n, p := cv.Nodes[pod], cv.Pods[pod]
+		_, exists := cv.Pods[pod]
 		if d := c.disrupted[k]; d != nil && !d.active && n.Running && !n.Evacuating && exists && !p.Terminating &&
 			(d.podUID == "" || p.UID != d.podUID) {
 			delete(c.disrupted, k)
@@ -399,7 +413,7 @@ func (c *Checker) checkAPIKey(at time.Time, name string, cv *ClusterView) {
 		return
 	}
 	c.checks++
-	if cv.APIKeySecret != "" && at.After(deleted) {
+	if cv.APIKeySecret != "" && cv.APIKeySecret != c.keyUID[name] {
 		c.keyGaps[name] = append(c.keyGaps[name], window{deleted, at.Add(c.KeyBound)})
 		delete(c.keyDeleted, name)
 		return

@@ -158,8 +158,22 @@ func TestCheckerInvariants(t *testing.T) {
 			delete(w.cv.PVCs, "data-c-core-0")
 			w.observe(time.Second)
 		}, "pvc-deleted: PVC data-c-core-0 (uid pvc-c-core-0) was deleted"},
+		{"the deleted Secret still seen is not the Secret back", func(w *world) {
+			w.c.DeletedAPIKey("ns/c", w.at, "k1")
+			w.observe(100 * time.Millisecond)
+			w.cv.APIKeySecret = ""
+			w.observe(31 * time.Second)
+		}, "api-key-not-back"},
+		{"a pod the harness deleted and its successor running within one sample", func(w *world) {
+			w.c.DisruptPod("ns/c", "c-core-1", "c-core-1-a")
+			p := w.cv.Pods["c-core-1"]
+			p.UID, p.Created = "c-core-1-b", w.at
+			w.cv.Pods["c-core-1"] = p
+			w.set("c-core-1", func(n *NodeView) { n.Connections = 0 })
+			w.observe(time.Second)
+		}, ""},
 		{"an API key Secret that does not come back", func(w *world) {
-			w.c.DeletedAPIKey("ns/c", w.at)
+			w.c.DeletedAPIKey("ns/c", w.at, "k1")
 			w.cv.APIKeySecret = ""
 			w.observe(31 * time.Second)
 		}, "api-key-not-back"},
@@ -202,7 +216,7 @@ func TestCheckerReadsTheRequestLog(t *testing.T) {
 				{At: w.at, Cluster: "ns/c", Pod: "c-core-1", Path: start, Status: 200}}
 		}, ""},
 		{"a 401 while the key Secret is replaced, and one later", func(w *world) []Call {
-			w.c.DeletedAPIKey("ns/c", w.at)
+			w.c.DeletedAPIKey("ns/c", w.at, "k1")
 			w.cv.APIKeySecret = ""
 			w.observe(time.Second)
 			w.cv.APIKeySecret = "k2"

@@ -7,6 +7,7 @@ package chaos
 import (
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -141,7 +142,16 @@ func Select(steps []Step, only string) ([]Step, error) {
 	for _, s := range steps {
 		if want[s.Index] {
 			out = append(out, s)
+			delete(want, s.Index)
 		}
+	}
+	if len(want) > 0 {
+		var missing []string
+		for i := range want {
+			missing = append(missing, strconv.Itoa(i))
+		}
+		sort.Strings(missing)
+		return nil, fmt.Errorf("ONLY=%q: steps %s are outside the steps generated (OFFSET and STEPS)", only, strings.Join(missing, ","))
 	}
 	return out, nil
 }

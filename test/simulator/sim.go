@@ -426,12 +426,20 @@ func (s *Simulator) stopPod(ctx context.Context, p *corev1.Pod) {
 // removePod ends a terminating pod once its node has stopped, as the kubelet does once the
 // container exits: deleted with no grace left and, as the kubelet's status manager does, only
 // this pod (UID precondition) — never a successor the StatefulSet made under the same name.
+// It tries until the pod is gone: the API server may be down for a while (restarted by a test).
 func (s *Simulator) removePod(ctx context.Context, p *corev1.Pod) {
 	uid := p.UID
-	err := s.kc.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
-		GracePeriodSeconds: ptr.To[int64](0), Preconditions: &metav1.Preconditions{UID: &uid}})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
-		s.log.Warn("removing a stopped pod", "pod", p.Namespace+"/"+p.Name, "uid", uid, "error", err)
+	for wait := 100 * time.Millisecond; ctx.Err() == nil; wait = min(2*wait, 2*time.Second) {
+		err := s.kc.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: ptr.To[int64](0), Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err == nil || apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return // gone, or the name is another pod's now
+		}
+		s.log.Warn("removing a stopped pod; trying again", "pod", p.Namespace+"/"+p.Name, "uid", uid, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -25,7 +27,8 @@ func (s *Simulator) annotateKey(ctx context.Context, podKey, uid, key, value str
 	ns, name, _ := strings.Cut(podKey, "/")
 	patch := fmt.Sprintf(`{"metadata":{"uid":%q,"annotations":{%q:%q}}}`, uid, key, value)
 	_, err := s.kc.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
-	if err != nil && ctx.Err() == nil {
+	// Invalid (uid is immutable): the name belongs to a successor now, which keeps its own state.
+	if err != nil && !apierrors.IsInvalid(err) && !apierrors.IsNotFound(err) && ctx.Err() == nil {
 		s.log.Warn("annotating pod", "pod", podKey, "uid", uid, "key", key, "error", err)
 	}
 }

@@ -90,12 +90,18 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("seed %d, steps %d..%d, %d clusters, wall time %s", cfg.seed, cfg.offset, cfg.offset+cfg.steps-1, cfg.clusters, cfg.wall)
 	res := runSteps(t, cfg, steps, "r0", cfg.wall)
+	if len(res.done) == 0 && len(steps) > 0 {
+		t.Errorf("no step ran in %s: the setup took the whole step window", cfg.wall)
+	}
 	t.Logf("chaos: %d steps (%d actions, %d faults) in %s, %d invariant checks (%d sample gaps over %s), %d violations",
 		len(res.done), res.actions, res.faults, res.took.Round(time.Second), res.checks, res.gaps, chaos.MaxGap, len(res.violations))
 	t.Logf("sampling: %s", res.sampling)
 	if len(res.violations) == 0 {
-		if n := len(res.done); n > 0 && n < len(steps) {
-			t.Logf("the wall time ran out; resume with: make chaos SEED=%d OFFSET=%d", cfg.seed, res.done[n-1].Index+1)
+		if n := len(res.done); n > 0 && n < len(steps) && !t.Failed() {
+			t.Logf("the wall time ran out; resume with: make chaos SEED=%d OFFSET=%d CLUSTERS=%d", cfg.seed, res.done[n-1].Index+1, cfg.clusters)
+		}
+		if t.Failed() { // a harness error stopped the run
+			t.Logf("seed %d, steps done: %s; replay: %s", cfg.seed, chaos.Indexes(res.done), replayCommand(cfg, res.done))
 		}
 		return
 	}
@@ -108,11 +114,19 @@ func TestChaos(t *testing.T) {
 	}
 	if cfg.shrink > 0 {
 		replays := 0
+		// A replay counts as failing only when the same promise breaks on the same cluster: the
+		// shrinking must not slide to another bug.
+		first := res.violations[0]
 		failing, replays = chaos.Shrink(failing, func(list []chaos.Step) bool {
 			replays++
 			r := runSteps(t, cfg, list, fmt.Sprintf("s%d", replays), cfg.wall)
 			t.Logf("replay %d of %d steps: %d violations", replays, len(list), len(r.violations))
-			return len(r.violations) > 0
+			for _, v := range r.violations {
+				if v.Invariant == first.Invariant && renamed(v.Cluster) == renamed(first.Cluster) {
+					return true
+				}
+			}
+			return false
 		}, cfg.shrink)
 		t.Logf("shrunk to %d steps in %d replays", len(failing), replays)
 	}
@@ -120,8 +134,20 @@ func TestChaos(t *testing.T) {
 	for _, s := range failing {
 		list = append(list, s.String())
 	}
-	t.Errorf("seed %d: the failing steps:\n  %s\nreplay: make chaos SEED=%d STEPS=%d CLUSTERS=%d ONLY=%s",
-		cfg.seed, strings.Join(list, "\n  "), cfg.seed, cfg.offset+cfg.steps, cfg.clusters, chaos.Indexes(failing))
+	t.Errorf("seed %d: the failing steps:\n  %s\nreplay: %s", cfg.seed, strings.Join(list, "\n  "), replayCommand(cfg, failing))
+}
+
+// replayCommand replays exactly these steps of the seed's sequence, with the run's settings.
+func replayCommand(cfg settings, steps []chaos.Step) string {
+	return fmt.Sprintf("make chaos SEED=%d STEPS=%d CLUSTERS=%d CONVERGE=%s ONLY=%s",
+		cfg.seed, cfg.offset+cfg.steps, cfg.clusters, cfg.converge, chaos.Indexes(steps))
+}
+
+// renamed is a cluster's key without its run's name (chaos-<seed>-<run>-<i>/c<i> → <i>/c<i>), so
+// that a replay's clusters compare with the first run's.
+func renamed(cluster string) string {
+	ns, name, _ := strings.Cut(cluster, "/")
+	return ns[strings.LastIndexByte(ns, '-')+1:] + "/" + name
 }
 
 // runSteps carries out steps on fresh clusters with the sampler running, within wall (setup and
@@ -165,6 +191,17 @@ func runSteps(t *testing.T, cfg settings, steps []chaos.Step, run string, wall t
 		}
 	}()
 	// The steps stop early enough for convergence to fit in the wall time.
+	// The simulator keeps its last 5,000 calls: read them as the run goes, not only at the end.
+	var calls []chaos.Call
+	lastCalls, callsRead := callsFrom, time.Now()
+	readCalls := func() {
+		got := callsOf(t, names, lastCalls)
+		calls = append(calls, got...)
+		for _, c := range got {
+			lastCalls = maxTime(lastCalls, c.At.Add(time.Nanosecond))
+		}
+		callsRead = time.Now()
+	}
 	stepsUntil := start.Add(wall - cfg.converge - 10*time.Second)
 	for _, s := range steps {
 		if time.Now().After(stepsUntil) {
@@ -185,6 +222,19 @@ func runSteps(t *testing.T, cfg settings, steps []chaos.Step, run string, wall t
 				t.Errorf("after step %s: clearing a fault: %v", s, err)
 			}
 		}
+		if w.operatorExited() {
+			w.check.Report(chaos.Violation{At: time.Now(), Invariant: chaos.Panicked, Detail: "the operator exited by itself (see its log)"})
+			if err := startOperator(); err != nil {
+				t.Errorf("restarting the operator: %v", err)
+				break
+			}
+		}
+		if err := w.topUp(); err != nil {
+			t.Logf("giving new nodes clients: %v", err) // the simulator's control API answers again later
+		}
+		if time.Since(callsRead) > 20*time.Second {
+			readCalls()
+		}
 		if vs, _ := w.check.Violations(); len(vs) > 0 && res.culprit < 0 {
 			res.culprit = len(res.done) - 1
 		}
@@ -199,7 +249,8 @@ func runSteps(t *testing.T, cfg settings, steps []chaos.Step, run string, wall t
 		res.sampling = fmt.Sprintf("%d samples, every %s (median), %s at the 99th percentile",
 			len(intervals)+1, intervals[len(intervals)/2].Round(time.Millisecond), intervals[len(intervals)*99/100].Round(time.Millisecond))
 	}
-	w.check.CheckCalls(callsOf(t, names, callsFrom))
+	readCalls()
+	w.check.CheckCalls(calls)
 	if log := env.OperatorLog()[logFrom:]; strings.Contains(log, "panic") {
 		i := strings.Index(log, "panic")
 		w.check.Report(chaos.Violation{At: time.Now(), Invariant: chaos.Panicked, Detail: log[max(0, i-200):min(len(log), i+800)]})
@@ -246,4 +297,11 @@ func podOfNode(node string) (string, string) {
 		return "", ""
 	}
 	return parts[2], parts[0]
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

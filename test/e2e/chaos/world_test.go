@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -57,6 +58,7 @@ type world struct {
 	mu      sync.Mutex
 	pending []timed // faults to clear, by time
 	faulty  map[string]bool
+	killed  int // operator kills not followed by their restart yet
 	faults  int
 	actions int
 }
@@ -94,7 +96,8 @@ func (w *world) due(flush bool) error {
 func kubectl(args ...string) (string, error) { return env.KubectlOutput(args...) }
 
 // newWorld creates the run's clusters with kubectl apply, each in a namespace of its own with a
-// licence Secret, and waits until every one is Ready with clients on every node.
+// licence Secret, and waits until every one is Ready with clients on every node. On an error it
+// returns what it made so far, for teardown.
 func newWorld(run string, n int, tmp string) (*world, error) {
 	w := &world{run: run, check: chaos.NewChecker(1, staleBound, keyBound), tmp: tmp, faulty: map[string]bool{}}
 	for i := 0; i < n; i++ {
@@ -102,32 +105,21 @@ func newWorld(run string, n int, tmp string) (*world, error) {
 		c := &cluster{ns: fmt.Sprintf("chaos-%s-%d", run, i), name: fmt.Sprintf("c%d", i), cores: shape[0], rep: shape[1]}
 		w.clusters = append(w.clusters, c)
 		if _, err := kubectl("create", "namespace", c.ns); err != nil {
-			return nil, err
+			return w, err
 		}
 		if err := w.setLicence(c); err != nil {
-			return nil, err
+			return w, err
 		}
 		if err := w.apply(c, c.manifest()); err != nil {
-			return nil, err
+			return w, err
 		}
 	}
 	for _, c := range w.clusters {
 		if err := waitReady(c, 120*time.Second); err != nil {
-			return nil, err
+			return w, err
 		}
 	}
-	nodes, err := env.Sim.Nodes()
-	if err != nil {
-		return nil, err
-	}
-	for _, node := range nodes {
-		if strings.HasPrefix(node.Pod, "chaos-"+run+"-") && node.State == "running" {
-			if err := env.Sim.SetConnections(node.Name, 100); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return w, nil
+	return w, w.topUp()
 }
 
 func (c *cluster) manifest() *v2beta1.EMQX {
@@ -231,18 +223,37 @@ func (w *world) do(s chaos.Step) error {
 		if pod == nil {
 			return nil
 		}
+		// By UID: the pod picked may be gone and its name another pod's by now.
 		w.check.DisruptPod(c.key(), pod.Name, string(pod.UID))
-		_, err := kubectl("-n", c.ns, "delete", "pod", pod.Name, "--wait=false")
+		ctx, cancel := harness.Ctx()
+		defer cancel()
+		err := env.Client.Delete(ctx, pod, client.Preconditions{UID: &pod.UID})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			w.check.Undisrupt(c.key(), pod.Name)
+			return nil
+		}
 		return err
 	case chaos.DrainNode:
 		return w.drain(s)
 	case chaos.DeleteAPIKeySecret:
-		w.check.DeletedAPIKey(c.key(), time.Now())
-		_, err := kubectl("-n", c.ns, "delete", "secret", c.name+"-operator-api-key", "--ignore-not-found")
+		uid, err := kubectl("-n", c.ns, "get", "secret", c.name+"-operator-api-key", "--ignore-not-found", "-o", "jsonpath={.metadata.uid}")
+		if err != nil || strings.TrimSpace(uid) == "" {
+			return err // not there (being made again after an earlier deletion): nothing to delete
+		}
+		w.check.DeletedAPIKey(c.key(), time.Now(), strings.TrimSpace(uid))
+		_, err = kubectl("-n", c.ns, "delete", "secret", c.name+"-operator-api-key", "--ignore-not-found")
 		return err
 	case chaos.KillOperator:
 		env.KillOperator()
-		w.later(s.Hold, func() error { return startOperator() })
+		w.mu.Lock()
+		w.killed++
+		w.mu.Unlock()
+		w.later(s.Hold, func() error {
+			w.mu.Lock()
+			w.killed--
+			w.mu.Unlock()
+			return startOperator()
+		})
 		return nil
 	case chaos.RestartAPIServer:
 		return env.RestartAPIServer()
@@ -250,6 +261,30 @@ func (w *world) do(s chaos.Step) error {
 		return w.nodeFault(c, s)
 	}
 	return fmt.Errorf("unknown step kind %q", s.Kind)
+}
+
+// operatorExited: the operator is not running and the harness did not kill it (it crashed).
+func (w *world) operatorExited() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.killed == 0 && !env.OperatorRunning()
+}
+
+// topUp gives every running node of the run's clusters that has no clients (new, restarted)
+// 100, so that the clients-dropped invariant keeps something to watch over a long run.
+func (w *world) topUp() error {
+	nodes, err := env.Sim.Nodes()
+	if err != nil {
+		return err
+	}
+	for _, node := range nodes {
+		if strings.HasPrefix(node.Pod, "chaos-"+w.run+"-") && node.State == "running" && node.Connections == 0 && node.Evacuation == "" {
+			if err := env.Sim.SetConnections(node.Name, 100); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // startOperator starts the operator unless it runs (a second kill before the restart, say).
@@ -367,10 +402,11 @@ func (w *world) drain(s chaos.Step) error {
 				continue
 			}
 			w.check.DisruptPod(c.key(), p.Name, string(p.UID))
-			err := env.Client.SubResource("eviction").Create(ctx, p, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}})
+			err := env.Client.SubResource("eviction").Create(ctx, p, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace},
+				DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}}})
 			if err != nil {
 				w.check.Undisrupt(c.key(), p.Name)
-				if !apierrors.IsTooManyRequests(err) && !apierrors.IsNotFound(err) {
+				if !apierrors.IsTooManyRequests(err) && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 					return fmt.Errorf("evicting %s/%s: %w", p.Namespace, p.Name, err)
 				}
 			}
@@ -385,6 +421,9 @@ func (w *world) converge(timeout time.Duration) []chaos.Violation {
 	var out []chaos.Violation
 	if err := w.due(true); err != nil {
 		out = append(out, chaos.Violation{At: time.Now(), Invariant: "harness", Detail: err.Error()})
+	}
+	if w.operatorExited() {
+		out = append(out, chaos.Violation{At: time.Now(), Invariant: chaos.Panicked, Detail: "the operator exited by itself (see its log)"})
 	}
 	if err := startOperator(); err != nil {
 		out = append(out, chaos.Violation{At: time.Now(), Invariant: "harness", Detail: err.Error()})
@@ -437,6 +476,30 @@ func converged(c *cluster) error {
 	}
 	if counts[v2beta1.RoleCore] != c.cores || counts[v2beta1.RoleReplicant] != c.rep {
 		return fmt.Errorf("%d cores and %d replicants run, want %d and %d", counts[v2beta1.RoleCore], counts[v2beta1.RoleReplicant], c.cores, c.rep)
+	}
+	// No rollout stuck: every pod exists, is not going and runs its StatefulSet's update revision.
+	sets := &appsv1.StatefulSetList{}
+	pods := &corev1.PodList{}
+	if err := env.Client.List(ctx, sets, client.InNamespace(c.ns)); err != nil {
+		return err
+	}
+	if err := env.Client.List(ctx, pods, client.InNamespace(c.ns)); err != nil {
+		return err
+	}
+	want := map[string]int32{c.name + "-core": c.cores, c.name + "-replicant": c.rep}
+	for _, st := range sets.Items {
+		if r := ptr.Deref(st.Spec.Replicas, 0); r != want[st.Name] {
+			return fmt.Errorf("StatefulSet %s has %d replicas, want %d", st.Name, r, want[st.Name])
+		}
+		for _, p := range pods.Items {
+			if !strings.HasPrefix(p.Name, st.Name+"-") {
+				continue
+			}
+			if p.DeletionTimestamp != nil || p.Labels[appsv1.ControllerRevisionHashLabelKey] != st.Status.UpdateRevision {
+				return fmt.Errorf("pod %s: revision %s (update revision %s), terminating %v", p.Name,
+					p.Labels[appsv1.ControllerRevisionHashLabelKey], st.Status.UpdateRevision, p.DeletionTimestamp != nil)
+			}
+		}
 	}
 	for _, cond := range e.Status.Conditions {
 		if cond.Type == v2beta1.Ready && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == e.Generation {
