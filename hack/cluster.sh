@@ -218,6 +218,12 @@ cluster_pids() { pgrep -f -- "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/bin/" || true
 down() {
   local pids
   pids=$(cluster_pids)
+  # Keep the components' logs of the last cluster beside the tests' logs, for a post-mortem.
+  if [[ -d $KWOK_WORKDIR/clusters/$CLUSTER_NAME/logs ]]; then
+    rm -rf "$WORK_DIR/logs/components" && mkdir -p "$WORK_DIR/logs" &&
+      cp -r "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/logs" "$WORK_DIR/logs/components" ||
+      log "cluster $CLUSTER_NAME: could not keep the component logs in $WORK_DIR/logs/components"
+  fi
   if [[ -d $KWOK_WORKDIR/clusters/$CLUSTER_NAME ]]; then
     "$(tool kwokctl)" delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KUBECONFIG_PATH" >/dev/null 2>&1 || true
   fi

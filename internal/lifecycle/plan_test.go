@@ -343,3 +343,26 @@ func TestTerminatingCoreHoldsTheNextReplacement(t *testing.T) {
 		t.Fatalf("plan = %+v, want a wait for c-core-2", p)
 	}
 }
+
+// The spec changes again while a core is being evacuated for the previous change: the order would
+// now start with another core, but the drain under way is finished first, so only one node is down.
+func TestRolloutFinishesTheDrainUnderWayWhenTheSpecChangesAgain(t *testing.T) {
+	f := newFixture(3, 0)
+	outdate(&f.state.Core)
+	f.replaced("c-core-2")
+	p := Decide(f.state)
+	if p.Step.Kind != StartEvacuation || p.Step.Node != NodeName(f.e, "c-core-1") {
+		t.Fatalf("plan = %+v, want c-core-1 evacuated next", p)
+	}
+	f.state.Evacuations[p.Step.Node] = evac(p.Step.Node, "evicting_conns", 10, 5)
+	// A new revision: no core runs it, so the order would begin again with c-core-2.
+	f.state.Core.Set.Status.UpdateRevision = "r3"
+	p = Decide(f.state)
+	if p.Step.Kind == StartEvacuation {
+		t.Fatalf("a second evacuation started while c-core-1's runs: %+v", p)
+	}
+	f.state.Evacuations[NodeName(f.e, "c-core-1")] = evac(NodeName(f.e, "c-core-1"), "waiting_takeover", 10, 0)
+	if p := Decide(f.state); p.Step.Kind != ReplacePod || p.Step.Pod.Name != "c-core-1" {
+		t.Errorf("plan = %+v, want c-core-1 replaced once drained", p)
+	}
+}

@@ -61,6 +61,11 @@ func rollOut(s *State, p *Plan) bool {
 		return true
 	}
 
+	// An evacuation already under way (the spec changed again mid-drain, and the order now names
+	// another pod) is finished first: starting a second one would take two nodes down at once.
+	if pod, role := drainingOutdated(s, coreOut, replOut); pod != nil {
+		return replace(s, p, role, pod, []*corev1.Pod{pod})
+	}
 	target, role := coreOut, &s.Core
 	switch {
 	case len(coreOut) > 0 && !anyCoreOnNewRevision(s):
@@ -70,7 +75,11 @@ func rollOut(s *State, p *Plan) bool {
 	case len(replOut) > 0:
 		target, role = replOut, &s.Replicant
 	}
-	pod := target[0]
+	return replace(s, p, role, target[0], target)
+}
+
+// replace drains pod (one of target, the role's outdated pods) and then replaces it.
+func replace(s *State, p *Plan, role *Role, pod *corev1.Pod, target []*corev1.Pod) bool {
 	p.Role = role.Name
 	node := NodeName(s.Cluster, pod.Name)
 	drained, step, why := drain(s, role, node, pod.Name)
@@ -81,6 +90,25 @@ func rollOut(s *State, p *Plan) bool {
 	p.Step = Step{Kind: ReplacePod, Pod: pod, Disruptive: true}
 	p.Reason, p.Message = "RollingUpdate", fmt.Sprintf("replacing %s with the new revision (%s)", pod.Name, why)
 	return true
+}
+
+// drainingOutdated is an outdated pod whose node is being evacuated, if replacing it now keeps
+// EMQX's order: any core, or a replicant once a core runs the new revision.
+func drainingOutdated(s *State, coreOut, replOut []*corev1.Pod) (*corev1.Pod, *Role) {
+	for _, pod := range coreOut {
+		if _, ok := s.Evacuations[NodeName(s.Cluster, pod.Name)]; ok {
+			return pod, &s.Core
+		}
+	}
+	if !anyCoreOnNewRevision(s) && len(coreOut) > 0 {
+		return nil, nil
+	}
+	for _, pod := range replOut {
+		if _, ok := s.Evacuations[NodeName(s.Cluster, pod.Name)]; ok {
+			return pod, &s.Replicant
+		}
+	}
+	return nil, nil
 }
 
 // unhealthy says why the cluster is not in a state where another node may go ("" when it is).
