@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 )
 
 // Sample is one look at the ground truth — the API server's objects and the simulator's nodes,
@@ -267,6 +269,13 @@ func (c *Checker) endDisruptions(name string, cv *ClusterView) {
 	}
 }
 
+// kept: the pod's ordinal is inside what both its StatefulSet and the spec keep (a node past it
+// is departing by the user's wish).
+func kept(cv *ClusterView, pod string, pv *ClusterView) bool {
+	role, ord := roleOrdinal(cv, pod, pv)
+	return role != "" && int32(ord) < min(cv.Sets[role].Replicas, cv.Want[role])
+}
+
 // wanted: the pod's ordinal is inside its StatefulSet (in this sample or the previous one).
 func (c *Checker) wanted(cv *ClusterView, pod string, pv *ClusterView) bool {
 	role, ord := roleOrdinal(cv, pod, pv)
@@ -287,7 +296,7 @@ func (c *Checker) checkDown(at time.Time, name string, cv *ClusterView) {
 		// A departing node (the spec no longer wants it, or the StatefulSet already shrank past it)
 		// goes by the user's wish, not the budget's; that its clients are evacuated first is
 		// checkClients' business.
-		if role, ord := roleOrdinal(cv, pod, nil); role == "" || int32(ord) >= min(cv.Sets[role].Replicas, cv.Want[role]) {
+		if !kept(cv, pod, nil) {
 			continue
 		}
 		p, exists := cv.Pods[pod]
@@ -298,9 +307,7 @@ func (c *Checker) checkDown(at time.Time, name string, cv *ClusterView) {
 	}
 	for k := range c.everRunning {
 		pod, ok := strings.CutPrefix(k, name+"/")
-		role, ord := roleOrdinal(cv, pod, c.prevOf(name))
-		if ok && !contains(unionPods(cv, nil), pod) && c.disrupted[k] == nil && role != "" &&
-			int32(ord) < min(cv.Sets[role].Replicas, cv.Want[role]) {
+		if ok && !contains(unionPods(cv, nil), pod) && c.disrupted[k] == nil && kept(cv, pod, c.prevOf(name)) {
 			down = append(down, pod) // gone between samples, not back yet
 		}
 	}
@@ -357,10 +364,8 @@ func (c *Checker) checkClients(at time.Time, name string, cv, pv *ClusterView) {
 func (c *Checker) checkStale(at time.Time, name string, cv *ClusterView) {
 	c.checks++
 	for _, pod := range unionPods(cv, nil) {
-		role, ord := roleOrdinal(cv, pod, nil)
 		k := name + "/" + pod
-		wanted := role != "" && int32(ord) < min(cv.Want[role], cv.Sets[role].Replicas)
-		if !cv.Ready || cv.Paused || !wanted || cv.Nodes[pod].Running {
+		if !cv.Ready || cv.Paused || !kept(cv, pod, nil) || cv.Nodes[pod].Running {
 			delete(c.staleSince, k)
 			continue
 		}
@@ -501,8 +506,8 @@ func roleOrdinal(cv *ClusterView, pod string, pv *ClusterView) (string, int) {
 	if i < 0 {
 		return "", 0
 	}
-	var ord int
-	if _, err := fmt.Sscan(pod[i+1:], &ord); err != nil {
+	ord := lifecycle.Ordinal(pod)
+	if ord < 0 {
 		return "", 0
 	}
 	for role := range cv.Sets {

@@ -5,13 +5,8 @@
 package chaose2e
 
 import (
-	"fmt"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/broker-ops/emqx-operator/test/e2e/harness"
 )
@@ -19,53 +14,5 @@ import (
 var env *harness.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	start := time.Now()
-	var err error
-	env, err = harness.Start(harness.Config{ClusterName: "chaos"})
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-sig
-		if env != nil {
-			env.Stop()
-		}
-		os.Exit(2)
-	}()
-	if env != nil {
-		defer env.Stop()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos environment:", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "chaos environment up in %s (logs in %s)\n", time.Since(start).Round(time.Millisecond), env.LogDir())
-	// Faults or not, no secret value reaches a log, an Event, a status or an annotation.
-	leaks, err := env.WatchForLeaks()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos leak watch:", err)
-		return 1
-	}
-	code := m.Run()
-	seen, found, err := leaks.Check(env.LogDir())
-	switch {
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "chaos leak check:", err)
-		code = 1
-	case len(found) > 0:
-		fmt.Fprintf(os.Stderr, "chaos leak check: FAIL, of %d secret values:\n  %s\n", seen, strings.Join(found, "\n  "))
-		code = 1
-	default:
-		fmt.Fprintf(os.Stderr, "chaos leak check: none of %d secret values leaked\n", seen)
-	}
-	env.Stop()
-	if err := env.CheckPeakAgainstShipped(); err != nil {
-		fmt.Fprintln(os.Stderr, "chaos memory:", err)
-		code = 1
-	}
-	fmt.Fprintf(os.Stderr, "chaos suite took %s\n", time.Since(start).Round(time.Second))
-	return code
+	os.Exit(harness.RunSuite(m, "chaos", harness.Config{ClusterName: "chaos"}, &env))
 }

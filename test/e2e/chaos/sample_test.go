@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/test/chaos"
 	"github.com/broker-ops/emqx-operator/test/simulator"
 )
@@ -76,7 +77,7 @@ func sample(ctx context.Context, clusters map[string]string) (*chaos.Sample, err
 		if cv == nil || role == "" {
 			continue
 		}
-		cv.Pods[p.Name] = chaos.PodView{UID: string(p.UID), Role: role, Ordinal: ordinal(p.Name),
+		cv.Pods[p.Name] = chaos.PodView{UID: string(p.UID), Role: role, Ordinal: lifecycle.Ordinal(p.Name),
 			Revision: p.Labels[appsv1.ControllerRevisionHashLabelKey], Created: p.CreationTimestamp.Time,
 			Terminating: p.DeletionTimestamp != nil}
 	}
@@ -104,13 +105,4 @@ func sample(ctx context.Context, clusters map[string]string) (*chaos.Sample, err
 
 func roleOfSet(cluster, set string) string {
 	return strings.TrimPrefix(set, cluster+"-")
-}
-
-func ordinal(pod string) int {
-	i := strings.LastIndexByte(pod, '-')
-	n := 0
-	for _, c := range pod[i+1:] {
-		n = n*10 + int(c-'0')
-	}
-	return n
 }

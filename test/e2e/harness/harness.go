@@ -56,8 +56,8 @@ type Env struct {
 	Sim        *SimClient
 	operator   *process
 	operators  []*process // every operator StartOperator started, for their peak memory
+	stopOnce   sync.Once
 	// kubectlPath is the pinned kubectl (hack/tools.sh path kubectl), looked up once.
-	stopOnce    sync.Once
 	kubectlOnce sync.Once
 	kubectlPath string
 	kubectlErr  error
