@@ -7,8 +7,8 @@
 #   hack/cluster.sh up        create (or reuse) the cluster; prints the kubeconfig path
 #   hack/cluster.sh down      delete it
 #   hack/cluster.sh kubeconfig
-#   hack/cluster.sh restart-apiserver   stop kube-apiserver and start it again, as a crash or a
-#                                       control-plane upgrade would (the chaos harness uses it)
+#   hack/cluster.sh restart-apiserver   stop kube-apiserver (then kube-scheduler) and start them
+#                                       again, as a control-plane restart would (the chaos harness)
 #
 # Environment:
 #   CLUSTER_NAME  default emqx-dev
@@ -246,20 +246,30 @@ wait_gone() { # wait_gone PID...: up to 20 s, then SIGKILL
   kill -9 "$@" 2>/dev/null || true
 }
 
-# restart_apiserver: the same binary and command line, in the same directory, logging to the same
-# file; the pid file is rewritten so that `down` (kwokctl delete) still stops it.
-restart_apiserver() {
-  local dir=$KWOK_WORKDIR/clusters/$CLUSTER_NAME
-  local pidfile=$dir/pids/kube-apiserver.pid pid i
-  pid=$(cat "$pidfile" 2>/dev/null) || die "cluster $CLUSTER_NAME: no kube-apiserver pid file ($pidfile)"
+# restart_component NAME: the same binary and command line, in the same directory, logging to the
+# same file; the pid file is rewritten so that `down` (kwokctl delete) still stops it.
+restart_component() {
+  local name=$1 dir=$KWOK_WORKDIR/clusters/$CLUSTER_NAME
+  local pidfile=$dir/pids/$name.pid pid
+  pid=$(cat "$pidfile" 2>/dev/null) || die "cluster $CLUSTER_NAME: no $name pid file ($pidfile)"
   local -a cmd
-  mapfile -d '' cmd <"/proc/$pid/cmdline" || die "cluster $CLUSTER_NAME: kube-apiserver (pid $pid) is not running"
+  mapfile -d '' cmd <"/proc/$pid/cmdline" || die "cluster $CLUSTER_NAME: $name (pid $pid) is not running"
   kill "$pid"
   wait_gone "$pid"
-  (cd "$dir" && exec setsid "${cmd[@]}" >>"$dir/logs/kube-apiserver.log" 2>&1 </dev/null) &
+  (cd "$dir" && exec setsid "${cmd[@]}" >>"$dir/logs/$name.log" 2>&1 </dev/null) &
   echo $! >"$pidfile"
-  for ((i = 0; i < 120; i++)); do is_up && return 0; sleep 0.25; done
-  die "cluster $CLUSTER_NAME: kube-apiserver does not answer 30 s after its restart (see $dir/logs/kube-apiserver.log)"
+}
+
+# restart_apiserver: kube-apiserver stops and starts again, as in a control-plane restart; so does
+# kube-scheduler once it answers. After API server restarts that cut a binding short, kube-scheduler
+# was seen to log "Scheduler cache is corrupted" and schedule nothing more (chaos seed 20261206: new
+# pods Pending for minutes with no scheduling attempt); a fresh one starts from a fresh cache.
+restart_apiserver() {
+  local i
+  restart_component kube-apiserver
+  for ((i = 0; i < 120; i++)); do is_up && break; sleep 0.25; done
+  is_up || die "cluster $CLUSTER_NAME: kube-apiserver does not answer 30 s after its restart (see its log)"
+  restart_component kube-scheduler
 }
 
 case "${1:-}" in
