@@ -9,6 +9,9 @@ import (
 
 var t0 = time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
 
+// tick is the time between two samples in the tests: within MaxGap, so pairs are judged.
+const tick = 500 * time.Millisecond
+
 // world is a three-core cluster "ns/c" the tests change sample by sample.
 type world struct {
 	c  *Checker
@@ -31,11 +34,14 @@ func newWorld() *world {
 }
 
 // observe takes a sample after d, of a deep-enough copy of the current view.
-func (w *world) observe(d time.Duration) {
+func (w *world) observe(d time.Duration) { w.observeTaking(d, 0) }
+
+// observeTaking takes a sample after d whose reads take took.
+func (w *world) observeTaking(d, took time.Duration) {
 	w.at = w.at.Add(d)
 	cv := *w.cv
 	cv.Sets, cv.Pods, cv.Nodes, cv.PVCs = clone(w.cv.Sets), clone(w.cv.Pods), clone(w.cv.Nodes), clone(w.cv.PVCs)
-	w.c.Observe(&Sample{At: w.at, Clusters: map[string]*ClusterView{"ns/c": &cv}})
+	w.c.Observe(&Sample{At: w.at, Done: w.at.Add(took), Clusters: map[string]*ClusterView{"ns/c": &cv}})
 }
 
 func clone[V any](m map[string]V) map[string]V {
@@ -55,21 +61,21 @@ func (w *world) set(pod string, f func(*NodeView)) {
 // replace plays one pod's replacement: evacuated, deleted, back on revision rev.
 func (w *world) replace(pod, rev string) {
 	w.set(pod, func(n *NodeView) { n.Evacuating = true })
-	w.observe(time.Second)
+	w.observe(tick)
 	w.set(pod, func(n *NodeView) { n.Connections = 0 })
-	w.observe(time.Second)
+	w.observe(tick)
 	p := w.cv.Pods[pod]
 	p.Terminating = true
 	w.cv.Pods[pod] = p
-	w.observe(time.Second)
+	w.observe(tick)
 	delete(w.cv.Pods, pod)
 	delete(w.cv.Nodes, pod)
-	w.observe(time.Second)
+	w.observe(tick)
 	p.UID, p.Revision, p.Created, p.Terminating = p.UID+"x", rev, w.at, false
 	w.cv.Pods[pod] = p
-	w.observe(time.Second)
+	w.observe(tick)
 	w.cv.Nodes[pod] = NodeView{Running: true}
-	w.observe(time.Second)
+	w.observe(tick)
 }
 
 func (w *world) violations() string {
@@ -96,7 +102,7 @@ func TestCheckerInvariants(t *testing.T) {
 		{"a second node down is over the budget", func(w *world) {
 			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
 			w.set("c-core-1", func(n *NodeView) { n.Evacuating = true })
-			w.observe(time.Second)
+			w.observe(tick)
 		}, "too-many-nodes-down: 2 nodes down at once, the budget is 1: [c-core-1 c-core-2]"},
 		{"a pod the harness deleted is counted apart", func(w *world) {
 			w.c.DisruptPod("ns/c", "c-core-0", "c-core-0-a")
@@ -105,17 +111,17 @@ func TestCheckerInvariants(t *testing.T) {
 			w.cv.Pods["c-core-0"] = p
 			w.set("c-core-0", func(n *NodeView) { n.Running, n.Connections = false, 0 })
 			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
-			w.observe(time.Second)
+			w.observe(tick)
 		}, ""},
 		{"a node stopped with clients and no evacuation drops them", func(w *world) {
 			w.set("c-core-1", func(n *NodeView) { n.Running = false })
-			w.observe(time.Second)
+			w.observe(tick)
 		}, "clients-dropped: node of c-core-1 stopped with 100 clients"},
 		{"a stopped node the status still calls Ready past the bound", func(w *world) {
 			w.c.DisruptNode("ns/c", "c-core-1")
 			w.set("c-core-1", func(n *NodeView) { n.Running = false })
-			for i := 0; i < 20; i++ {
-				w.observe(time.Second)
+			for i := 0; i < 40; i++ {
+				w.observe(tick)
 			}
 		}, "stale-ready: Ready=True for 16s while the node of c-core-1 does not run"},
 		{"Ready turning False in time is no violation", func(w *world) {
@@ -127,36 +133,40 @@ func TestCheckerInvariants(t *testing.T) {
 		}, ""},
 		{"a pod on the current revision replaced again", func(w *world) {
 			w.cv.Sets["core"] = SetView{Replicas: 3, UpdateRevision: "r2"}
-			w.observe(time.Second)
+			w.observe(tick)
 			w.replace("c-core-2", "r2")
 			w.observe(5 * time.Second)
 			w.replace("c-core-2", "r2")
 		}, "step-done-twice: pod c-core-2 (uid c-core-2-ax"},
 		{"a scale-in deletes the departing pod, keeps its PVC", func(w *world) {
 			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
-			w.observe(time.Second)
+			w.observe(tick)
 			w.set("c-core-2", func(n *NodeView) { n.Connections = 0 })
 			w.cv.Sets["core"] = SetView{Replicas: 2, UpdateRevision: "r1"}
-			w.observe(time.Second)
+			w.observe(tick)
 			delete(w.cv.Pods, "c-core-2")
 			delete(w.cv.Nodes, "c-core-2")
-			w.observe(time.Second)
+			w.observe(tick)
 			w.set("c-core-1", func(n *NodeView) { n.Evacuating = true })
-			w.observe(time.Second)
+			w.observe(tick)
 		}, ""},
 		{"after a gap in the samples, a stop cannot be judged", func(w *world) {
 			w.set("c-core-1", func(n *NodeView) { n.Running = false })
 			w.observe(5 * time.Second)
 		}, ""},
+		{"a sample whose reads took long opens a gap too: an evacuation may have come and gone unseen", func(w *world) {
+			w.set("c-core-1", func(n *NodeView) { n.Running = false })
+			w.observeTaking(400*time.Millisecond, 400*time.Millisecond)
+		}, ""},
 		{"nodes the spec no longer wants go by the user's wish", func(w *world) {
 			w.cv.Want["core"] = 1
 			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
 			w.set("c-core-1", func(n *NodeView) { n.Evacuating = true })
-			w.observe(time.Second)
+			w.observe(tick)
 		}, ""},
 		{"a deleted PVC", func(w *world) {
 			delete(w.cv.PVCs, "data-c-core-0")
-			w.observe(time.Second)
+			w.observe(tick)
 		}, "pvc-deleted: PVC data-c-core-0 (uid pvc-c-core-0) was deleted"},
 		{"the deleted Secret still seen is not the Secret back", func(w *world) {
 			w.c.DeletedAPIKey("ns/c", w.at, "k1")
@@ -170,7 +180,7 @@ func TestCheckerInvariants(t *testing.T) {
 			p.UID, p.Created = "c-core-1-b", w.at
 			w.cv.Pods["c-core-1"] = p
 			w.set("c-core-1", func(n *NodeView) { n.Connections = 0 })
-			w.observe(time.Second)
+			w.observe(tick)
 		}, ""},
 		{"an API key Secret that does not come back", func(w *world) {
 			w.c.DeletedAPIKey("ns/c", w.at, "k1")
@@ -209,16 +219,16 @@ func TestCheckerReadsTheRequestLog(t *testing.T) {
 			first := w.at
 			w.set("c-core-1", func(n *NodeView) { n.Running = false })
 			w.c.DisruptNode("ns/c", "c-core-1")
-			w.observe(time.Second)
+			w.observe(tick)
 			w.set("c-core-1", func(n *NodeView) { n.Running = true })
-			w.observe(time.Second)
+			w.observe(tick)
 			return []Call{{At: first, Cluster: "ns/c", Pod: "c-core-1", Path: start, Status: 200},
 				{At: w.at, Cluster: "ns/c", Pod: "c-core-1", Path: start, Status: 200}}
 		}, ""},
 		{"a 401 while the key Secret is replaced, and one later", func(w *world) []Call {
 			w.c.DeletedAPIKey("ns/c", w.at, "k1")
 			w.cv.APIKeySecret = ""
-			w.observe(time.Second)
+			w.observe(tick)
 			w.cv.APIKeySecret = "k2"
 			w.observe(2 * time.Second)
 			return []Call{{At: w.at.Add(-time.Second), Cluster: "ns/c", Pod: "c-core-0", Path: "/api/v5/nodes", Status: 401},

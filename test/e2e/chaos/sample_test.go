@@ -45,7 +45,7 @@ func sample(ctx context.Context, clusters map[string]string) (*chaos.Sample, err
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	s := &chaos.Sample{At: at, Clusters: map[string]*chaos.ClusterView{}}
+	s := &chaos.Sample{At: at, Done: time.Now(), Clusters: map[string]*chaos.ClusterView{}}
 	for ns, name := range clusters {
 		s.Clusters[ns+"/"+name] = &chaos.ClusterView{Want: map[string]int32{}, Sets: map[string]chaos.SetView{},
 			Pods: map[string]chaos.PodView{}, Nodes: map[string]chaos.NodeView{}, PVCs: map[string]string{}}
