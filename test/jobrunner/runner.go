@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,9 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -147,6 +150,9 @@ func (r *Runner) loop() {
 				continue
 			}
 			run, err := r.execute(p)
+			if errors.Is(err, errRetryLater) {
+				continue // as a kubelet does: the pod's setup is tried again
+			}
 			if err != nil {
 				r.cfg.OnError(fmt.Errorf("running Job pod %s/%s: %w", p.Namespace, p.Name, err))
 				run.ExitCode = 128
@@ -154,9 +160,29 @@ func (r *Runner) loop() {
 			r.mu.Lock()
 			r.done[p.UID] = run
 			r.mu.Unlock()
-			if err := r.finish(p, run); err != nil {
+			if err := r.finishRetrying(p, run); err != nil {
 				r.cfg.OnError(fmt.Errorf("finishing Job pod %s/%s: %w", p.Namespace, p.Name, err))
 			}
+		}
+	}
+}
+
+// finishRetrying reports the exit code as a kubelet does: until the API server takes it (it may
+// be down for a while, restarted by a test), unless the pod is gone.
+func (r *Runner) finishRetrying(p *corev1.Pod, run Run) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := r.finish(p.DeepCopy(), run)
+		if err == nil || apierrors.IsNotFound(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-r.stop:
+			return err
+		case <-time.After(wait):
 		}
 	}
 }
@@ -175,6 +201,24 @@ func (r *Runner) finish(p *corev1.Pod, run Run) error {
 	return r.cfg.Client.Patch(ctx, p, patch)
 }
 
+// errRetryLater: the pod's setup met an API server that is away (restarted by a test); nothing
+// ran, and the next round tries again.
+var errRetryLater = errors.New("the API server is away; trying again")
+
+// retryIfTransient turns an error a kubelet would retry — no connection, a timeout, a 5xx or 429
+// answer — into errRetryLater; any other error (a missing Secret, a refused request) stays.
+func retryIfTransient(err error) error {
+	var status apierrors.APIStatus
+	var netErr net.Error
+	switch {
+	case errors.As(err, &status) && (status.Status().Code >= 500 || status.Status().Code == 429):
+	case errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded), utilnet.IsConnectionRefused(err), utilnet.IsConnectionReset(err):
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %v", errRetryLater, err)
+}
+
 // execute runs the pod's single container from its Job's template.
 func (r *Runner) execute(p *corev1.Pod) (Run, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -182,7 +226,7 @@ func (r *Runner) execute(p *corev1.Pod) (Run, error) {
 	jobName := p.Labels["batch.kubernetes.io/job-name"]
 	job := &batchv1.Job{}
 	if err := r.cfg.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: jobName}, job); err != nil {
-		return Run{Job: jobName, Pod: p.Name}, err
+		return Run{Job: jobName, Pod: p.Name}, retryIfTransient(err)
 	}
 	spec := job.Spec.Template.Spec
 	if len(spec.Containers) != 1 || len(spec.InitContainers) != 0 {
@@ -196,7 +240,7 @@ func (r *Runner) execute(p *corev1.Pod) (Run, error) {
 	root := filepath.Join(r.cfg.WorkDir, p.Namespace, p.Name)
 	env, mounts, err := r.prepare(ctx, p, spec, c, root)
 	if err != nil {
-		return run, err
+		return run, retryIfTransient(err)
 	}
 	termLog := filepath.Join(root+"-files", "termination-log")
 	// The kubelet's termination-log file is writable by the container, whatever its user.
