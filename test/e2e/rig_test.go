@@ -161,3 +161,49 @@ func TestRigJobPodsFinishWhenTheTestSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestRigNodeNotReadyFollowsItsLabel: a fake node labelled sim.emqx.io/not-ready=true reports
+// Ready=False and is tainted not-ready by the node controller; without the label it is Ready and
+// untainted again (the chaos harness's node-not-ready fault). The node is the test's own, tainted
+// so that no other test's pod lands on it.
+func TestRigNodeNotReadyFollowsItsLabel(t *testing.T) {
+	name := "rig-not-ready"
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
+		Labels: map[string]string{"type": "kwok"}},
+		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "rig-test", Effect: corev1.TaintEffectNoSchedule}}}}
+	create(t, node)
+	t.Cleanup(func() { _ = env.Kubectl("delete", "node", name, "--ignore-not-found") })
+	readiness := func(want corev1.ConditionStatus, tainted bool) func() error {
+		return func() error {
+			n := &corev1.Node{}
+			ctx, cancel := harness.Ctx()
+			defer cancel()
+			if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, n); err != nil {
+				return err
+			}
+			var ready corev1.ConditionStatus
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					ready = c.Status
+				}
+			}
+			hasTaint := false
+			for _, taint := range n.Spec.Taints {
+				hasTaint = hasTaint || taint.Key == corev1.TaintNodeNotReady
+			}
+			if ready != want || hasTaint != tainted {
+				return fmt.Errorf("Ready=%q, not-ready taint %v", ready, hasTaint)
+			}
+			return nil
+		}
+	}
+	harness.Eventually(t, 30*time.Second, "the new node Ready", readiness(corev1.ConditionTrue, false))
+	if err := env.Kubectl("label", "node", name, "sim.emqx.io/not-ready=true"); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 30*time.Second, "the labelled node NotReady and tainted", readiness(corev1.ConditionFalse, true))
+	if err := env.Kubectl("label", "node", name, "sim.emqx.io/not-ready-"); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 30*time.Second, "the node Ready again and untainted", readiness(corev1.ConditionTrue, false))
+}
