@@ -24,6 +24,9 @@ const (
 	RuntimeConfig      Kind = "runtime-config"   // a key EMQX takes live (log level)
 	RestartConfig      Kind = "restart-config"   // a key EMQX reads at start (node.process_limit): a roll
 	RotateLicence      Kind = "rotate-licence"   // a new key in the licence Secret
+	RotateCertificate  Kind = "rotate-cert"      // a new certificate and key in the listeners' TLS Secret
+	Backup             Kind = "backup"           // an EMQXBackup of the cluster to a PVC
+	Restore            Kind = "restore"          // an EMQXRestore of the cluster's newest succeeded backup
 	Pause              Kind = "pause"            // the pause annotation on
 	Resume             Kind = "resume"           // the pause annotation off
 	DeletePod          Kind = "delete-pod"       // Pick chooses the pod
@@ -39,12 +42,13 @@ const (
 	EMQXSlow         Kind = "emqx-slow"         // Pick's node answers after Value ms for Hold
 	EMQXHung         Kind = "emqx-hung"         // Pick's node accepts and never answers for Hold
 	StopCore         Kind = "stop-core"         // Pick's core stops (emqx stop) for Hold, then starts again
+	NodeNotReady     Kind = "node-not-ready"    // Pick's fake node reports Ready=False for Hold (its kubelet's view)
 )
 
 // IsFault: the harness injected it to break things; anything it takes down is counted apart.
 func (k Kind) IsFault() bool {
 	switch k {
-	case KillOperator, RestartAPIServer, EMQXServerError, EMQXSlow, EMQXHung, StopCore:
+	case KillOperator, RestartAPIServer, EMQXServerError, EMQXSlow, EMQXHung, StopCore, NodeNotReady:
 		return true
 	}
 	return false
@@ -84,8 +88,10 @@ var weights = []struct {
 	w    int
 }{
 	{ScaleCores, 8}, {ScaleReplicants, 10}, {ChangeImage, 7}, {RuntimeConfig, 8}, {RestartConfig, 5},
-	{RotateLicence, 6}, {Pause, 3}, {Resume, 5}, {DeletePod, 8}, {DrainNode, 3}, {DeleteAPIKeySecret, 5},
+	{RotateLicence, 5}, {RotateCertificate, 5}, {Backup, 4}, {Restore, 2}, {Pause, 3}, {Resume, 5}, {DeletePod, 8},
+	{DrainNode, 3}, {DeleteAPIKeySecret, 5},
 	{KillOperator, 7}, {RestartAPIServer, 3}, {EMQXServerError, 7}, {EMQXSlow, 6}, {EMQXHung, 4}, {StopCore, 5},
+	{NodeNotReady, 3},
 }
 
 // Generate returns steps [offset, offset+n) of the sequence seed makes over clusters clusters.
@@ -117,7 +123,11 @@ func Generate(seed uint64, clusters, offset, n int) []Step {
 		case EMQXSlow:
 			s.Value = 500 + r.IntN(2500)
 		}
-		if s.Kind.IsFault() || s.Kind == DrainNode {
+		switch {
+		case s.Kind == NodeNotReady:
+			// Long enough for the scheduler to be asked to place a pod while the node is out.
+			s.Hold = time.Duration(5000+r.IntN(20000)) * time.Millisecond
+		case s.Kind.IsFault() || s.Kind == DrainNode:
 			s.Hold = time.Duration(1000+r.IntN(7000)) * time.Millisecond
 		}
 		out = append(out, s)

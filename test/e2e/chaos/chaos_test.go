@@ -71,6 +71,7 @@ type outcome struct {
 	checks     int
 	gaps       int
 	sampling   string
+	jobs       string // backups and restores by phase
 	faults     int
 	actions    int
 	took       time.Duration
@@ -95,7 +96,7 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: %d steps (%d actions, %d faults) in %s, %d invariant checks (%d sample gaps over %s), %d violations",
 		len(res.done), res.actions, res.faults, res.took.Round(time.Second), res.checks, res.gaps, chaos.MaxGap, len(res.violations))
-	t.Logf("sampling: %s", res.sampling)
+	t.Logf("sampling: %s; %s", res.sampling, res.jobs)
 	if len(res.violations) == 0 {
 		if n := len(res.done); n > 0 && n < len(steps) && !t.Failed() {
 			t.Logf("the wall time ran out; resume with: make chaos SEED=%d OFFSET=%d CLUSTERS=%d", cfg.seed, res.done[n-1].Index+1, cfg.clusters)
@@ -156,7 +157,7 @@ func runSteps(t *testing.T, cfg settings, steps []chaos.Step, run string, wall t
 	start := time.Now()
 	res := outcome{culprit: -1}
 	tmp := t.TempDir()
-	w, err := newWorld(fmt.Sprintf("%d-%s", cfg.seed%1000, run), cfg.clusters, tmp)
+	w, err := newWorld(t, fmt.Sprintf("%d-%s", cfg.seed%1000, run), cfg.clusters, tmp)
 	if w != nil {
 		defer w.teardown()
 	}
@@ -258,6 +259,7 @@ func runSteps(t *testing.T, cfg settings, steps []chaos.Step, run string, wall t
 	res.violations, res.checks = w.check.Violations()
 	res.gaps = w.check.Gaps()
 	res.faults, res.actions, res.took = w.faults, w.actions, time.Since(start)
+	res.jobs = w.jobSummary()
 	if len(res.violations) > 0 && res.culprit < 0 {
 		res.culprit = len(res.done) - 1 // found at the end: every step may have played a part
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/internal/tlscert"
+	"github.com/broker-ops/emqx-operator/internal/tlscert/tlscerttest"
 	"github.com/broker-ops/emqx-operator/test/chaos"
 	"github.com/broker-ops/emqx-operator/test/e2e/harness"
 	"github.com/broker-ops/emqx-operator/test/simulator"
@@ -38,6 +42,9 @@ type cluster struct {
 	licences   int
 	paused     bool
 	cores, rep int32
+	// certificate is the fingerprint of the newest certificate in the listeners' TLS Secret.
+	certificate string
+	backups     int
 }
 
 func (c *cluster) key() string { return c.ns + "/" + c.name }
@@ -61,6 +68,9 @@ type world struct {
 	killed  int // operator kills not followed by their restart yet
 	faults  int
 	actions int
+	// jobs: the backup and restore Jobs' pods run (as processes, which needs root); without it
+	// the backup and restore steps do nothing.
+	jobs bool
 }
 
 type timed struct {
@@ -98,8 +108,11 @@ func kubectl(args ...string) (string, error) { return env.KubectlOutput(args...)
 // newWorld creates the run's clusters with kubectl apply, each in a namespace of its own with a
 // licence Secret, and waits until every one is Ready with clients on every node. On an error it
 // returns what it made so far, for teardown.
-func newWorld(run string, n int, tmp string) (*world, error) {
-	w := &world{run: run, check: chaos.NewChecker(1, staleBound, keyBound), tmp: tmp, faulty: map[string]bool{}}
+func newWorld(t *testing.T, run string, n int, tmp string) (*world, error) {
+	w := &world{run: run, check: chaos.NewChecker(1, staleBound, keyBound), tmp: tmp, faulty: map[string]bool{}, jobs: os.Geteuid() == 0}
+	if !w.jobs {
+		t.Log("not root: the backup and restore steps do nothing (their Jobs' pods cannot run)")
+	}
 	for i := 0; i < n; i++ {
 		shape := shapes[i%len(shapes)]
 		c := &cluster{ns: fmt.Sprintf("chaos-%s-%d", run, i), name: fmt.Sprintf("c%d", i), cores: shape[0], rep: shape[1]}
@@ -109,6 +122,15 @@ func newWorld(run string, n int, tmp string) (*world, error) {
 		}
 		if err := w.setLicence(c); err != nil {
 			return w, err
+		}
+		if err := w.setCertificate(c); err != nil {
+			return w, err
+		}
+		if w.jobs {
+			if err := w.apply(c, backupClaim(c)); err != nil {
+				return w, err
+			}
+			env.RunJobs(t, c.ns, map[string]string{"backups": t.TempDir()})
 		}
 		if err := w.apply(c, c.manifest()); err != nil {
 			return w, err
@@ -135,6 +157,7 @@ func (c *cluster) manifest() *v2beta1.EMQX {
 					Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
 			}},
 			ReplicantTemplate: &v2beta1.ReplicantTemplate{Spec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To(c.rep)}},
+			TLS:               &v2beta1.TLS{SecretName: "mqtt-tls", DNSNames: c.dnsNames()},
 		},
 	}
 	e.Spec.UpdateStrategy.InitialDelaySeconds = 1
@@ -166,6 +189,71 @@ func (w *world) setLicence(c *cluster) error {
 	s := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: "emqx-license"}, StringData: map[string]string{"key": key}}
 	return w.apply(c, s)
+}
+
+func (c *cluster) dnsNames() []string {
+	svc := c.name + "-listeners"
+	return []string{svc, svc + "." + c.ns, svc + "." + c.ns + ".svc"}
+}
+
+// setCertificate puts a new certificate and key for the listeners into their TLS Secret.
+func (w *world) setCertificate(c *cluster) error {
+	crt, key := tlscerttest.Valid(c.dnsNames()...)
+	pair, err := tlscert.Parse(map[string][]byte{"tls.crt": crt, "tls.key": key})
+	if err != nil {
+		return err
+	}
+	c.certificate = pair.Fingerprint()
+	s := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: "mqtt-tls"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{"tls.crt": crt, "tls.key": key}}
+	return w.apply(c, s)
+}
+
+// backupClaim is the volume the cluster's backups are written to.
+func backupClaim(c *cluster) *corev1.PersistentVolumeClaim {
+	return &corev1.PersistentVolumeClaim{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: "backups"},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+}
+
+// backup asks for a backup of the cluster to its backups volume.
+func (w *world) backup(c *cluster) error {
+	if !w.jobs {
+		return nil
+	}
+	c.backups++
+	return w.apply(c, &v2beta1.EMQXBackup{TypeMeta: metav1.TypeMeta{APIVersion: v2beta1.GroupVersion.String(), Kind: "EMQXBackup"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: fmt.Sprintf("%s-%d", c.name, c.backups)},
+		Spec: v2beta1.EMQXBackupSpec{ClusterName: c.name,
+			BackupStorage: v2beta1.BackupStorage{PVC: &v2beta1.BackupPVC{ClaimName: "backups", SubPath: c.name}}}})
+}
+
+// restore imports the cluster's newest succeeded backup into it; without one it does nothing.
+func (w *world) restore(c *cluster, index int) error {
+	if !w.jobs {
+		return nil
+	}
+	ctx, cancel := harness.Ctx()
+	defer cancel()
+	list := &v2beta1.EMQXBackupList{}
+	if err := env.Client.List(ctx, list, client.InNamespace(c.ns)); err != nil {
+		return err
+	}
+	var newest *v2beta1.EMQXBackup
+	for i := range list.Items {
+		b := &list.Items[i]
+		if b.Status.Phase == v2beta1.BackupSucceeded && (newest == nil || newest.CreationTimestamp.Before(&b.CreationTimestamp)) {
+			newest = b
+		}
+	}
+	if newest == nil {
+		return nil
+	}
+	return w.apply(c, &v2beta1.EMQXRestore{TypeMeta: metav1.TypeMeta{APIVersion: v2beta1.GroupVersion.String(), Kind: "EMQXRestore"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: fmt.Sprintf("%s-restore-%d", c.name, index)},
+		Spec:       v2beta1.EMQXRestoreSpec{ClusterName: c.name, BackupName: newest.Name}})
 }
 
 func waitReady(c *cluster, timeout time.Duration) error {
@@ -210,6 +298,12 @@ func (w *world) do(s chaos.Step) error {
 		return w.patch(c, `{"config":{"data":`+string(b)+`}}`)
 	case chaos.RotateLicence:
 		return w.setLicence(c)
+	case chaos.RotateCertificate:
+		return w.setCertificate(c)
+	case chaos.Backup:
+		return w.backup(c)
+	case chaos.Restore:
+		return w.restore(c, s.Index)
 	case chaos.Pause, chaos.Resume:
 		c.paused = s.Kind == chaos.Pause
 		arg := v2beta1.PauseAnnotation + "-"
@@ -259,6 +353,8 @@ func (w *world) do(s chaos.Step) error {
 		return env.RestartAPIServer()
 	case chaos.EMQXServerError, chaos.EMQXSlow, chaos.EMQXHung, chaos.StopCore:
 		return w.nodeFault(c, s)
+	case chaos.NodeNotReady:
+		return w.nodeNotReady(s)
 	}
 	return fmt.Errorf("unknown step kind %q", s.Kind)
 }
@@ -372,21 +468,61 @@ func v2beta1NodeName(c *cluster, pod string) string {
 	return e.NodeName(pod)
 }
 
-// drain cordons one fake node and evicts the run's pods on it, as `kubectl drain` does (the
-// PodDisruptionBudgets refuse what would take a second node of a cluster down); it is uncordoned
-// after Hold.
-func (w *world) drain(s chaos.Step) error {
+// nodeNotReady has one fake node report Ready=False for Hold (the rig's node-not-ready stage):
+// the node controller taints it, so nothing new is scheduled there; its pods keep running.
+func (w *world) nodeNotReady(s chaos.Step) error {
+	node, err := pickNode(s.Pick)
+	if err != nil || node == "" {
+		return err
+	}
+	w.mu.Lock()
+	busy := w.faulty["node/"+node]
+	w.faulty["node/"+node] = true
+	w.mu.Unlock()
+	if busy {
+		return nil
+	}
+	if _, err := kubectl("label", "--overwrite", "node", node, notReadyLabel+"=true"); err != nil {
+		return err
+	}
+	w.later(s.Hold, func() error {
+		w.mu.Lock()
+		delete(w.faulty, "node/"+node)
+		w.mu.Unlock()
+		_, err := kubectl("label", "node", node, notReadyLabel+"-")
+		return err
+	})
+	return nil
+}
+
+// notReadyLabel makes a fake node report NotReady (hack/kwok/stages.yaml).
+const notReadyLabel = "sim.emqx.io/not-ready"
+
+// pickNode chooses a fake node by pick, "" when there is none.
+func pickNode(pick int) (string, error) {
 	ctx, cancel := harness.Ctx()
 	defer cancel()
 	nodes := &corev1.NodeList{}
 	if err := env.Client.List(ctx, nodes); err != nil {
-		return err
+		return "", err
 	}
 	if len(nodes.Items) == 0 {
-		return nil
+		return "", nil
 	}
 	sort.Slice(nodes.Items, func(i, j int) bool { return nodes.Items[i].Name < nodes.Items[j].Name })
-	node := nodes.Items[s.Pick%len(nodes.Items)].Name
+	return nodes.Items[pick%len(nodes.Items)].Name, nil
+}
+
+// drain cordons one fake node and evicts the run's pods on it, as `kubectl drain` does (the
+// PodDisruptionBudgets refuse what would take a second node of a cluster down); it is uncordoned
+// after Hold.
+func (w *world) drain(s chaos.Step) error {
+	node, err := pickNode(s.Pick)
+	if err != nil || node == "" {
+		return err
+	}
+	ctx, cancel := harness.Ctx()
+	defer cancel()
 	if _, err := kubectl("cordon", node); err != nil {
 		return err
 	}
@@ -501,12 +637,100 @@ func converged(c *cluster) error {
 			}
 		}
 	}
+	if err := servesCertificate(ctx, c, pods.Items); err != nil {
+		return err
+	}
+	if err := jobsFinished(ctx, c); err != nil {
+		return err
+	}
 	for _, cond := range e.Status.Conditions {
 		if cond.Type == v2beta1.Ready && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == e.Generation {
 			return nil
 		}
 	}
 	return fmt.Errorf("not Ready for generation %d: %+v", e.Generation, e.Status.Conditions)
+}
+
+// servesCertificate: every EMQX pod's MQTT-over-TLS listener serves the newest certificate
+// (checked by a handshake).
+func servesCertificate(ctx context.Context, c *cluster, pods []corev1.Pod) error {
+	for _, p := range pods {
+		if p.Labels[v2beta1.LabelDBRole] == "" || p.Status.PodIP == "" {
+			continue
+		}
+		got, err := tlscert.Served(ctx, net.JoinHostPort(p.Status.PodIP, "8883"), 2*time.Second)
+		if err != nil {
+			return fmt.Errorf("%s:8883: %w", p.Name, err)
+		}
+		if got != c.certificate {
+			return fmt.Errorf("%s:8883 serves certificate %.12s…, the Secret holds %.12s…", p.Name, got, c.certificate)
+		}
+	}
+	return nil
+}
+
+// jobsFinished: every backup and restore of the cluster has ended (succeeded, or failed with its
+// reason): none is stuck.
+func jobsFinished(ctx context.Context, c *cluster) error {
+	backups := &v2beta1.EMQXBackupList{}
+	restores := &v2beta1.EMQXRestoreList{}
+	if err := env.Client.List(ctx, backups, client.InNamespace(c.ns)); err != nil {
+		return err
+	}
+	if err := env.Client.List(ctx, restores, client.InNamespace(c.ns)); err != nil {
+		return err
+	}
+	for _, b := range backups.Items {
+		if !b.Finished() {
+			return fmt.Errorf("backup %s not finished: %s %s", b.Name, b.Status.Phase, b.Status.Message)
+		}
+	}
+	for _, r := range restores.Items {
+		if !r.Finished() {
+			return fmt.Errorf("restore %s not finished: %s %s", r.Name, r.Status.Phase, r.Status.Message)
+		}
+	}
+	return nil
+}
+
+// jobSummary counts the run's backups and restores by phase, for the run's report.
+func (w *world) jobSummary() string {
+	ctx, cancel := harness.Ctx()
+	defer cancel()
+	counts := map[string]int{}
+	for _, c := range w.clusters {
+		backups := &v2beta1.EMQXBackupList{}
+		restores := &v2beta1.EMQXRestoreList{}
+		if err := env.Client.List(ctx, backups, client.InNamespace(c.ns)); err != nil {
+			return "backups: " + err.Error()
+		}
+		if err := env.Client.List(ctx, restores, client.InNamespace(c.ns)); err != nil {
+			return "restores: " + err.Error()
+		}
+		for _, b := range backups.Items {
+			counts["backups "+string(b.Status.Phase)]++
+		}
+		for _, r := range restores.Items {
+			counts["restores "+string(r.Status.Phase)]++
+		}
+	}
+	var parts []string
+	for _, k := range sortedKeys(counts) {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, counts[k]))
+	}
+	if len(parts) == 0 {
+		return "no backup or restore"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // teardown deletes the run's namespaces (their PVCs included).
