@@ -51,9 +51,23 @@ type Runner struct {
 
 	mu   sync.Mutex
 	done map[types.UID]Run
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// away holds the pods whose setup met an API server that was away, until they run.
+	away     map[types.UID]*retry
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
+
+// retry is a pod's setup tried again while the API server is away: since when, and when next.
+type retry struct {
+	since, next time.Time
+	wait        time.Duration
+}
+
+// setupPatience is how long a pod's setup is tried again while the API server is away: longer
+// than a restart of the rig's kube-apiserver (about 25 s), shorter than the Job's own deadline,
+// so that a pod that never gets through ends with the reason.
+const setupPatience = 90 * time.Second
 
 // Config says what the runner runs and where.
 type Config struct {
@@ -90,7 +104,7 @@ func Start(cfg Config) (*Runner, error) {
 	if cfg.OnError == nil {
 		cfg.OnError = func(error) {}
 	}
-	r := &Runner{cfg: cfg, done: map[types.UID]Run{}, stop: make(chan struct{})}
+	r := &Runner{cfg: cfg, done: map[types.UID]Run{}, away: map[types.UID]*retry{}, stop: make(chan struct{})}
 	if err := r.readAPIServer(); err != nil {
 		return nil, err
 	}
@@ -99,8 +113,11 @@ func Start(cfg Config) (*Runner, error) {
 	return r, nil
 }
 
-// Stop ends the loop and waits for a pod being run.
-func (r *Runner) Stop() { close(r.stop); r.wg.Wait() }
+// Stop ends the loop and waits for a pod being run. Stopping again does nothing.
+func (r *Runner) Stop() {
+	r.stopOnce.Do(func() { close(r.stop) })
+	r.wg.Wait()
+}
 
 // Runs lists the pods executed so far, in order of their Jobs' names.
 func (r *Runner) Runs() []Run {
@@ -149,10 +166,17 @@ func (r *Runner) loop() {
 			if seen || p.Status.Phase != corev1.PodRunning || p.Annotations[AnnotationExitCode] != "" || !p.DeletionTimestamp.IsZero() {
 				continue
 			}
+			if a := r.away[p.UID]; a != nil && time.Now().Before(a.next) {
+				continue
+			}
 			run, err := r.execute(p)
-			if errors.Is(err, errRetryLater) {
+			if errors.Is(err, errRetryLater) && r.tryAgain(p.UID, time.Now()) {
 				continue // as a kubelet does: the pod's setup is tried again
 			}
+			if errors.Is(err, errRetryLater) {
+				err = fmt.Errorf("gave up after %s: %w", setupPatience, err)
+			}
+			delete(r.away, p.UID)
 			if err != nil {
 				r.cfg.OnError(fmt.Errorf("running Job pod %s/%s: %w", p.Namespace, p.Name, err))
 				run.ExitCode = 128
@@ -167,16 +191,32 @@ func (r *Runner) loop() {
 	}
 }
 
-// finishRetrying reports the exit code as a kubelet does: until the API server takes it (it may
-// be down for a while, restarted by a test), unless the pod is gone.
+// tryAgain records a pod's setup that met an API server that was away and says whether to try
+// it again (later, backing off up to 5 s); after setupPatience it is given up.
+func (r *Runner) tryAgain(uid types.UID, now time.Time) bool {
+	a := r.away[uid]
+	if a == nil {
+		a = &retry{since: now, wait: 200 * time.Millisecond}
+		r.away[uid] = a
+	}
+	if now.Sub(a.since) > setupPatience {
+		return false
+	}
+	a.next, a.wait = now.Add(a.wait), min(2*a.wait, 5*time.Second)
+	return true
+}
+
+// finishRetrying reports the exit code as a kubelet does: while the API server is away (it may
+// be down for a while, restarted by a test) it tries again, up to setupPatience; any other
+// error, or a pod that is gone, ends it.
 func (r *Runner) finishRetrying(p *corev1.Pod, run Run) error {
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(setupPatience)
 	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		err := r.finish(p.DeepCopy(), run)
 		if err == nil || apierrors.IsNotFound(err) {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if !transient(err) || time.Now().After(deadline) {
 			return err
 		}
 		select {
@@ -202,21 +242,32 @@ func (r *Runner) finish(p *corev1.Pod, run Run) error {
 }
 
 // errRetryLater: the pod's setup met an API server that is away (restarted by a test); nothing
-// ran, and the next round tries again.
-var errRetryLater = errors.New("the API server is away; trying again")
+// ran, and a later round tries again.
+var errRetryLater = errors.New("the API server is away")
 
-// retryIfTransient turns an error a kubelet would retry — no connection, a timeout, a 5xx or 429
-// answer — into errRetryLater; any other error (a missing Secret, a refused request) stays.
+// retryIfTransient turns an error a kubelet would retry into errRetryLater; any other error (a
+// missing Secret, a refused request, a certificate the client does not trust) stays as it is.
 func retryIfTransient(err error) error {
-	var status apierrors.APIStatus
-	var netErr net.Error
-	switch {
-	case errors.As(err, &status) && (status.Status().Code >= 500 || status.Status().Code == 429):
-	case errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded), utilnet.IsConnectionRefused(err), utilnet.IsConnectionReset(err):
-	default:
+	if err == nil || !transient(err) {
 		return err
 	}
-	return fmt.Errorf("%w: %v", errRetryLater, err)
+	return fmt.Errorf("%w: %w", errRetryLater, err)
+}
+
+// transient: the API server is away or overloaded — the connection refused, reset or cut, a
+// timeout, or an answer of 429, 500, 502, 503 or 504 — rather than saying no.
+func transient(err error) bool {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		switch status.Status().Code {
+		case 429, 500, 502, 503, 504:
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }
 
 // execute runs the pod's single container from its Job's template.
