@@ -85,7 +85,14 @@ const (
 	KeyRefused     = "api-key-refused"
 	NotConverged   = "not-converged"
 	Panicked       = "operator-panicked"
+	// Unjudged is the run itself: too many pairs of samples spanned more than MaxGap for its
+	// "0 violations" to mean much (a machine too loaded to sample in time).
+	Unjudged = "samples-unjudged"
 )
+
+// MaxUnjudged is the share of pairs of samples that may go unjudged. API server restarts make
+// gaps (about one each: the reads fail until it answers), a small share of any run.
+const MaxUnjudged = 0.05
 
 // MaxGap is the longest span of two samples (the first's first read to the second's last) that
 // the pairwise checks still judge. It is kept under the shortest time anything the checks look
@@ -108,7 +115,7 @@ type Checker struct {
 	mu          sync.Mutex
 	prev        *Sample
 	checks      int
-	gaps        int
+	pairs, gaps int
 	violations  []Violation
 	lastReport  map[string]time.Time // invariant+cluster → last violation recorded (one per episode)
 	everRunning map[string]bool      // cluster/pod: its node ran since the pod name was last wanted
@@ -190,6 +197,17 @@ func (c *Checker) Violations() ([]Violation, int) {
 	return append([]Violation{}, c.violations...), c.checks
 }
 
+// Judged reports, as a violation, a run in which more than MaxUnjudged of the pairs of samples
+// were not judged.
+func (c *Checker) Judged(at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pairs > 0 && float64(c.gaps) > MaxUnjudged*float64(c.pairs) {
+		c.violations = append(c.violations, Violation{At: at, Invariant: Unjudged,
+			Detail: fmt.Sprintf("%d of %d pairs of samples spanned more than %s and were not judged", c.gaps, c.pairs, MaxGap)})
+	}
+}
+
 // Gaps is how many times samples were more than MaxGap apart.
 func (c *Checker) Gaps() int {
 	c.mu.Lock()
@@ -220,6 +238,9 @@ func (c *Checker) Observe(s *Sample) {
 	defer c.mu.Unlock()
 	// Checks that compare two samples judge what happened between them; after a gap (the API
 	// server was being restarted) they cannot tell what happened first, and skip that pair.
+	if c.prev != nil {
+		c.pairs++
+	}
 	gap := c.prev != nil && span(c.prev, s) > MaxGap
 	if gap {
 		c.gaps++

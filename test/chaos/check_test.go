@@ -248,3 +248,27 @@ func TestCheckerReadsTheRequestLog(t *testing.T) {
 		})
 	}
 }
+
+func TestARunWithTooManyUnjudgedPairsIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		gaps int
+		want string
+	}{
+		{0, ""},
+		{5, ""}, // 5 of 100 pairs: the share allowed
+		{6, "samples-unjudged: 6 of 100 pairs of samples spanned more than 700ms and were not judged"},
+	} {
+		w := newWorld() // its first sample
+		for i := 0; i < 100; i++ {
+			if i < tc.gaps {
+				w.observeTaking(tick, time.Second)
+			} else {
+				w.observe(tick)
+			}
+		}
+		w.c.Judged(w.at)
+		if got := w.violations(); got != tc.want {
+			t.Errorf("%d gaps: violations %q, want %q", tc.gaps, got, tc.want)
+		}
+	}
+}

@@ -256,6 +256,7 @@ func runSteps(t *testing.T, cfg settings, steps []chaos.Step, run string, wall t
 		i := strings.Index(log, "panic")
 		w.check.Report(chaos.Violation{At: time.Now(), Invariant: chaos.Panicked, Detail: log[max(0, i-200):min(len(log), i+800)]})
 	}
+	w.check.Judged(time.Now())
 	res.violations, res.checks = w.check.Violations()
 	res.gaps = w.check.Gaps()
 	res.faults, res.actions, res.took = w.faults, w.actions, time.Since(start)

@@ -70,7 +70,10 @@ type world struct {
 	actions int
 	// jobs: the backup and restore Jobs' pods run (as processes, which needs root); without it
 	// the backup and restore steps do nothing.
-	jobs bool
+	jobs    bool
+	runners []*harness.JobRunner
+	// restoresSkipped counts restore steps that found no succeeded backup of their cluster.
+	restoresSkipped int
 }
 
 type timed struct {
@@ -130,7 +133,7 @@ func newWorld(t *testing.T, run string, n int, tmp string) (*world, error) {
 			if err := w.apply(c, backupClaim(c)); err != nil {
 				return w, err
 			}
-			env.RunJobs(t, c.ns, map[string]string{"backups": t.TempDir()})
+			w.runners = append(w.runners, env.RunJobs(t, c.ns, map[string]string{"backups": t.TempDir()}))
 		}
 		if err := w.apply(c, c.manifest()); err != nil {
 			return w, err
@@ -249,6 +252,9 @@ func (w *world) restore(c *cluster, index int) error {
 		}
 	}
 	if newest == nil {
+		w.mu.Lock()
+		w.restoresSkipped++
+		w.mu.Unlock()
 		return nil
 	}
 	return w.apply(c, &v2beta1.EMQXRestore{TypeMeta: metav1.TypeMeta{APIVersion: v2beta1.GroupVersion.String(), Kind: "EMQXRestore"},
@@ -681,14 +687,25 @@ func jobsFinished(ctx context.Context, c *cluster) error {
 		return err
 	}
 	for _, b := range backups.Items {
-		if !b.Finished() {
-			return fmt.Errorf("backup %s not finished: %s %s", b.Name, b.Status.Phase, b.Status.Message)
+		if err := finishedWithReason("backup "+b.Name, b.Status.RunStatus); err != nil {
+			return err
 		}
 	}
 	for _, r := range restores.Items {
-		if !r.Finished() {
-			return fmt.Errorf("restore %s not finished: %s %s", r.Name, r.Status.Phase, r.Status.Message)
+		if err := finishedWithReason("restore "+r.Name, r.Status.RunStatus); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// finishedWithReason: ended, and a failure says why.
+func finishedWithReason(what string, run v2beta1.RunStatus) error {
+	switch {
+	case !run.Finished():
+		return fmt.Errorf("%s not finished: %s %s", what, run.Phase, run.Message)
+	case run.Phase == v2beta1.BackupFailed && strings.TrimSpace(run.Message) == "":
+		return fmt.Errorf("%s failed without a reason in its status", what)
 	}
 	return nil
 }
@@ -714,6 +731,9 @@ func (w *world) jobSummary() string {
 			counts["restores "+string(r.Status.Phase)]++
 		}
 	}
+	if w.restoresSkipped > 0 {
+		counts["restore steps with no succeeded backup yet"] = w.restoresSkipped
+	}
 	var parts []string
 	for _, k := range sortedKeys(counts) {
 		parts = append(parts, fmt.Sprintf("%s: %d", k, counts[k]))
@@ -735,6 +755,10 @@ func sortedKeys(m map[string]int) []string {
 
 // teardown deletes the run's namespaces (their PVCs included).
 func (w *world) teardown() {
+	// A replay's Job runners stop with it: each lists its namespace's pods every 200 ms.
+	for _, r := range w.runners {
+		r.Stop()
+	}
 	for _, c := range w.clusters {
 		_, _ = kubectl("delete", "namespace", c.ns, "--wait=false")
 	}
