@@ -366,3 +366,71 @@ func TestRolloutFinishesTheDrainUnderWayWhenTheSpecChangesAgain(t *testing.T) {
 		t.Errorf("plan = %+v, want c-core-1 replaced once drained", p)
 	}
 }
+
+// images sets every pod's EMQX image, and each StatefulSet's template: the release pods made
+// from now on run.
+func (f *fixture) images(pods, template string) {
+	for _, r := range []*Role{&f.state.Core, &f.state.Replicant} {
+		for i := range r.Pods {
+			r.Pods[i].Spec.Containers = []corev1.Container{{Name: EMQXContainer, Image: pods}}
+		}
+		r.Set.Spec.Template.Spec.Containers = []corev1.Container{{Name: EMQXContainer, Image: template}}
+	}
+}
+
+// A replicant down on the old revision (recreated a moment ago) while the new revision brings a
+// release no core runs: replaced now, it would wait for a core of that release, and that core's
+// evacuation would be a second node down. It is left to start, unless it has been down for
+// StuckAfter; with a release the cores run, it is replaced at once as before.
+func TestADownReplicantThatWouldWaitForItsCoreIsLeftToStart(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		template string
+		downFor  time.Duration
+		replaced bool
+	}{
+		{"starting, new release", "emqx:6.1.5", 10 * time.Second, false},
+		{"stuck, new release", "emqx:6.1.5", StuckAfter + time.Second, true},
+		{"starting, release the cores run (a config change)", "emqx:6.1.4", 10 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(3, 2)
+			f.images("emqx:6.1.4", tc.template)
+			outdate(&f.state.Core)
+			outdate(&f.state.Replicant)
+			f.state.Replicant.Pods[1].Status.Conditions[0] = corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse,
+				LastTransitionTime: metav1.NewTime(now.Add(-tc.downFor))}
+			p := Decide(f.state)
+			if got := p.Step.Kind == ReplacePod && p.Step.Pod.Name == "c-replicant-1"; got != tc.replaced {
+				t.Fatalf("plan = %+v, want c-replicant-1 replaced: %v", p, tc.replaced)
+			}
+			if !tc.replaced && (p.Step.Kind != None || !strings.Contains(p.Message, "c-replicant-1 is not ready")) {
+				t.Errorf("plan = %+v, want a wait for c-replicant-1", p)
+			}
+		})
+	}
+}
+
+// The spec changes again while a replicant is being evacuated for the previous revision, and no
+// core runs the new one: the replicant must wait for a core now, so its evacuation is ended
+// before the core's starts — never two evacuations at once.
+func TestAReplicantDrainedForAnEarlierRevisionStopsWhenACoreMustGoFirst(t *testing.T) {
+	f := newFixture(3, 2)
+	outdate(&f.state.Core)
+	outdate(&f.state.Replicant)
+	f.replaced("c-core-2")
+	p := Decide(f.state)
+	if p.Step.Kind != StartEvacuation || p.Step.Node != NodeName(f.e, "c-replicant-1") {
+		t.Fatalf("plan = %+v, want c-replicant-1 evacuated next", p)
+	}
+	f.state.Evacuations[p.Step.Node] = evac(p.Step.Node, "evicting_conns", 10, 5)
+	f.state.Core.Set.Status.UpdateRevision, f.state.Replicant.Set.Status.UpdateRevision = "r3", "r3"
+	p = Decide(f.state)
+	if p.Step.Kind != StopEvacuation || p.Step.Node != NodeName(f.e, "c-replicant-1") {
+		t.Fatalf("plan = %+v, want c-replicant-1's evacuation ended first", p)
+	}
+	delete(f.state.Evacuations, NodeName(f.e, "c-replicant-1"))
+	if p := Decide(f.state); p.Step.Kind != StartEvacuation || p.Step.Node != NodeName(f.e, "c-core-2") {
+		t.Errorf("plan = %+v, want the first core evacuated next", p)
+	}
+}

@@ -48,6 +48,15 @@ func rollOut(s *State, p *Plan) bool {
 	for _, role := range []*Role{&s.Core, &s.Replicant} {
 		for _, pod := range outdatedPods(role) {
 			if ready, _ := PodReady(pod); !ready {
+				// Except a replicant that is probably just starting (recreated by a drain, a
+				// deletion or the previous rollout) while its new revision runs a release no core
+				// runs yet: replaced now, it would stay down until a core of that release exists,
+				// and that core's evacuation would be a second node down (chaos soak SEED=1, c0 at
+				// 20:55:24 and c1 at 21:17:52). Left alone it rejoins, and the gate below waits
+				// for it; one down for StuckAfter is replaced after all.
+				if role.Name == v2beta1.RoleReplicant && replacementWaitsForItsCore(s) && s.Now.Sub(downSince(pod)) < StuckAfter {
+					continue
+				}
 				p.Step = Step{Kind: ReplacePod, Pod: pod, Disruptive: true}
 				p.Reason, p.Role, p.Message = "RollingUpdate", role.Name, fmt.Sprintf("replacing %s, which is down, with the new revision", pod.Name)
 				return true
@@ -72,6 +81,15 @@ func rollOut(s *State, p *Plan) bool {
 		// no core runs the new revision yet: one core goes first. A core pod already deleted
 		// (terminating, not yet back) does not count: a replicant replaced now would find no core
 		// of its release and be refused.
+		//
+		// A replicant evacuated for an earlier revision (the spec changed again mid-drain) must
+		// now wait for that core: its evacuation ends first, or the core's would be a second
+		// node down (chaos soak SEED=1, c0 at 21:29:18: both started 20 ms apart).
+		if node := evacuatingNode(s, replOut); node != "" {
+			p.Step, p.Role = Step{Kind: StopEvacuation, Node: node}, v2beta1.RoleReplicant
+			p.Reason, p.Message = "StoppingEvacuation", fmt.Sprintf("node %s waits for a core of the new revision: ending its evacuation so it accepts clients again", node)
+			return true
+		}
 	case len(replOut) > 0:
 		target, role = replOut, &s.Replicant
 	}
@@ -90,6 +108,34 @@ func replace(s *State, p *Plan, role *Role, pod *corev1.Pod, target []*corev1.Po
 	p.Step = Step{Kind: ReplacePod, Pod: pod, Disruptive: true}
 	p.Reason, p.Message = "RollingUpdate", fmt.Sprintf("replacing %s with the new revision (%s)", pod.Name, why)
 	return true
+}
+
+// evacuatingNode is the node of one of pods that is running and being evacuated ("" if none).
+func evacuatingNode(s *State, pods []*corev1.Pod) string {
+	for _, pod := range pods {
+		node := NodeName(s.Cluster, pod.Name)
+		if _, ok := s.Evacuations[node]; ok && s.running(node) {
+			return node
+		}
+	}
+	return ""
+}
+
+// replacementWaitsForItsCore: a replicant made now from the replicant StatefulSet's template
+// would run a release no live core runs, and EMQX would refuse it until one does.
+func replacementWaitsForItsCore(s *State) bool {
+	if s.Replicant.Set == nil {
+		return false
+	}
+	return waitsForItsCore(s, &corev1.Pod{Spec: s.Replicant.Set.Spec.Template.Spec})
+}
+
+// downSince is when a pod that is not Ready last stopped being Ready, or was made.
+func downSince(p *corev1.Pod) time.Time {
+	if _, since := PodReady(p); !since.IsZero() {
+		return since
+	}
+	return p.CreationTimestamp.Time
 }
 
 // drainingOutdated is an outdated pod whose node is being evacuated, if replacing it now keeps
