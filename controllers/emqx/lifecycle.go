@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -84,6 +85,14 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 		}
 		err = call("already_in_cluster", func(ctx context.Context, c *emqxapi.Client) error { return c.Invite(ctx, st.Node) })
 	case lifecycle.StartEvacuation:
+		// Safety gate: the plan judged every other node up from the cache, which may not show
+		// yet a pod this operator deleted a moment ago (the previous pass replaced it, and a
+		// spec change woke this one at once: chaos soak SEED=1, c0 at 21:30:11, an evacuation
+		// started 160 ms after the replacement). Evacuating now would be a second node down; the
+		// pod watch wakes the next pass once the cache has caught up.
+		if lagging, lerr := r.cacheLagsBehindPods(ctx, e, o); lerr != nil || lagging {
+			return lerr
+		}
 		err = call("already_started", func(ctx context.Context, c *emqxapi.Client) error {
 			return c.StartEvacuation(ctx, st.Node, st.Evacuation)
 		})
@@ -169,6 +178,39 @@ func (r *EMQXReconciler) peersOf(ctx context.Context, e *v2beta1.EMQX, o *status
 		}
 	}
 	return peers, nil
+}
+
+// cacheLagsBehindPods lists the cluster's pods past the cache and reports whether any differs
+// from the cached view in what the plan's health gate reads: present, same UID, terminating or
+// not, Ready or not.
+func (r *EMQXReconciler) cacheLagsBehindPods(ctx context.Context, e *v2beta1.EMQX, o *status.Observed) (bool, error) {
+	live := &corev1.PodList{}
+	if err := r.APIReader.List(ctx, live, client.InNamespace(e.Namespace), client.MatchingLabels(e.SelectorLabels())); err != nil {
+		return false, fmt.Errorf("reading the cluster's pods before starting an evacuation: %w", err)
+	}
+	type look struct {
+		uid                types.UID
+		terminating, ready bool
+	}
+	lookOf := func(p *corev1.Pod) look {
+		return look{uid: p.UID, terminating: p.DeletionTimestamp != nil, ready: status.IsPodReady(p)}
+	}
+	cached := map[string]look{}
+	for i := range o.Pods {
+		cached[o.Pods[i].Name] = lookOf(&o.Pods[i])
+	}
+	seen := 0
+	for i := range live.Items {
+		p := &live.Items[i]
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "ReplicaSet" {
+			continue // the vendor's replicants, kept apart from o.Pods (splitForeign)
+		}
+		seen++
+		if c, ok := cached[p.Name]; !ok || c != lookOf(p) {
+			return true, nil
+		}
+	}
+	return seen != len(cached), nil
 }
 
 // podLeaving reads node's pod past the cache: true when it is gone or terminating.

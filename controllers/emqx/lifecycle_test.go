@@ -3,6 +3,7 @@ package emqx
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -174,5 +175,76 @@ func TestANodeInAnotherClusterIsNotInvited(t *testing.T) {
 	defer mu.Unlock()
 	if len(invited) != 2 {
 		t.Errorf("invites %v, want two", invited)
+	}
+}
+
+// TestEvacuationWaitsWhileTheCacheLagsBehindThePods: the plan judged every other node up from the
+// cache; when the API server already shows one of them going (this operator replaced it a
+// moment ago), no evacuation starts — it would be a second node down. Once the view the plan
+// judged matches the API server's, it starts.
+func TestEvacuationWaitsWhileTheCacheLagsBehindThePods(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t, nil)
+	e := newEMQX(ns, "lag", 3, 0)
+	create(t, e)
+	var mu sync.Mutex
+	started := 0
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/evacuation/start") {
+			mu.Lock()
+			started++
+			mu.Unlock()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+	}))
+	defer api.Close()
+	r, _ := newReconciler()
+	r.EMQXClients = func(_ string, creds emqxapi.Credentials) *emqxapi.Client { return emqxapi.New(api.URL, creds, nil) }
+	var pods []*corev1.Pod
+	for _, name := range []string{"lag-core-0", "lag-core-1", "lag-core-2"} {
+		p := corePod(ns, name)
+		maps.Copy(p.Labels, e.SelectorLabels())
+		create(t, p)
+		if err := directAPI.Status().Update(ctx, readyCopy(p)); err != nil {
+			t.Fatal(err)
+		}
+		pods = append(pods, p)
+	}
+	view := func() *status.Observed {
+		t.Helper()
+		list := &corev1.PodList{}
+		if err := directAPI.List(ctx, list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		return &status.Observed{Pods: list.Items}
+	}
+	evacuate := func(o *status.Observed) int {
+		t.Helper()
+		plan := lifecycle.Plan{Step: lifecycle.Step{Kind: lifecycle.StartEvacuation, Node: e.NodeName("lag-core-2")}, Message: "evacuating lag-core-2"}
+		if err := r.execute(ctx, e, plan, credentials.APIKey{Key: "k", Secret: "s"}, o); err != nil {
+			t.Fatalf("StartEvacuation: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return started
+	}
+	judged := view()
+	// Replaced a moment ago: terminating (held by a finalizer) in the API server, up in the view.
+	going := pods[1]
+	if err := directAPI.Patch(ctx, going, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"finalizers":["test.emqx.io/hold"]}}`))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = directAPI.Patch(ctx, going, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`)))
+	})
+	if err := directAPI.Delete(ctx, going); err != nil {
+		t.Fatal(err)
+	}
+	if n := evacuate(judged); n != 0 {
+		t.Fatalf("an evacuation started while the API server showed %s terminating and the judged view did not", going.Name)
+	}
+	if n := evacuate(view()); n != 1 {
+		t.Errorf("%d evacuations started from a view that matches the API server's, want 1", n)
 	}
 }
