@@ -111,6 +111,12 @@ func stopStrayEvacuations(s *State, p *Plan) bool {
 		if role == nil || !s.running(node) {
 			continue
 		}
+		// Right after a spec change the StatefulSet's status has not caught up: which pods are
+		// outdated is not known yet, and a pod being drained for the rollout would read as
+		// staying (its evacuation ended, then started again: clients bounced).
+		if role.updateRevision() == "" {
+			continue
+		}
 		po := role.pod(pod)
 		// Departing (scale-in), outdated (being replaced) and terminating (drained, deleted by hand:
 		// their preStop hook evacuates them) nodes keep their evacuation.

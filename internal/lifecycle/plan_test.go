@@ -380,26 +380,33 @@ func (f *fixture) images(pods, template string) {
 
 // A replicant down on the old revision (recreated a moment ago) while the new revision brings a
 // release no core runs: replaced now, it would wait for a core of that release, and that core's
-// evacuation would be a second node down. It is left to start, unless it has been down for
-// StuckAfter; with a release the cores run, it is replaced at once as before.
+// evacuation would be a second node down. It is left to start, unless it was made StuckAfter ago
+// or is crashing; with a release the cores run, it is replaced at once as before.
 func TestADownReplicantThatWouldWaitForItsCoreIsLeftToStart(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		template string
-		downFor  time.Duration
+		age      time.Duration
+		waiting  string // its container's waiting reason
 		replaced bool
 	}{
-		{"starting, new release", "emqx:6.1.5", 10 * time.Second, false},
-		{"stuck, new release", "emqx:6.1.5", StuckAfter + time.Second, true},
-		{"starting, release the cores run (a config change)", "emqx:6.1.4", 10 * time.Second, true},
+		{"starting, new release", "emqx:6.1.5", 10 * time.Second, "ContainerCreating", false},
+		{"made long ago, new release", "emqx:6.1.5", StuckAfter + time.Second, "", true},
+		{"crashing, new release", "emqx:6.1.5", 10 * time.Second, "CrashLoopBackOff", true},
+		{"starting, release the cores run (a config change)", "emqx:6.1.4", 10 * time.Second, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(3, 2)
 			f.images("emqx:6.1.4", tc.template)
 			outdate(&f.state.Core)
 			outdate(&f.state.Replicant)
-			f.state.Replicant.Pods[1].Status.Conditions[0] = corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse,
-				LastTransitionTime: metav1.NewTime(now.Add(-tc.downFor))}
+			down := &f.state.Replicant.Pods[1]
+			down.CreationTimestamp = metav1.NewTime(now.Add(-tc.age))
+			down.Status.Conditions[0] = corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: down.CreationTimestamp}
+			if tc.waiting != "" {
+				down.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: EMQXContainer,
+					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: tc.waiting}}}}
+			}
 			p := Decide(f.state)
 			if got := p.Step.Kind == ReplacePod && p.Step.Pod.Name == "c-replicant-1"; got != tc.replaced {
 				t.Fatalf("plan = %+v, want c-replicant-1 replaced: %v", p, tc.replaced)
@@ -432,5 +439,23 @@ func TestAReplicantDrainedForAnEarlierRevisionStopsWhenACoreMustGoFirst(t *testi
 	delete(f.state.Evacuations, NodeName(f.e, "c-replicant-1"))
 	if p := Decide(f.state); p.Step.Kind != StartEvacuation || p.Step.Node != NodeName(f.e, "c-core-2") {
 		t.Errorf("plan = %+v, want the first core evacuated next", p)
+	}
+}
+
+// Right after a spec change the StatefulSet's status lags: a pod being drained for the rollout
+// cannot be told outdated yet, and its evacuation is kept, not ended and started again.
+func TestAnEvacuationIsKeptWhileTheStatefulSetStatusLags(t *testing.T) {
+	f := newFixture(3, 0)
+	outdate(&f.state.Core)
+	node := NodeName(f.e, "c-core-2")
+	f.state.Evacuations[node] = evac(node, "evicting_conns", 10, 5)
+	f.state.Core.Set.Generation = 2 // the spec changed again; the controller has not looked yet
+	if p := Decide(f.state); p.Step.Kind == StopEvacuation {
+		t.Errorf("plan = %+v: ended the evacuation of a pod whose revision is not known yet", p)
+	}
+	f.state.Core.Set.Status.ObservedGeneration = 2
+	f.state.Core.Set.Status.UpdateRevision = "r1" // c-core-2 stays after all
+	if p := Decide(f.state); p.Step.Kind != StopEvacuation || p.Step.Node != node {
+		t.Errorf("plan = %+v, want the evacuation of the pod that stays ended", p)
 	}
 }

@@ -48,13 +48,13 @@ func rollOut(s *State, p *Plan) bool {
 	for _, role := range []*Role{&s.Core, &s.Replicant} {
 		for _, pod := range outdatedPods(role) {
 			if ready, _ := PodReady(pod); !ready {
-				// Except a replicant that is probably just starting (recreated by a drain, a
-				// deletion or the previous rollout) while its new revision runs a release no core
-				// runs yet: replaced now, it would stay down until a core of that release exists,
-				// and that core's evacuation would be a second node down (chaos soak SEED=1, c0 at
-				// 20:55:24 and c1 at 21:17:52). Left alone it rejoins, and the gate below waits
-				// for it; one down for StuckAfter is replaced after all.
-				if role.Name == v2beta1.RoleReplicant && replacementWaitsForItsCore(s) && s.Now.Sub(downSince(pod)) < StuckAfter {
+				// Except a replicant that is starting (recreated by a drain, a deletion or the
+				// previous rollout) on a release the cores run, while its new revision runs a
+				// release no core runs yet: replaced now, it would stay down until a core of that
+				// release exists, and that core's evacuation would be a second node down (chaos
+				// soak SEED=1, c0 at 20:55:24 and c1 at 21:17:52). Left alone it joins, and the
+				// gate below waits for it.
+				if role.Name == v2beta1.RoleReplicant && starting(s, pod) && !waitsForItsCore(s, pod) && replacementWaitsForItsCore(s) {
 					continue
 				}
 				p.Step = Step{Kind: ReplacePod, Pod: pod, Disruptive: true}
@@ -130,12 +130,10 @@ func replacementWaitsForItsCore(s *State) bool {
 	return waitsForItsCore(s, &corev1.Pod{Spec: s.Replicant.Set.Spec.Template.Spec})
 }
 
-// downSince is when a pod that is not Ready last stopped being Ready, or was made.
-func downSince(p *corev1.Pod) time.Time {
-	if _, since := PodReady(p); !since.IsZero() {
-		return since
-	}
-	return p.CreationTimestamp.Time
+// starting: the pod was made less than StuckAfter ago and none of its containers waits for a
+// reason other than being created (CrashLoopBackOff, ImagePullBackOff … are stuck at once).
+func starting(s *State, p *corev1.Pod) bool {
+	return s.Now.Sub(p.CreationTimestamp.Time) < StuckAfter && waitingReason(p) == ""
 }
 
 // drainingOutdated is an outdated pod whose node is being evacuated, if replacing it now keeps

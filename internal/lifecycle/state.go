@@ -62,10 +62,10 @@ const (
 	// DefaultJoinTimeout: DNS discovery retries every 5 s, so a node Ready this long without having
 	// joined is not going to join by itself.
 	DefaultJoinTimeout = 30 * time.Second
-	// StuckAfter: an outdated pod down this long is not starting but stuck on its revision (an
-	// image that cannot be pulled, a node that is gone), and is replaced even when its
-	// replacement must then wait for a core of its release. Long enough for a pod recreated on a
-	// node with the image cached to start and join.
+	// StuckAfter: an outdated pod made this long ago and still down is not starting but stuck on
+	// its revision (a node that is gone, a pod that cannot be scheduled), and is replaced even
+	// when its replacement must then wait for a core of its release. Long enough for a pod
+	// recreated on a node with the image cached to start and join.
 	StuckAfter = 2 * time.Minute
 	// evacuationMargin is added to the time an evacuation should take before the operator stops
 	// waiting for it: the wait is bounded, a stuck evacuation must not block a scale-in for ever.
