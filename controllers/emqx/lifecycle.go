@@ -10,9 +10,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/internal/credentials"
@@ -90,8 +90,13 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 		// spec change woke this one at once: chaos soak SEED=1, c0 at 21:30:11, an evacuation
 		// started 160 ms after the replacement). Evacuating now would be a second node down; the
 		// pod watch wakes the next pass once the cache has caught up.
-		if lagging, lerr := r.cacheLagsBehindPods(ctx, e, o); lerr != nil || lagging {
+		lagging, lerr := r.cacheLagsBehindPods(ctx, e, o)
+		if lerr != nil {
 			return lerr
+		}
+		if lagging != "" {
+			log.FromContext(ctx).V(1).Info("evacuation waits: the cache lags behind the API server", "node", st.Node, "pod", lagging)
+			return nil
 		}
 		err = call("already_started", func(ctx context.Context, c *emqxapi.Client) error {
 			return c.StartEvacuation(ctx, st.Node, st.Evacuation)
@@ -180,37 +185,47 @@ func (r *EMQXReconciler) peersOf(ctx context.Context, e *v2beta1.EMQX, o *status
 	return peers, nil
 }
 
-// cacheLagsBehindPods lists the cluster's pods past the cache and reports whether any differs
-// from the cached view in what the plan's health gate reads: present, same UID, terminating or
-// not, Ready or not.
-func (r *EMQXReconciler) cacheLagsBehindPods(ctx context.Context, e *v2beta1.EMQX, o *status.Observed) (bool, error) {
+// cacheLagsBehindPods lists the cluster's pods past the cache and names one that differs from
+// the cached view the plan judged in what its health gate reads — present, same UID,
+// terminating or not, Ready and since when — or "" when none does. The vendor's pods of a
+// cluster being adopted (o.Foreign) count too: one retired a moment ago is a node down.
+func (r *EMQXReconciler) cacheLagsBehindPods(ctx context.Context, e *v2beta1.EMQX, o *status.Observed) (string, error) {
 	live := &corev1.PodList{}
 	if err := r.APIReader.List(ctx, live, client.InNamespace(e.Namespace), client.MatchingLabels(e.SelectorLabels())); err != nil {
-		return false, fmt.Errorf("reading the cluster's pods before starting an evacuation: %w", err)
+		return "", fmt.Errorf("reading the cluster's pods before starting an evacuation: %w", err)
 	}
 	type look struct {
-		uid                types.UID
-		terminating, ready bool
+		uid         types.UID
+		terminating bool
+		ready       corev1.ConditionStatus
+		readySince  time.Time
 	}
 	lookOf := func(p *corev1.Pod) look {
-		return look{uid: p.UID, terminating: p.DeletionTimestamp != nil, ready: status.IsPodReady(p)}
+		l := look{uid: p.UID, terminating: p.DeletionTimestamp != nil}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady {
+				l.ready, l.readySince = c.Status, c.LastTransitionTime.Time
+			}
+		}
+		return l
 	}
 	cached := map[string]look{}
-	for i := range o.Pods {
-		cached[o.Pods[i].Name] = lookOf(&o.Pods[i])
+	for _, pods := range [][]corev1.Pod{o.Pods, o.Foreign} {
+		for i := range pods {
+			cached[pods[i].Name] = lookOf(&pods[i])
+		}
 	}
-	seen := 0
 	for i := range live.Items {
 		p := &live.Items[i]
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "ReplicaSet" {
-			continue // the vendor's replicants, kept apart from o.Pods (splitForeign)
-		}
-		seen++
 		if c, ok := cached[p.Name]; !ok || c != lookOf(p) {
-			return true, nil
+			return p.Name, nil
 		}
+		delete(cached, p.Name)
 	}
-	return seen != len(cached), nil
+	for name := range cached {
+		return name, nil // gone from the API server
+	}
+	return "", nil
 }
 
 // podLeaving reads node's pod past the cache: true when it is gone or terminating.
