@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,20 +30,7 @@ func TestStrayEvacuationOfATerminatingPodIsKept(t *testing.T) {
 	ns := newNamespace(t, nil)
 	e := newEMQX(ns, "evac", 3, 0)
 	create(t, e)
-	var mu sync.Mutex
-	var stopped []string
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/evacuation/stop") {
-			mu.Lock()
-			stopped = append(stopped, req.URL.Path)
-			mu.Unlock()
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte("{}"))
-	}))
-	defer api.Close()
-	r, _ := newReconciler()
-	r.EMQXClients = func(_ string, creds emqxapi.Credentials) *emqxapi.Client { return emqxapi.New(api.URL, creds, nil) }
+	r, stoppedCalls := reconcilerCountingPosts(t, "/evacuation/stop")
 
 	leaving, staying := corePod(ns, "evac-core-1"), corePod(ns, "evac-core-2")
 	leaving.Finalizers = []string{"test.emqx.io/hold"}
@@ -67,16 +55,36 @@ func TestStrayEvacuationOfATerminatingPodIsKept(t *testing.T) {
 	}
 	stop("evac-core-1")
 	stop("evac-core-0") // no such pod: gone, so its evacuation is not ended either
-	mu.Lock()
-	if len(stopped) != 0 {
+	if stopped := stoppedCalls(); len(stopped) != 0 {
 		t.Errorf("evacuations ended for a terminating or missing pod: %v", stopped)
 	}
-	mu.Unlock()
 	stop("evac-core-2")
-	mu.Lock()
-	defer mu.Unlock()
-	if len(stopped) != 1 || !strings.Contains(stopped[0], "evac-core-2") {
+	if stopped := stoppedCalls(); len(stopped) != 1 || !strings.Contains(stopped[0], "evac-core-2") {
 		t.Errorf("stop calls %v, want one for evac-core-2", stopped)
+	}
+}
+
+// reconcilerCountingPosts returns a reconciler whose EMQX answers every call with {} and records
+// the paths of the POSTs ending in suffix; calls returns them so far.
+func reconcilerCountingPosts(t *testing.T, suffix string) (r *EMQXReconciler, calls func() []string) {
+	var mu sync.Mutex
+	var paths []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, suffix) {
+			mu.Lock()
+			paths = append(paths, req.URL.Path)
+			mu.Unlock()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+	}))
+	t.Cleanup(api.Close)
+	r, _ = newReconciler()
+	r.EMQXClients = func(_ string, creds emqxapi.Credentials) *emqxapi.Client { return emqxapi.New(api.URL, creds, nil) }
+	return r, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(paths)
 	}
 }
 
@@ -187,20 +195,7 @@ func TestEvacuationWaitsWhileTheCacheLagsBehindThePods(t *testing.T) {
 	ns := newNamespace(t, nil)
 	e := newEMQX(ns, "lag", 3, 0)
 	create(t, e)
-	var mu sync.Mutex
-	started := 0
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/evacuation/start") {
-			mu.Lock()
-			started++
-			mu.Unlock()
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte("{}"))
-	}))
-	defer api.Close()
-	r, _ := newReconciler()
-	r.EMQXClients = func(_ string, creds emqxapi.Credentials) *emqxapi.Client { return emqxapi.New(api.URL, creds, nil) }
+	r, startCalls := reconcilerCountingPosts(t, "/evacuation/start")
 	var pods []*corev1.Pod
 	for _, name := range []string{"lag-core-0", "lag-core-1", "lag-core-2"} {
 		p := corePod(ns, name)
@@ -225,9 +220,7 @@ func TestEvacuationWaitsWhileTheCacheLagsBehindThePods(t *testing.T) {
 		if err := r.execute(ctx, e, plan, credentials.APIKey{Key: "k", Secret: "s"}, o); err != nil {
 			t.Fatalf("StartEvacuation: %v", err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		return started
+		return len(startCalls())
 	}
 	judged := view()
 	// Replaced a moment ago: terminating (held by a finalizer) in the API server, up in the view.

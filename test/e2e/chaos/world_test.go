@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -735,22 +737,13 @@ func (w *world) jobSummary() string {
 		counts["restore steps with no succeeded backup yet"] = w.restoresSkipped
 	}
 	var parts []string
-	for _, k := range sortedKeys(counts) {
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
 		parts = append(parts, fmt.Sprintf("%s: %d", k, counts[k]))
 	}
 	if len(parts) == 0 {
 		return "no backup or restore"
 	}
 	return strings.Join(parts, ", ")
-}
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // teardown deletes the run's namespaces (their PVCs included).
