@@ -83,7 +83,22 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 		if err := r.mayInvite(ctx, e, o, st.Node, creds); err != nil {
 			return err
 		}
-		err = call("already_in_cluster", func(ctx context.Context, c *emqxapi.Client) error { return c.Invite(ctx, st.Node) })
+		// Safety gate: the invited node joins the node that serves the request, so only the node
+		// whose list the plan judged (o.Answered) may serve it. Failing over to another core
+		// could reach the lone side of a split, and the invitee would join that one (chaos soak
+		// SEED=1, c2: a replicant invited while the answering core failed joined a core that had
+		// come back alone, and the split then held).
+		if o.Answered.BaseURL == "" {
+			return fmt.Errorf("not inviting %s yet: no node answered for the cluster this pass", st.Node)
+		}
+		_, err = emqxapi.FirstAnswer(ctx, r.EMQXClients, creds, []emqxapi.Endpoint{o.Answered},
+			func(ctx context.Context, c *emqxapi.Client) (struct{}, error) {
+				err := c.Invite(ctx, st.Node)
+				if emqxapi.IsBadRequest(err, "already_in_cluster") {
+					err = nil
+				}
+				return struct{}{}, err
+			})
 	case lifecycle.StartEvacuation:
 		// Safety gate: the plan judged every other node up from the cache, which may not show
 		// yet a pod this operator deleted a moment ago (the previous pass replaced it, and a
@@ -140,25 +155,63 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 // mayInvite is the invite's safety gate. An invited node drops its cluster's data and takes the
 // inviter's. A node that is missing from the answering node's list may instead be in the larger
 // part of a split (the answering core came back alone, e.g. on a new volume): inviting it would
-// move the cluster into the empty one. Only a node known to run without other peers is invited;
-// the lone side is the one invited (its own list shows it alone), or rejoins by the DNS
-// autocluster of its boot.
+// move the cluster into the empty one. Only a node that inviteRefusal finds safe is invited; the
+// other side is the one invited, or rejoins by the DNS autocluster of its boot.
 func (r *EMQXReconciler) mayInvite(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, node string, creds emqxapi.Credentials) error {
-	peers, err := r.peersOf(ctx, e, o, node, creds)
+	theirs, err := r.inviteeNodes(ctx, e, o, node, creds)
 	if err != nil {
 		return fmt.Errorf("not inviting %s yet: %w", node, err)
 	}
-	if len(peers) > 0 {
-		return fmt.Errorf("not inviting %s: it runs in another cluster with %s, and an invite would make it drop that cluster's data; waiting for the node that runs alone to rejoin it",
-			node, strings.Join(peers, ", "))
+	if refusal := inviteRefusal(node, theirs, o.Nodes); refusal != "" {
+		return fmt.Errorf("not inviting %s: %s", node, refusal)
 	}
 	return nil
 }
 
-// peersOf asks a node for its own node list and returns the running nodes it lists that the
-// answering node's list (o.Nodes) does not show running: the members of another cluster. An
-// invitee whose list cannot be read is not judged safe.
-func (r *EMQXReconciler) peersOf(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, node string, creds emqxapi.Credentials) ([]string, error) {
+// inviteRefusal judges an invite from the invitee's own node list (theirs) and the answering
+// node's (ours); "" means the invitee may drop its cluster. Its peers are the running nodes it
+// lists that ours does not show running: the members of another cluster.
+//   - A core peer holds that cluster's data: never invited (the other side may be the larger one).
+//   - Replicants hold no data, but a lone core serving them may be the side that kept the data
+//     while the answering core came back empty; it is invited only when the answering side runs
+//     more cores than it (chaos soak SEED=1, c2: a core force-left and recreated on a new volume
+//     booted alone, a replicant joined it, and the gate refused it for ever).
+//
+// A node of unknown role counts as a core.
+func inviteRefusal(node string, theirs, ours []emqxapi.Node) string {
+	running := map[string]bool{}
+	oursCores := 0
+	for _, n := range ours {
+		running[n.Node] = n.NodeStatus == "running"
+		if n.NodeStatus == "running" && n.Role != v2beta1.RoleReplicant {
+			oursCores++
+		}
+	}
+	var cores, replicants []string
+	for _, n := range theirs {
+		if n.Node == node || n.NodeStatus != "running" || running[n.Node] {
+			continue
+		}
+		if n.Role == v2beta1.RoleReplicant {
+			replicants = append(replicants, n.Node)
+		} else {
+			cores = append(cores, n.Node)
+		}
+	}
+	switch {
+	case len(cores) > 0:
+		return fmt.Sprintf("it runs in another cluster with %s, and an invite would make it drop that cluster's data; waiting for the node that runs alone to rejoin it",
+			strings.Join(append(cores, replicants...), ", "))
+	case len(replicants) > 0 && oursCores < 2:
+		return fmt.Sprintf("it serves replicants %s in another cluster and the answering side runs no more cores than it, so it may hold the data the answering side lost; waiting for the node that runs alone to rejoin it",
+			strings.Join(replicants, ", "))
+	}
+	return ""
+}
+
+// inviteeNodes asks a node for its own node list. An invitee whose list cannot be read is not
+// judged safe.
+func (r *EMQXReconciler) inviteeNodes(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, node string, creds emqxapi.Credentials) ([]emqxapi.Node, error) {
 	var ip string
 	for i := range o.Pods {
 		if o.Pods[i].Status.PodIP != "" && e.NodeName(o.Pods[i].Name) == node {
@@ -172,17 +225,7 @@ func (r *EMQXReconciler) peersOf(ctx context.Context, e *v2beta1.EMQX, o *status
 	if err != nil {
 		return nil, fmt.Errorf("asking it whether it runs with other nodes: %w", err)
 	}
-	ours := map[string]bool{}
-	for _, n := range o.Nodes {
-		ours[n.Node] = n.NodeStatus == "running"
-	}
-	var peers []string
-	for _, n := range nodes {
-		if n.Node != node && n.NodeStatus == "running" && !ours[n.Node] {
-			peers = append(peers, n.Node)
-		}
-	}
-	return peers, nil
+	return nodes, nil
 }
 
 // cacheLagsBehindPods lists the cluster's pods past the cache and names one that differs from

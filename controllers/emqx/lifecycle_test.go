@@ -141,7 +141,8 @@ func TestANodeInAnotherClusterIsNotInvited(t *testing.T) {
 		p.Status = corev1.PodStatus{PodIP: ip, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
 		return p
 	}
-	o := &status.Observed{Pods: []corev1.Pod{pod("split-core-0", "127.0.0.1"), pod("split-core-1", "127.0.0.2")}}
+	answered := emqxapi.Endpoint{Pod: "split-core-0", BaseURL: emqxapi.PodBaseURL("127.0.0.1")}
+	o := &status.Observed{Pods: []corev1.Pod{pod("split-core-0", "127.0.0.1"), pod("split-core-1", "127.0.0.2")}, Answered: answered}
 	node := e.NodeName("split-core-1")
 	plan := lifecycle.Plan{Step: lifecycle.Step{Kind: lifecycle.Invite, Node: node}, Message: "inviting"}
 	key := credentials.APIKey{Key: "k", Secret: "s"}
@@ -160,7 +161,7 @@ func TestANodeInAnotherClusterIsNotInvited(t *testing.T) {
 	mu.Unlock()
 
 	// An invitee that cannot be asked is not judged safe: no invite this pass.
-	noAddress := &status.Observed{Pods: []corev1.Pod{pod("split-core-0", "127.0.0.1"), pod("split-core-1", "")}}
+	noAddress := &status.Observed{Pods: []corev1.Pod{pod("split-core-0", "127.0.0.1"), pod("split-core-1", "")}, Answered: answered}
 	if err := r.execute(context.Background(), e, plan, key, noAddress); err == nil || !strings.Contains(err.Error(), "not inviting "+node+" yet") {
 		t.Errorf("invite of a node that cannot be asked: %v, want it put off", err)
 	}
@@ -180,9 +181,26 @@ func TestANodeInAnotherClusterIsNotInvited(t *testing.T) {
 		t.Fatalf("invite of a node running alone: %v", err)
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if len(invited) != 2 {
 		t.Errorf("invites %v, want two", invited)
+	}
+	mu.Unlock()
+
+	// The invitee joins the node serving the invite: with no node whose list the plan judged,
+	// no other core is asked instead (it may be the lone side of a split).
+	unanswered := &status.Observed{Pods: o.Pods}
+	if err := r.execute(context.Background(), e, plan, key, unanswered); err == nil || !strings.Contains(err.Error(), "no node answered") {
+		t.Errorf("invite with no answering node: %v, want it put off", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(invited) != 2 {
+		t.Errorf("invites %v, want still two", invited)
+	}
+	for _, path := range invited {
+		if !strings.HasPrefix(path, "/api/v5/cluster/") {
+			t.Errorf("invite sent to %s", path)
+		}
 	}
 }
 
@@ -239,5 +257,37 @@ func TestEvacuationWaitsWhileTheCacheLagsBehindThePods(t *testing.T) {
 	}
 	if n := evacuate(view()); n != 1 {
 		t.Errorf("%d evacuations started from a view that matches the API server's, want 1", n)
+	}
+}
+
+// TestInviteRefusal: an invited node drops its cluster's data. Core peers always hold it back;
+// replicant peers only while the answering side runs no more cores than the invitee.
+func TestInviteRefusal(t *testing.T) {
+	core := func(n, st string) emqxapi.Node { return emqxapi.Node{Node: n, NodeStatus: st, Role: "core"} }
+	repl := func(n string) emqxapi.Node { return emqxapi.Node{Node: n, NodeStatus: "running", Role: "replicant"} }
+	main := []emqxapi.Node{core("c0", "running"), core("c1", "running"), repl("r0")}
+	for _, tc := range []struct {
+		name        string
+		theirs      []emqxapi.Node
+		ours        []emqxapi.Node
+		wantRefused string
+	}{
+		{"runs alone", []emqxapi.Node{core("c2", "running")}, main, ""},
+		{"its peers stopped", []emqxapi.Node{core("c2", "running"), core("c3", "stopped")}, main, ""},
+		{"peers the answering side runs too", []emqxapi.Node{core("c2", "running"), core("c1", "running"), repl("r0")}, main, ""},
+		{"a core peer", []emqxapi.Node{core("c2", "running"), core("c3", "running")}, main, "another cluster with c3"},
+		{"a peer of unknown role counts as a core", []emqxapi.Node{core("c2", "running"), {Node: "c3", NodeStatus: "running"}}, main, "another cluster with c3"},
+		{"core and replicant peers", []emqxapi.Node{core("c2", "running"), core("c3", "running"), repl("r9")}, main, "another cluster with c3, r9"},
+		{"only replicant peers, the answering side runs more cores", []emqxapi.Node{core("c2", "running"), repl("r9")}, main, ""},
+		{"only replicant peers, the answering core runs alone", []emqxapi.Node{core("c2", "running"), repl("r9")}, []emqxapi.Node{core("c0", "running"), core("c1", "stopped"), repl("r0")}, "serves replicants r9"},
+		{"a replicant invitee whose core is elsewhere", []emqxapi.Node{repl("r9"), core("c2", "running")}, main, "another cluster with c2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := tc.theirs[0].Node
+			got := inviteRefusal(node, tc.theirs, tc.ours)
+			if (tc.wantRefused == "") != (got == "") || !strings.Contains(got, tc.wantRefused) {
+				t.Errorf("inviteRefusal(%s) = %q, want refusal containing %q", node, got, tc.wantRefused)
+			}
+		})
 	}
 }
