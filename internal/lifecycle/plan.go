@@ -195,6 +195,24 @@ func scaleIn(s *State, p *Plan) bool {
 	return false
 }
 
+// unlistedButReady is the safety gate of a node the answering node does not list. A stopped
+// replicant vanishes from every list, but so does a running one that is in another cluster: the
+// answering core came back alone, or the node joined the lone side of a split. Stopped on the
+// strength of that list, a node with clients loses them all (chaos soak SEED=1, c2 at 21:30:09:
+// a replicant with 100 clients removed by a scale-in, no evacuation). Its Ready pod says it runs,
+// so it is waited for: past the join timeout it is invited (the invite's own gate judges its
+// cluster). The wait is bounded by StuckAfter from its Ready, or a node that can never join (a
+// refused licence, a bad config the rollout would fix) would hold the scale-in or rollout for
+// ever; a replicant no core of its release can take is in no cluster and is not waited for.
+func unlistedButReady(s *State, role *Role, pod string) bool {
+	po := role.pod(pod)
+	ready, since := PodReady(po)
+	if !ready || s.Now.Sub(since) >= StuckAfter {
+		return false
+	}
+	return role.Name != v2beta1.RoleReplicant || !waitsForItsCore(s, po)
+}
+
 // drain reports whether a node may be stopped now; if not, the step that moves it there.
 func drain(s *State, role *Role, node, pod string) (bool, Step, string) {
 	// A node whose durable-storage replicas have not moved keeps its pod, running or not: stopped
@@ -203,6 +221,9 @@ func drain(s *State, role *Role, node, pod string) (bool, Step, string) {
 		return false, Step{}, why
 	}
 	n, ok := s.node(node)
+	if !ok && unlistedButReady(s, role, pod) {
+		return false, Step{}, fmt.Sprintf("pod %s is Ready but the answering node does not list %s: it may serve clients in another cluster; waiting up to %s for it to join (it is invited after the join timeout) or stop", pod, node, StuckAfter)
+	}
 	if !ok || n.NodeStatus != "running" {
 		return true, Step{}, "node not running"
 	}

@@ -459,3 +459,76 @@ func TestAnEvacuationIsKeptWhileTheStatefulSetStatusLags(t *testing.T) {
 		t.Errorf("plan = %+v, want the evacuation of the pod that stays ended", p)
 	}
 }
+
+// A departing node the answering node does not list: stopped (its pod not Ready) it goes at
+// once; with its pod Ready it may serve clients in another cluster (a split), so the scale-in
+// waits for it to join or stop — unless it is a replicant no core of its release can take.
+func TestAnUnlistedNodeWithAReadyPodIsNotRemovedUnevacuated(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		role     string
+		ready    bool
+		release  string // the departing replicant's image ("" = the cores')
+		removed  bool
+		waitNote string
+	}{
+		{"replicant, pod Ready", v2beta1.RoleReplicant, true, "", false, "c-replicant-1 is Ready but the answering node does not list"},
+		{"replicant, pod not Ready", v2beta1.RoleReplicant, false, "", true, ""},
+		{"replicant of a release no core runs", v2beta1.RoleReplicant, true, "emqx:6.1.5", true, ""},
+		{"core, pod Ready", v2beta1.RoleCore, true, "", false, "c-core-2 is Ready but the answering node does not list"},
+		{"core, pod not Ready", v2beta1.RoleCore, false, "", true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(3, 2)
+			f.images("emqx:6.1.4", "emqx:6.1.4")
+			role, leaving, want := &f.state.Replicant, "c-replicant-1", int32(1)
+			if tc.role == v2beta1.RoleCore {
+				f.state.Replicant.Want, f.state.Replicant.Set.Spec.Replicas, f.state.Replicant.Pods = 0, ptr.To[int32](0), nil
+				role, leaving, want = &f.state.Core, "c-core-2", 2
+			}
+			role.Want = want
+			var nodes []emqxapi.Node
+			for _, n := range f.state.Nodes {
+				if n.Node != NodeName(f.e, leaving) && (tc.role == v2beta1.RoleReplicant || n.Role == v2beta1.RoleCore) {
+					nodes = append(nodes, n)
+				}
+			}
+			f.state.Nodes = nodes
+			po := role.pod(leaving)
+			po.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-10 * time.Second)) // inside the join timeout
+			if !tc.ready {
+				po.Status.Conditions[0].Status = corev1.ConditionFalse
+			}
+			if tc.release != "" {
+				po.Spec.Containers[0].Image = tc.release
+			}
+			p := Decide(f.state)
+			got := p.ReplicantReplicas
+			if tc.role == v2beta1.RoleCore {
+				got = p.CoreReplicas
+			}
+			if removed := got == want; removed != tc.removed || p.Step.Kind != None {
+				t.Fatalf("plan = %+v, want %s removed: %v, and no step", p, leaving, tc.removed)
+			}
+			if tc.removed {
+				return
+			}
+			if !p.Busy || !strings.Contains(p.Message, tc.waitNote) {
+				t.Errorf("message %q, want a wait saying %q", p.Message, tc.waitNote)
+			}
+			// Past the join timeout it is invited (the invite's own gate judges its cluster).
+			po.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-time.Minute))
+			if p := Decide(f.state); p.Step.Kind != Invite || p.Step.Node != NodeName(f.e, leaving) {
+				t.Errorf("past the join timeout: plan = %+v, want %s invited", p, leaving)
+			}
+			// Still unlisted StuckAfter after its Ready, it cannot join: it goes. (The join timeout
+			// is set past that here, so the invite rule, which comes first, does not answer.)
+			po.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-StuckAfter))
+			f.state.JoinTimeout = StuckAfter + time.Minute
+			p = Decide(f.state)
+			if got := p.ReplicantReplicas; tc.role == v2beta1.RoleCore && p.CoreReplicas != want || tc.role == v2beta1.RoleReplicant && got != want {
+				t.Errorf("StuckAfter past its Ready: plan = %+v, want %s removed", p, leaving)
+			}
+		})
+	}
+}
