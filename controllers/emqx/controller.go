@@ -65,7 +65,8 @@ type EMQXReconciler struct {
 	// Clock is the time (nil: time.Now); tests move it.
 	Clock func() time.Time
 
-	evacuations evacuationClock
+	evacuations nodeClock // by node: when the operator started its evacuation
+	unlisted    nodeClock // by pod UID: when its Ready pod's node was first seen unlisted
 }
 
 // +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxes,verbs=get;list;watch;update;patch

@@ -31,6 +31,7 @@ func (r *EMQXReconciler) lifecycleState(e *v2beta1.EMQX, o *status.Observed, eva
 		NodesKnown:        o.NodesErr == nil,
 		Evacuations:       map[string]emqxapi.Evacuation{},
 		EvacuationStarted: r.evacuations.snapshot(),
+		UnlistedSince:     r.unlistedSince(e, o),
 		Now:               time.Now(),
 		JoinTimeout:       r.JoinTimeout,
 		Foreign:           o.Foreign,
@@ -40,6 +41,31 @@ func (r *EMQXReconciler) lifecycleState(e *v2beta1.EMQX, o *status.Observed, eva
 		s.Evacuations[ev.Node] = ev
 	}
 	return s
+}
+
+// unlistedSince notes, by pod UID, when each Ready pod's node was first seen missing from the
+// answering node's list, and returns those times by node. Measured from that first sighting (not
+// from the pod's Ready, which a long-running node had long before and a flapping one restarts),
+// it bounds the scale-in gate's wait (lifecycle's unlistedButReady).
+func (r *EMQXReconciler) unlistedSince(e *v2beta1.EMQX, o *status.Observed) map[string]time.Time {
+	out := map[string]time.Time{}
+	if o.NodesErr != nil {
+		return out
+	}
+	listed := map[string]bool{}
+	for _, n := range o.Nodes {
+		listed[n.Node] = true
+	}
+	for i := range o.Pods {
+		pod := &o.Pods[i]
+		node := lifecycle.NodeName(e, pod.Name)
+		if ready, _ := lifecycle.PodReady(pod); !ready || listed[node] {
+			r.unlisted.forget(string(pod.UID))
+			continue
+		}
+		out[node] = r.unlisted.started(string(pod.UID))
+	}
+	return out
 }
 
 // execute carries out one planned step and reports it with an Event. Answers that mean the step
@@ -175,7 +201,10 @@ func (r *EMQXReconciler) mayInvite(ctx context.Context, e *v2beta1.EMQX, o *stat
 //   - Replicants hold no data, but a lone core serving them may be the side that kept the data
 //     while the answering core came back empty; it is invited only when the answering side runs
 //     more cores than it (chaos soak SEED=1, c2: a core force-left and recreated on a new volume
-//     booted alone, a replicant joined it, and the gate refused it for ever).
+//     booted alone, a replicant joined it, and the gate refused it for ever). "More cores" is
+//     a judgement, not proof: two cores that both came back empty and found each other would
+//     outnumber a lone core that kept the data; the answering side is at least the one the
+//     operator reads the cluster from.
 //
 // A node of unknown role counts as a core.
 func inviteRefusal(node string, theirs, ours []emqxapi.Node) string {
@@ -346,31 +375,34 @@ func apiEndpoints(o *status.Observed, about string) []emqxapi.Endpoint {
 	return append(first, last...)
 }
 
-// evacuationClock remembers when the operator started each evacuation, to bound the wait. It is
-// memory only: after an operator restart the wait starts again, which only lengthens a bound.
-type evacuationClock struct {
+// nodeClock remembers, per key, when the operator first saw something: an evacuation it started
+// (by node), a Ready pod whose node is not listed (by pod UID). It bounds waits. It is memory
+// only: after an operator restart a wait starts again, which only lengthens a bound.
+type nodeClock struct {
 	mu    sync.Mutex
 	start map[string]time.Time
 }
 
-func (c *evacuationClock) started(node string) {
+// started records now for key unless a time is already recorded, and returns the recorded time.
+func (c *nodeClock) started(key string) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.start == nil {
 		c.start = map[string]time.Time{}
 	}
-	if _, ok := c.start[node]; !ok {
-		c.start[node] = time.Now()
+	if _, ok := c.start[key]; !ok {
+		c.start[key] = time.Now()
 	}
+	return c.start[key]
 }
 
-func (c *evacuationClock) forget(node string) {
+func (c *nodeClock) forget(node string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.start, node)
 }
 
-func (c *evacuationClock) snapshot() map[string]time.Time {
+func (c *nodeClock) snapshot() map[string]time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]time.Time, len(c.start))

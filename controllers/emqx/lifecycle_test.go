@@ -186,21 +186,42 @@ func TestANodeInAnotherClusterIsNotInvited(t *testing.T) {
 	}
 	mu.Unlock()
 
-	// The invitee joins the node serving the invite: with no node whose list the plan judged,
-	// no other core is asked instead (it may be the lone side of a split).
-	unanswered := &status.Observed{Pods: o.Pods}
-	if err := r.execute(context.Background(), e, plan, key, unanswered); err == nil || !strings.Contains(err.Error(), "no node answered") {
+	// The invitee joins the node serving the invite: when the node whose list the plan judged
+	// fails, no other core is asked instead (it may be the lone side of a split).
+	var otherInvited int
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPut {
+			mu.Lock()
+			otherInvited++
+			mu.Unlock()
+		}
+		serve(w, req, self)
+	}))
+	defer other.Close()
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer failing.Close()
+	r.EMQXClients = func(base string, creds emqxapi.Credentials) *emqxapi.Client {
+		switch base {
+		case emqxapi.PodBaseURL("127.0.0.2"):
+			return emqxapi.New(invitee.URL, creds, nil)
+		case emqxapi.PodBaseURL("127.0.0.3"):
+			return emqxapi.New(other.URL, creds, nil)
+		}
+		return emqxapi.New(failing.URL, creds, nil)
+	}
+	withOther := &status.Observed{Pods: append(o.Pods, pod("split-core-2", "127.0.0.3")), Answered: answered}
+	if err := r.execute(context.Background(), e, plan, key, withOther); err == nil {
+		t.Errorf("invite while the answering core fails: nil error, want the failure")
+	}
+	if err := r.execute(context.Background(), e, plan, key, &status.Observed{Pods: withOther.Pods}); err == nil || !strings.Contains(err.Error(), "no node answered") {
 		t.Errorf("invite with no answering node: %v, want it put off", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(invited) != 2 {
-		t.Errorf("invites %v, want still two", invited)
-	}
-	for _, path := range invited {
-		if !strings.HasPrefix(path, "/api/v5/cluster/") {
-			t.Errorf("invite sent to %s", path)
-		}
+	if otherInvited != 0 || len(invited) != 2 {
+		t.Errorf("invites: %d to another core, %v to the answering one; want none more", otherInvited, invited)
 	}
 }
 

@@ -146,6 +146,11 @@ func inviteStragglers(s *State, p *Plan) bool {
 			if !ready || s.running(node) || s.Now.Sub(since) < timeout || !anyRunningCore(s) {
 				continue
 			}
+			// A departing node that has not joined in StuckAfter is left to the scale-in: an
+			// invite refused again and again would otherwise hold it for ever.
+			if int32(Ordinal(pod.Name)) >= role.Want && unlistedTooLong(s, node) {
+				continue
+			}
 			// EMQX refuses a replicant no core of its release can take: inviting it again and again
 			// would hold the rollout that brings that core (rule 6) for ever.
 			if role.Name == v2beta1.RoleReplicant && waitsForItsCore(s, pod) {
@@ -201,16 +206,22 @@ func scaleIn(s *State, p *Plan) bool {
 // strength of that list, a node with clients loses them all (chaos soak SEED=1, c2 at 21:30:09:
 // a replicant with 100 clients removed by a scale-in, no evacuation). Its Ready pod says it runs,
 // so it is waited for: past the join timeout it is invited (the invite's own gate judges its
-// cluster). The wait is bounded by StuckAfter from its Ready, or a node that can never join (a
-// refused licence, a bad config the rollout would fix) would hold the scale-in or rollout for
-// ever; a replicant no core of its release can take is in no cluster and is not waited for.
-func unlistedButReady(s *State, role *Role, pod string) bool {
+// cluster). The wait lasts at most StuckAfter from when the operator first saw it unlisted, or a
+// node that can never join (a refused licence, a bad config) would hold the scale-in for ever.
+// Not waited for: a replicant no core of its release can take (it is in no cluster), and a node
+// of a cluster that cannot evacuate (its clients are cut on stopping either way).
+func unlistedButReady(s *State, role *Role, node, pod string) bool {
 	po := role.pod(pod)
-	ready, since := PodReady(po)
-	if !ready || s.Now.Sub(since) >= StuckAfter {
+	if ready, _ := PodReady(po); !ready || !s.supportsEvacuation() || unlistedTooLong(s, node) {
 		return false
 	}
 	return role.Name != v2beta1.RoleReplicant || !waitsForItsCore(s, po)
+}
+
+// unlistedTooLong: the node has been missing from the answering node's list for StuckAfter.
+func unlistedTooLong(s *State, node string) bool {
+	since, seen := s.UnlistedSince[node]
+	return seen && s.Now.Sub(since) >= StuckAfter
 }
 
 // drain reports whether a node may be stopped now; if not, the step that moves it there.
@@ -221,8 +232,12 @@ func drain(s *State, role *Role, node, pod string) (bool, Step, string) {
 		return false, Step{}, why
 	}
 	n, ok := s.node(node)
-	if !ok && unlistedButReady(s, role, pod) {
-		return false, Step{}, fmt.Sprintf("pod %s is Ready but the answering node does not list %s: it may serve clients in another cluster; waiting up to %s for it to join (it is invited after the join timeout) or stop", pod, node, StuckAfter)
+	if !ok && unlistedButReady(s, role, node, pod) {
+		invited := ""
+		if !s.NoInvite {
+			invited = " (it is invited after the join timeout)"
+		}
+		return false, Step{}, fmt.Sprintf("pod %s is Ready but the answering node does not list %s: it may serve clients in another cluster; waiting up to %s for it to join%s or stop", pod, node, StuckAfter, invited)
 	}
 	if !ok || n.NodeStatus != "running" {
 		return true, Step{}, "node not running"

@@ -462,21 +462,25 @@ func TestAnEvacuationIsKeptWhileTheStatefulSetStatusLags(t *testing.T) {
 
 // A departing node the answering node does not list: stopped (its pod not Ready) it goes at
 // once; with its pod Ready it may serve clients in another cluster (a split), so the scale-in
-// waits for it to join or stop — unless it is a replicant no core of its release can take.
+// waits for it to join or stop — unless it is a replicant no core of its release can take, or
+// the cluster cannot evacuate anyway. The wait counts from when the node was first seen unlisted
+// (not from the pod's Ready), and ends StuckAfter later.
 func TestAnUnlistedNodeWithAReadyPodIsNotRemovedUnevacuated(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		role     string
-		ready    bool
-		release  string // the departing replicant's image ("" = the cores')
-		removed  bool
-		waitNote string
+		name        string
+		role        string
+		ready       bool
+		release     string // the departing replicant's image ("" = the cores')
+		noEvacution bool
+		removed     bool
+		waitNote    string
 	}{
-		{"replicant, pod Ready", v2beta1.RoleReplicant, true, "", false, "c-replicant-1 is Ready but the answering node does not list"},
-		{"replicant, pod not Ready", v2beta1.RoleReplicant, false, "", true, ""},
-		{"replicant of a release no core runs", v2beta1.RoleReplicant, true, "emqx:6.1.5", true, ""},
-		{"core, pod Ready", v2beta1.RoleCore, true, "", false, "c-core-2 is Ready but the answering node does not list"},
-		{"core, pod not Ready", v2beta1.RoleCore, false, "", true, ""},
+		{"replicant, pod Ready", v2beta1.RoleReplicant, true, "", false, false, "c-replicant-1 is Ready but the answering node does not list"},
+		{"replicant, pod not Ready", v2beta1.RoleReplicant, false, "", false, true, ""},
+		{"replicant of a release no core runs", v2beta1.RoleReplicant, true, "emqx:6.1.5", false, true, ""},
+		{"core, pod Ready", v2beta1.RoleCore, true, "", false, false, "c-core-2 is Ready but the answering node does not list"},
+		{"core, pod not Ready", v2beta1.RoleCore, false, "", false, true, ""},
+		{"core, pod Ready, no evacuation", v2beta1.RoleCore, true, "", true, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(3, 2)
@@ -487,9 +491,13 @@ func TestAnUnlistedNodeWithAReadyPodIsNotRemovedUnevacuated(t *testing.T) {
 				role, leaving, want = &f.state.Core, "c-core-2", 2
 			}
 			role.Want = want
+			node := NodeName(f.e, leaving)
 			var nodes []emqxapi.Node
 			for _, n := range f.state.Nodes {
-				if n.Node != NodeName(f.e, leaving) && (tc.role == v2beta1.RoleReplicant || n.Role == v2beta1.RoleCore) {
+				if tc.noEvacution {
+					n.Edition = "Opensource"
+				}
+				if n.Node != node && (tc.role == v2beta1.RoleReplicant || n.Role == v2beta1.RoleCore) {
 					nodes = append(nodes, n)
 				}
 			}
@@ -502,12 +510,15 @@ func TestAnUnlistedNodeWithAReadyPodIsNotRemovedUnevacuated(t *testing.T) {
 			if tc.release != "" {
 				po.Spec.Containers[0].Image = tc.release
 			}
-			p := Decide(f.state)
-			got := p.ReplicantReplicas
-			if tc.role == v2beta1.RoleCore {
-				got = p.CoreReplicas
+			removed := func(p Plan) bool {
+				if tc.role == v2beta1.RoleCore {
+					return p.CoreReplicas == want
+				}
+				return p.ReplicantReplicas == want
 			}
-			if removed := got == want; removed != tc.removed || p.Step.Kind != None {
+			f.state.UnlistedSince = map[string]time.Time{node: now.Add(-10 * time.Second)}
+			p := Decide(f.state)
+			if removed(p) != tc.removed || p.Step.Kind != None {
 				t.Fatalf("plan = %+v, want %s removed: %v, and no step", p, leaving, tc.removed)
 			}
 			if tc.removed {
@@ -516,18 +527,19 @@ func TestAnUnlistedNodeWithAReadyPodIsNotRemovedUnevacuated(t *testing.T) {
 			if !p.Busy || !strings.Contains(p.Message, tc.waitNote) {
 				t.Errorf("message %q, want a wait saying %q", p.Message, tc.waitNote)
 			}
-			// Past the join timeout it is invited (the invite's own gate judges its cluster).
-			po.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-time.Minute))
-			if p := Decide(f.state); p.Step.Kind != Invite || p.Step.Node != NodeName(f.e, leaving) {
+			// Ready past the join timeout: invited (the invite's own gate judges its cluster). A
+			// pod Ready for an hour is no reason to stop it unevacuated: the wait counts from when
+			// its node was first seen unlisted.
+			po.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-time.Hour))
+			f.state.UnlistedSince[node] = now.Add(-time.Minute)
+			if p := Decide(f.state); p.Step.Kind != Invite || p.Step.Node != node {
 				t.Errorf("past the join timeout: plan = %+v, want %s invited", p, leaving)
 			}
-			// Still unlisted StuckAfter after its Ready, it cannot join: it goes. (The join timeout
-			// is set past that here, so the invite rule, which comes first, does not answer.)
-			po.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-StuckAfter))
-			f.state.JoinTimeout = StuckAfter + time.Minute
-			p = Decide(f.state)
-			if got := p.ReplicantReplicas; tc.role == v2beta1.RoleCore && p.CoreReplicas != want || tc.role == v2beta1.RoleReplicant && got != want {
-				t.Errorf("StuckAfter past its Ready: plan = %+v, want %s removed", p, leaving)
+			// Still unlisted StuckAfter after it was first seen so, it cannot join: no more
+			// invites, it goes.
+			f.state.UnlistedSince[node] = now.Add(-StuckAfter)
+			if p := Decide(f.state); !removed(p) || p.Step.Kind != None {
+				t.Errorf("unlisted for StuckAfter: plan = %+v, want %s removed", p, leaving)
 			}
 		})
 	}

@@ -37,7 +37,10 @@ type State struct {
 	Evacuations map[string]emqxapi.Evacuation
 	// EvacuationStarted is when the operator started each evacuation it is waiting for.
 	EvacuationStarted map[string]time.Time
-	Now               time.Time
+	// UnlistedSince is when the operator first saw each node whose pod is Ready missing from
+	// Nodes (a node without an entry counts as just seen).
+	UnlistedSince map[string]time.Time
+	Now           time.Time
 	// JoinTimeout: a pod Ready this long whose node has not joined is invited (default DefaultJoinTimeout).
 	JoinTimeout time.Duration
 	// NoEvacuation, when set, says why the cluster's nodes cannot be evacuated (EMQX 4.4: the
