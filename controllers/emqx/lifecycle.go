@@ -24,18 +24,19 @@ import (
 // lifecycleState assembles the planner's input from one reconcile's observations.
 func (r *EMQXReconciler) lifecycleState(e *v2beta1.EMQX, o *status.Observed, evacs []emqxapi.Evacuation) lifecycle.State {
 	s := lifecycle.State{
-		Cluster:           e,
-		Core:              lifecycle.Role{Name: v2beta1.RoleCore, Set: o.CoreSet, Want: e.CoreReplicas(), Pods: o.PodsOfRole(v2beta1.RoleCore)},
-		Replicant:         lifecycle.Role{Name: v2beta1.RoleReplicant, Set: o.ReplicantSet, Want: e.ReplicantReplicas(), Pods: o.PodsOfRole(v2beta1.RoleReplicant)},
-		Nodes:             o.Nodes,
-		NodesKnown:        o.NodesErr == nil,
-		Evacuations:       map[string]emqxapi.Evacuation{},
-		EvacuationStarted: r.evacuations.snapshot(),
-		UnlistedSince:     r.unlistedSince(e, o),
-		Now:               time.Now(),
-		JoinTimeout:       r.JoinTimeout,
-		Foreign:           o.Foreign,
-		ForeignSets:       o.ForeignSets,
+		Cluster:              e,
+		Core:                 lifecycle.Role{Name: v2beta1.RoleCore, Set: o.CoreSet, Want: e.CoreReplicas(), Pods: o.PodsOfRole(v2beta1.RoleCore)},
+		Replicant:            lifecycle.Role{Name: v2beta1.RoleReplicant, Set: o.ReplicantSet, Want: e.ReplicantReplicas(), Pods: o.PodsOfRole(v2beta1.RoleReplicant)},
+		Nodes:                o.Nodes,
+		NodesKnown:           o.NodesErr == nil,
+		Evacuations:          map[string]emqxapi.Evacuation{},
+		EvacuationStarted:    r.evacuations.snapshot(),
+		UnlistedSince:        r.unlistedSince(e, o),
+		ForeignUnlistedSince: r.foreignUnlistedSince(o),
+		Now:                  time.Now(),
+		JoinTimeout:          r.JoinTimeout,
+		Foreign:              o.Foreign,
+		ForeignSets:          o.ForeignSets,
 	}
 	for _, ev := range evacs {
 		s.Evacuations[ev.Node] = ev
@@ -66,6 +67,78 @@ func (r *EMQXReconciler) unlistedSince(e *v2beta1.EMQX, o *status.Observed) map[
 		out[node] = r.unlisted.started(string(pod.UID))
 	}
 	return out
+}
+
+// foreignUnlistedSince is unlistedSince for the vendor's pods being retired, by pod name: their
+// nodes are found in the list by address (lifecycle.ForeignNodeName), not by name.
+func (r *EMQXReconciler) foreignUnlistedSince(o *status.Observed) map[string]time.Time {
+	out := map[string]time.Time{}
+	if o.NodesErr != nil {
+		return out
+	}
+	listed := &lifecycle.State{Nodes: o.Nodes}
+	for i := range o.Foreign {
+		pod := &o.Foreign[i]
+		if ready, _ := lifecycle.PodReady(pod); !ready || lifecycle.ForeignNodeName(listed, pod) != "" {
+			r.unlisted.forget(string(pod.UID))
+			continue
+		}
+		out[pod.Name] = r.unlisted.started(string(pod.UID))
+	}
+	return out
+}
+
+// readOutsiders asks each named pod's node, through its own API, how it sees itself: the
+// scale-in must know whether a node outside the cluster serves clients before it stops it
+// (lifecycle's drainUnlisted). A node that does not answer is left out; the plan bounds the wait
+// for it.
+func (r *EMQXReconciler) readOutsiders(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, pods []string, creds emqxapi.Credentials) map[string]lifecycle.Outsider {
+	out := map[string]lifecycle.Outsider{}
+	for _, pod := range pods {
+		node := e.NodeName(pod)
+		ep, ok := podEndpoint(e, o, node)
+		if !ok {
+			continue
+		}
+		c := r.EMQXClients(ep.BaseURL, creds)
+		nodes, err := c.Nodes(ctx)
+		if err != nil {
+			log.FromContext(ctx).V(1).Info("a node outside the cluster does not answer", "node", node, "error", err.Error())
+			continue
+		}
+		self := -1
+		for i := range nodes {
+			if nodes[i].Node == node {
+				self = i
+			}
+		}
+		if self < 0 {
+			continue
+		}
+		evacs, err := c.Evacuations(ctx)
+		if err != nil && !emqxapi.IsNotFound(err) {
+			log.FromContext(ctx).V(1).Info("a node outside the cluster does not report its evacuation", "node", node, "error", err.Error())
+			continue
+		}
+		seen := lifecycle.Outsider{Connections: nodes[self].Connections}
+		for i := range evacs {
+			if evacs[i].Node == node {
+				seen.Evacuation = &evacs[i]
+			}
+		}
+		out[node] = seen
+	}
+	return out
+}
+
+// podEndpoint is the API of node's own pod.
+func podEndpoint(e *v2beta1.EMQX, o *status.Observed, node string) (emqxapi.Endpoint, bool) {
+	for i := range o.Pods {
+		if o.Pods[i].Status.PodIP != "" && e.NodeName(o.Pods[i].Name) == node {
+			return emqxapi.Endpoint{Pod: o.Pods[i].Name, BaseURL: emqxapi.PodBaseURL(o.Pods[i].Status.PodIP)}, true
+		}
+	}
+	return emqxapi.Endpoint{}, false
 }
 
 // execute carries out one planned step and reports it with an Event. Answers that mean the step
@@ -126,22 +199,30 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 				return struct{}{}, err
 			})
 	case lifecycle.StartEvacuation:
-		// Safety gate: the plan judged every other node up from the cache, which may not show
-		// yet a pod this operator deleted a moment ago (the previous pass replaced it, and a
-		// spec change woke this one at once: chaos soak SEED=1, c0 at 21:30:11, an evacuation
-		// started 160 ms after the replacement). Evacuating now would be a second node down; the
-		// pod watch wakes the next pass once the cache has caught up.
-		lagging, lerr := r.cacheLagsBehindPods(ctx, e, o)
-		if lerr != nil {
-			return lerr
-		}
-		if lagging != "" {
-			log.FromContext(ctx).V(1).Info("evacuation waits: the cache lags behind the API server", "node", st.Node, "pod", lagging)
-			return nil
+		// Safety gate (cacheCaughtUp): no evacuation on a cache that lags behind a deletion.
+		if caught, cerr := r.cacheCaughtUp(ctx, e, o, st.Node); cerr != nil || !caught {
+			return cerr
 		}
 		err = call("already_started", func(ctx context.Context, c *emqxapi.Client) error {
 			return c.StartEvacuation(ctx, st.Node, st.Evacuation)
 		})
+		if err == nil {
+			r.evacuations.started(st.Node)
+		}
+	case lifecycle.EvacuateOutsider:
+		// The node runs outside the cluster the other nodes form: only it knows itself, so only
+		// its own API serves the start (no fail-over). The cache gate is StartEvacuation's.
+		if caught, cerr := r.cacheCaughtUp(ctx, e, o, st.Node); cerr != nil || !caught {
+			return cerr
+		}
+		ep, ok := podEndpoint(e, o, st.Node)
+		if !ok {
+			return fmt.Errorf("evacuating %s: its pod has no address", st.Node)
+		}
+		err = r.EMQXClients(ep.BaseURL, creds).StartEvacuation(ctx, st.Node, st.Evacuation)
+		if emqxapi.IsBadRequest(err, "already_started") {
+			err = nil
+		}
 		if err == nil {
 			r.evacuations.started(st.Node)
 		}
@@ -241,20 +322,32 @@ func inviteRefusal(node string, theirs, ours []emqxapi.Node) string {
 // inviteeNodes asks a node for its own node list. An invitee whose list cannot be read is not
 // judged safe.
 func (r *EMQXReconciler) inviteeNodes(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, node string, creds emqxapi.Credentials) ([]emqxapi.Node, error) {
-	var ip string
-	for i := range o.Pods {
-		if o.Pods[i].Status.PodIP != "" && e.NodeName(o.Pods[i].Name) == node {
-			ip = o.Pods[i].Status.PodIP
-		}
-	}
-	if ip == "" {
+	ep, ok := podEndpoint(e, o, node)
+	if !ok {
 		return nil, fmt.Errorf("its pod has no address to ask whether it runs with other nodes")
 	}
-	nodes, err := r.EMQXClients(emqxapi.PodBaseURL(ip), creds).Nodes(ctx)
+	nodes, err := r.EMQXClients(ep.BaseURL, creds).Nodes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("asking it whether it runs with other nodes: %w", err)
 	}
 	return nodes, nil
+}
+
+// cacheCaughtUp is the evacuations' safety gate: the plan judged every other node up from the
+// cache, which may not show yet a pod this operator deleted a moment ago (the previous pass
+// replaced it, and a spec change woke this one at once: chaos soak SEED=1, c0 at 21:30:11, an
+// evacuation started 160 ms after the replacement). Evacuating then would be a second node down;
+// the pod watch wakes the next pass once the cache has caught up.
+func (r *EMQXReconciler) cacheCaughtUp(ctx context.Context, e *v2beta1.EMQX, o *status.Observed, node string) (bool, error) {
+	lagging, err := r.cacheLagsBehindPods(ctx, e, o)
+	if err != nil {
+		return false, err
+	}
+	if lagging != "" {
+		log.FromContext(ctx).V(1).Info("evacuation waits: the cache lags behind the API server", "node", node, "pod", lagging)
+		return false, nil
+	}
+	return true, nil
 }
 
 // cacheLagsBehindPods lists the cluster's pods past the cache and names one that differs from

@@ -3,6 +3,7 @@ package emqx
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -310,5 +311,112 @@ func TestInviteRefusal(t *testing.T) {
 				t.Errorf("inviteRefusal(%s) = %q, want refusal containing %q", node, got, tc.wantRefused)
 			}
 		})
+	}
+}
+
+// TestANodeOutsideTheClusterIsReadAndEvacuatedThroughItsOwnAPI: a departing replicant that the
+// answering core does not list runs outside the cluster (chaos soak SEED=1, c2 at 01:13:31: alone,
+// on a release no core ran, with 100 clients). Only its own API knows it: the operator reads its
+// clients and evacuation there, and starts its evacuation there, with no migrate_to — never
+// through the cluster's cores, which would answer "node not found" or, failing over, reach a
+// node of the wrong cluster. A node whose own API does not answer is left out of the reading.
+func TestANodeOutsideTheClusterIsReadAndEvacuatedThroughItsOwnAPI(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t, nil)
+	e := newEMQX(ns, "out", 1, 2)
+	create(t, e)
+	outsider := e.NodeName("out-replicant-1")
+	type call struct{ path, body string }
+	var mu sync.Mutex
+	posts := map[string][]call{}
+	evacuating := false
+	fake := func(name string, answer func(w http.ResponseWriter, path string)) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			if req.Method == http.MethodPost {
+				var body strings.Builder
+				_, _ = io.Copy(&body, req.Body)
+				posts[name] = append(posts[name], call{req.URL.Path, body.String()})
+				if name == "outsider" {
+					evacuating = true
+				}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			answer(w, req.URL.Path)
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	core := fake("core", func(w http.ResponseWriter, path string) {
+		if path == "/api/v5/nodes" {
+			_ = json.NewEncoder(w).Encode([]emqxapi.Node{{Node: e.NodeName("out-core-0"), NodeStatus: "running", Role: "core", Connections: 5}})
+			return
+		}
+		_, _ = w.Write([]byte("{}"))
+	})
+	alone := fake("outsider", func(w http.ResponseWriter, path string) {
+		switch path {
+		case "/api/v5/nodes":
+			_ = json.NewEncoder(w).Encode([]emqxapi.Node{{Node: outsider, NodeStatus: "running", Role: "replicant", Connections: 100}})
+		case "/api/v5/load_rebalance/global_status":
+			if evacuating {
+				_, _ = w.Write([]byte(`{"evacuations":[{"node":"` + outsider + `","state":"evicting_conns","stats":{"initial_connected":100,"current_connected":60}}]}`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"evacuations":[]}`))
+		default:
+			_, _ = w.Write([]byte("{}"))
+		}
+	})
+	silent := fake("silent", func(w http.ResponseWriter, _ string) { w.WriteHeader(http.StatusServiceUnavailable) })
+	byIP := map[string]string{"127.0.0.2": core.URL, "127.0.0.3": alone.URL, "127.0.0.4": silent.URL}
+	r, _ := newReconciler()
+	r.EMQXClients = func(base string, creds emqxapi.Credentials) *emqxapi.Client {
+		for ip, url := range byIP {
+			if base == emqxapi.PodBaseURL(ip) {
+				return emqxapi.New(url, creds, nil)
+			}
+		}
+		t.Fatalf("the operator asked %s, which is no pod of the cluster", base)
+		return nil
+	}
+	for name, ip := range map[string]string{"out-core-0": "127.0.0.2", "out-replicant-1": "127.0.0.3", "out-replicant-0": "127.0.0.4"} {
+		p := corePod(ns, name)
+		maps.Copy(p.Labels, e.SelectorLabels())
+		create(t, p)
+		p = readyCopy(p)
+		p.Status.PodIP = ip
+		if err := directAPI.Status().Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := &corev1.PodList{}
+	if err := directAPI.List(ctx, list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	o := &status.Observed{Pods: list.Items}
+	creds := credentials.APIKey{Key: "k", Secret: "s"}
+	apiCreds := emqxapi.Credentials{Key: "k", Secret: "s"}
+
+	seen := r.readOutsiders(ctx, e, o, []string{"out-replicant-1", "out-replicant-0"}, apiCreds)
+	if len(seen) != 1 || seen[outsider].Connections != 100 || seen[outsider].Evacuation != nil {
+		t.Fatalf("outsiders read %+v, want only %s with 100 clients, not evacuating", seen, outsider)
+	}
+	plan := lifecycle.Plan{Step: lifecycle.Step{Kind: lifecycle.EvacuateOutsider, Node: outsider,
+		Evacuation: emqxapi.EvacuationOptions{ConnEvictRate: 500, SessEvictRate: 500, WaitTakeover: 10, WaitHealthCheck: 10}},
+		Message: "evacuating 100 clients from " + outsider}
+	if err := r.execute(ctx, e, plan, creds, o); err != nil {
+		t.Fatalf("EvacuateOutsider: %v", err)
+	}
+	mu.Lock()
+	got, wrong := slices.Clone(posts["outsider"]), len(posts["core"])+len(posts["silent"])
+	mu.Unlock()
+	if wrong != 0 || len(got) != 1 || got[0].path != "/api/v5/load_rebalance/"+outsider+"/evacuation/start" || strings.Contains(got[0].body, "migrate_to") {
+		t.Fatalf("evacuation start calls: outsider %+v, elsewhere %d; want one start at the outsider itself, with no migrate_to", got, wrong)
+	}
+	seen = r.readOutsiders(ctx, e, o, []string{"out-replicant-1"}, apiCreds)
+	if ev := seen[outsider].Evacuation; ev == nil || ev.Stats.CurrentConnected != 60 {
+		t.Errorf("outsider read %+v after the start, want its evacuation with 60 clients left", seen)
 	}
 }

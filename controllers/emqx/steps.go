@@ -219,9 +219,13 @@ func (r *EMQXReconciler) config(ctx context.Context, p *pass) (pipeline.Outcome,
 }
 
 // planStep asks the lifecycle planner for the replicas each role may have now and the next step.
-func (r *EMQXReconciler) planStep(_ context.Context, p *pass) (pipeline.Outcome, error) {
+func (r *EMQXReconciler) planStep(ctx context.Context, p *pass) (pipeline.Outcome, error) {
 	st := r.lifecycleState(p.e, p.observed, p.evacs)
 	st.KeepPod = p.dsKeep
+	if pods := lifecycle.DepartingUnlisted(&st); len(pods) > 0 {
+		creds := emqxapi.Credentials{Key: p.operatorKey.Key, Secret: p.operatorKey.Secret}
+		st.Outsiders = r.readOutsiders(ctx, p.e, p.observed, pods, creds)
+	}
 	p.plan = lifecycle.Decide(st)
 	p.reports.Progress = status.ProgressReport{Role: p.plan.Role, Reason: p.plan.Reason, Message: p.plan.Message, Busy: p.plan.Busy}
 	return pipeline.Next(), nil

@@ -53,7 +53,16 @@ func retireForeign(s *State, p *Plan) bool {
 	pod := &pods[0]
 	set := ownerSet(s, pod)
 	if ready, _ := PodReady(pod); ready {
-		if node := ForeignNodeName(s, pod); node != "" {
+		node := ForeignNodeName(s, pod)
+		// Safety gate: a Ready vendor pod that no listed node matches may run outside the
+		// cluster the answering node sees, with clients; removed on the strength of that list it
+		// would lose them unevacuated. It is waited for, bounded like the scale-in's wait
+		// (drainUnlisted) so that a node that never joins cannot hold the takeover for ever.
+		if node == "" && s.supportsEvacuation() && !foreignUnlistedTooLong(s, pod.Name) {
+			p.Reason, p.Message = "AdoptingWorkloads", fmt.Sprintf("replacing the vendor's replicant %s: its pod is Ready but the answering node lists no node of it; waiting up to %s for it to join", pod.Name, StuckAfter)
+			return true
+		}
+		if node != "" {
 			drained, step, why := drain(s, &s.Replicant, node, pod.Name)
 			if !drained {
 				p.Step, p.Reason, p.Message = step, "AdoptingWorkloads", fmt.Sprintf("replacing the vendor's replicant %s: %s", pod.Name, why)
@@ -64,6 +73,12 @@ func retireForeign(s *State, p *Plan) bool {
 	p.Step = Step{Kind: RetireForeignPod, Pod: pod, Set: set, Disruptive: true}
 	p.Reason, p.Message = "AdoptingWorkloads", fmt.Sprintf("removing the vendor's replicant %s (%d left)", pod.Name, len(pods))
 	return true
+}
+
+// foreignUnlistedTooLong: the vendor pod has been Ready with no listed node for StuckAfter.
+func foreignUnlistedTooLong(s *State, pod string) bool {
+	since, seen := s.ForeignUnlistedSince[pod]
+	return seen && s.Now.Sub(since) >= StuckAfter
 }
 
 // ForeignNodeName is the EMQX node of a vendor pod, found among the cluster's nodes by the pod's

@@ -1,7 +1,9 @@
 package lifecycle
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -58,5 +60,27 @@ func TestVendorReplicantsAreDrainedOneByOneAfterOurs(t *testing.T) {
 	f.state.ForeignSets[0].Status.Replicas = 0
 	if p = Decide(f.state); p.Step.Kind != DeleteForeignSet || p.Step.Set.Name != "c-replicant-5d4f" {
 		t.Fatalf("plan %+v, want the empty ReplicaSet deleted", p)
+	}
+}
+
+// A Ready vendor replicant that no listed node matches may serve clients outside the cluster the
+// answering node sees: it is not retired unevacuated, but waited for; only StuckAfter after it was
+// first seen so is it retired, and one whose pod is not Ready is retired at once.
+func TestAnUnlistedReadyVendorReplicantIsWaitedFor(t *testing.T) {
+	f := newFixture(3, 2)
+	f.vendorReplicants(1)
+	f.state.Nodes = f.state.Nodes[:len(f.state.Nodes)-1] // its node emqx@10.9.0.1 is not listed
+	f.state.ForeignUnlistedSince = map[string]time.Time{"c-replicant-5d4f-xa": now.Add(-10 * time.Second)}
+	if p := Decide(f.state); p.Step.Kind != None || p.Reason != "AdoptingWorkloads" || !strings.Contains(p.Message, "waiting up to 2m0s for it to join") {
+		t.Fatalf("plan %+v, want a wait for the unlisted vendor replicant", p)
+	}
+	f.state.ForeignUnlistedSince["c-replicant-5d4f-xa"] = now.Add(-StuckAfter)
+	if p := Decide(f.state); p.Step.Kind != RetireForeignPod {
+		t.Fatalf("unlisted for StuckAfter: plan %+v, want it retired", p)
+	}
+	f.state.ForeignUnlistedSince["c-replicant-5d4f-xa"] = now.Add(-10 * time.Second)
+	f.state.Foreign[0].Status.Conditions[0].Status = corev1.ConditionFalse
+	if p := Decide(f.state); p.Step.Kind != RetireForeignPod {
+		t.Fatalf("pod not Ready: plan %+v, want it retired", p)
 	}
 }

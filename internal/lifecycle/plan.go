@@ -27,6 +27,9 @@ const (
 	RetireForeignPod StepKind = "RetireForeignPod"
 	// DeleteForeignSet deletes a vendor ReplicaSet that has no pod left.
 	DeleteForeignSet StepKind = "DeleteForeignSet"
+	// EvacuateOutsider starts the evacuation of a departing node that runs outside the cluster,
+	// through that node's own API and with no migrate_to (drainUnlisted).
+	EvacuateOutsider StepKind = "EvacuateOutsider"
 )
 
 // Step is one action.
@@ -200,30 +203,6 @@ func scaleIn(s *State, p *Plan) bool {
 	return false
 }
 
-// unlistedButReady is the safety gate of a node the answering node does not list. A stopped
-// replicant vanishes from every list, but so does a running one that is in another cluster: the
-// answering core came back alone, or the node joined the lone side of a split. Stopped on the
-// strength of that list, a node with clients loses them all (chaos soak SEED=1, c2 at 21:30:09:
-// a replicant with 100 clients removed by a scale-in, no evacuation). Its Ready pod says it runs,
-// so it is waited for: past the join timeout it is invited (the invite's own gate judges its
-// cluster). The wait lasts at most StuckAfter from when the operator first saw it unlisted, or a
-// node that can never join (a refused licence, a bad config) would hold the scale-in for ever.
-// Not waited for: a replicant no core of its release can take (it is in no cluster), and a node
-// of a cluster that cannot evacuate (its clients are cut on stopping either way).
-func unlistedButReady(s *State, role *Role, node, pod string) bool {
-	po := role.pod(pod)
-	if ready, _ := PodReady(po); !ready || !s.supportsEvacuation() || unlistedTooLong(s, node) {
-		return false
-	}
-	return role.Name != v2beta1.RoleReplicant || !waitsForItsCore(s, po)
-}
-
-// unlistedTooLong: the node has been missing from the answering node's list for StuckAfter.
-func unlistedTooLong(s *State, node string) bool {
-	since, seen := s.UnlistedSince[node]
-	return seen && s.Now.Sub(since) >= StuckAfter
-}
-
 // drain reports whether a node may be stopped now; if not, the step that moves it there.
 func drain(s *State, role *Role, node, pod string) (bool, Step, string) {
 	// A node whose durable-storage replicas have not moved keeps its pod, running or not: stopped
@@ -232,14 +211,10 @@ func drain(s *State, role *Role, node, pod string) (bool, Step, string) {
 		return false, Step{}, why
 	}
 	n, ok := s.node(node)
-	if !ok && unlistedButReady(s, role, node, pod) {
-		invited := ""
-		if !s.NoInvite {
-			invited = " (it is invited after the join timeout)"
-		}
-		return false, Step{}, fmt.Sprintf("pod %s is Ready but the answering node does not list %s: it may serve clients in another cluster; waiting up to %s for it to join%s or stop", pod, node, StuckAfter, invited)
+	if !ok {
+		return drainUnlisted(s, role, node, pod)
 	}
-	if !ok || n.NodeStatus != "running" {
+	if n.NodeStatus != "running" {
 		return true, Step{}, "node not running"
 	}
 	if !s.supportsEvacuation() {
@@ -259,6 +234,13 @@ func drain(s *State, role *Role, node, pod string) (bool, Step, string) {
 		return false, Step{Kind: StartEvacuation, Node: node, Evacuation: evacuationOptions(s, node), Disruptive: true},
 			fmt.Sprintf("evacuating %d clients from %s", n.Connections, node)
 	}
+	return evacuationProgress(s, node, ev)
+}
+
+// evacuationProgress reports whether a node's evacuation has gone far enough for it to stop: its
+// clients are gone, or the wait for them passed its bound (a stuck evacuation must not hold a
+// scale-in for ever).
+func evacuationProgress(s *State, node string, ev emqxapi.Evacuation) (bool, Step, string) {
 	if ev.Stats.CurrentConnected == 0 || ev.State == "waiting_takeover" || ev.State == "evicting_sessions" || ev.State == "prohibiting" {
 		return true, Step{}, "clients evacuated"
 	}

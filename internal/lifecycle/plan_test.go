@@ -462,25 +462,24 @@ func TestAnEvacuationIsKeptWhileTheStatefulSetStatusLags(t *testing.T) {
 
 // A departing node the answering node does not list: stopped (its pod not Ready) it goes at
 // once; with its pod Ready it may serve clients in another cluster (a split), so the scale-in
-// waits for it to join or stop — unless it is a replicant no core of its release can take, or
-// the cluster cannot evacuate anyway. The wait counts from when the node was first seen unlisted
-// (not from the pod's Ready), and ends StuckAfter later.
+// waits for it to join — unless the cluster cannot evacuate anyway. The wait counts from when the
+// node was first seen unlisted (not from the pod's Ready), and ends StuckAfter later; a node whose
+// own API then says nothing goes (TestANodeOutsideTheClusterIsEvacuatedThroughItsOwnAPI has the
+// rest).
 func TestAnUnlistedNodeWithAReadyPodIsNotRemovedUnevacuated(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		role        string
 		ready       bool
-		release     string // the departing replicant's image ("" = the cores')
 		noEvacution bool
 		removed     bool
 		waitNote    string
 	}{
-		{"replicant, pod Ready", v2beta1.RoleReplicant, true, "", false, false, "c-replicant-1 is Ready but the answering node does not list"},
-		{"replicant, pod not Ready", v2beta1.RoleReplicant, false, "", false, true, ""},
-		{"replicant of a release no core runs", v2beta1.RoleReplicant, true, "emqx:6.1.5", false, true, ""},
-		{"core, pod Ready", v2beta1.RoleCore, true, "", false, false, "c-core-2 is Ready but the answering node does not list"},
-		{"core, pod not Ready", v2beta1.RoleCore, false, "", false, true, ""},
-		{"core, pod Ready, no evacuation", v2beta1.RoleCore, true, "", true, true, ""},
+		{"replicant, pod Ready", v2beta1.RoleReplicant, true, false, false, "c-replicant-1 is Ready but the answering node does not list"},
+		{"replicant, pod not Ready", v2beta1.RoleReplicant, false, false, true, ""},
+		{"core, pod Ready", v2beta1.RoleCore, true, false, false, "c-core-2 is Ready but the answering node does not list"},
+		{"core, pod not Ready", v2beta1.RoleCore, false, false, true, ""},
+		{"core, pod Ready, no evacuation", v2beta1.RoleCore, true, true, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(3, 2)
@@ -506,9 +505,6 @@ func TestAnUnlistedNodeWithAReadyPodIsNotRemovedUnevacuated(t *testing.T) {
 			po.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-10 * time.Second)) // inside the join timeout
 			if !tc.ready {
 				po.Status.Conditions[0].Status = corev1.ConditionFalse
-			}
-			if tc.release != "" {
-				po.Spec.Containers[0].Image = tc.release
 			}
 			removed := func(p Plan) bool {
 				if tc.role == v2beta1.RoleCore {
@@ -536,7 +532,7 @@ func TestAnUnlistedNodeWithAReadyPodIsNotRemovedUnevacuated(t *testing.T) {
 				t.Errorf("past the join timeout: plan = %+v, want %s invited", p, leaving)
 			}
 			// Still unlisted StuckAfter after it was first seen so, it cannot join: no more
-			// invites, it goes.
+			// invites, and with its own API silent (no Outsiders entry) it goes.
 			f.state.UnlistedSince[node] = now.Add(-StuckAfter)
 			if p := Decide(f.state); !removed(p) || p.Step.Kind != None {
 				t.Errorf("unlisted for StuckAfter: plan = %+v, want %s removed", p, leaving)

@@ -40,7 +40,14 @@ type State struct {
 	// UnlistedSince is when the operator first saw each node whose pod is Ready missing from
 	// Nodes (a node without an entry counts as just seen).
 	UnlistedSince map[string]time.Time
-	Now           time.Time
+	// Outsiders are departing nodes missing from Nodes as they see themselves, read from their own
+	// API (the controller reads the nodes DepartingUnlisted names; one that did not answer has no
+	// entry).
+	Outsiders map[string]Outsider
+	// ForeignUnlistedSince is when the operator first saw each Ready vendor pod (by pod name) that
+	// no listed node matches.
+	ForeignUnlistedSince map[string]time.Time
+	Now                  time.Time
 	// JoinTimeout: a pod Ready this long whose node has not joined is invited (default DefaultJoinTimeout).
 	JoinTimeout time.Duration
 	// NoEvacuation, when set, says why the cluster's nodes cannot be evacuated (EMQX 4.4: the
