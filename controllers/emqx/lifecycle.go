@@ -120,7 +120,7 @@ func (r *EMQXReconciler) readOutsiders(ctx context.Context, e *v2beta1.EMQX, o *
 			log.FromContext(ctx).V(1).Info("a node outside the cluster does not report its evacuation", "node", node, "error", err.Error())
 			continue
 		}
-		seen := lifecycle.Outsider{Connections: nodes[self].Connections}
+		seen := lifecycle.Outsider{Connections: nodes[self].Connections, CannotEvacuate: nodes[self].Edition == "Opensource"}
 		for i := range evacs {
 			if evacs[i].Node == node {
 				seen.Evacuation = &evacs[i]
@@ -129,6 +129,44 @@ func (r *EMQXReconciler) readOutsiders(ctx context.Context, e *v2beta1.EMQX, o *
 		out[node] = seen
 	}
 	return out
+}
+
+// evacuationStarted starts the clock of an evacuation this operator started. A fresh start
+// counts from now: a time left from an earlier evacuation of the same node (an earlier scale-in
+// of the same ordinal) would have the bound passed at once and the node stopped with its
+// clients. An evacuation that was already running (a previous leader started it) keeps the time
+// first seen.
+func (r *EMQXReconciler) evacuationStarted(node string, resumed bool) {
+	if resumed {
+		r.evacuations.started(node)
+		return
+	}
+	r.evacuations.restart(node)
+}
+
+// syncEvacuationClock keeps the evacuations' clock true to what EMQX reports: an evacuation seen
+// running (in the cluster's list or an outsider's own) is timed from when it was first seen —
+// after an operator restart too, so that its wait is bounded —, and a node the answering node
+// lists as not evacuating, read this pass, has its time dropped, so a later evacuation of the
+// same node starts a fresh bound. A node neither listed nor read keeps its time: nothing says
+// its evacuation ended.
+func (r *EMQXReconciler) syncEvacuationClock(st *lifecycle.State, fresh bool) {
+	for node := range st.Evacuations {
+		r.evacuations.started(node)
+	}
+	for node, out := range st.Outsiders {
+		if out.Evacuation != nil {
+			r.evacuations.started(node)
+		}
+	}
+	if fresh && st.NodesKnown {
+		for _, n := range st.Nodes {
+			if _, evacuating := st.Evacuations[n.Node]; !evacuating {
+				r.evacuations.forget(n.Node)
+			}
+		}
+	}
+	st.EvacuationStarted = r.evacuations.snapshot()
 }
 
 // podEndpoint is the API of node's own pod.
@@ -203,11 +241,14 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 		if caught, cerr := r.cacheCaughtUp(ctx, e, o, st.Node); cerr != nil || !caught {
 			return cerr
 		}
+		resumed := false
 		err = call("already_started", func(ctx context.Context, c *emqxapi.Client) error {
-			return c.StartEvacuation(ctx, st.Node, st.Evacuation)
+			err := c.StartEvacuation(ctx, st.Node, st.Evacuation)
+			resumed = emqxapi.IsBadRequest(err, "already_started")
+			return err
 		})
 		if err == nil {
-			r.evacuations.started(st.Node)
+			r.evacuationStarted(st.Node, resumed)
 		}
 	case lifecycle.EvacuateOutsider:
 		// The node runs outside the cluster the other nodes form: only it knows itself, so only
@@ -220,11 +261,12 @@ func (r *EMQXReconciler) execute(ctx context.Context, e *v2beta1.EMQX, plan life
 			return fmt.Errorf("evacuating %s: its pod has no address", st.Node)
 		}
 		err = r.EMQXClients(ep.BaseURL, creds).StartEvacuation(ctx, st.Node, st.Evacuation)
-		if emqxapi.IsBadRequest(err, "already_started") {
+		resumed := emqxapi.IsBadRequest(err, "already_started")
+		if resumed {
 			err = nil
 		}
 		if err == nil {
-			r.evacuations.started(st.Node)
+			r.evacuationStarted(st.Node, resumed)
 		}
 	case lifecycle.RetireForeignPod:
 		err = r.retireForeignPod(ctx, st.Pod, st.Set)
@@ -469,8 +511,9 @@ func apiEndpoints(o *status.Observed, about string) []emqxapi.Endpoint {
 }
 
 // nodeClock remembers, per key, when the operator first saw something: an evacuation it started
-// (by node), a Ready pod whose node is not listed (by pod UID). It bounds waits. It is memory
-// only: after an operator restart a wait starts again, which only lengthens a bound.
+// or saw running (by node), a Ready pod whose node is not listed (by pod UID). It bounds waits.
+// It is memory only: after an operator restart a wait starts again when the thing is next seen,
+// which only lengthens a bound.
 type nodeClock struct {
 	mu    sync.Mutex
 	start map[string]time.Time
@@ -487,6 +530,16 @@ func (c *nodeClock) started(key string) time.Time {
 		c.start[key] = time.Now()
 	}
 	return c.start[key]
+}
+
+// restart records now for key, replacing any time recorded before.
+func (c *nodeClock) restart(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.start == nil {
+		c.start = map[string]time.Time{}
+	}
+	c.start[key] = time.Now()
 }
 
 func (c *nodeClock) forget(node string) {

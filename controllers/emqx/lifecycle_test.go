@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -418,5 +419,69 @@ func TestANodeOutsideTheClusterIsReadAndEvacuatedThroughItsOwnAPI(t *testing.T) 
 	seen = r.readOutsiders(ctx, e, o, []string{"out-replicant-1"}, apiCreds)
 	if ev := seen[outsider].Evacuation; ev == nil || ev.Stats.CurrentConnected != 60 {
 		t.Errorf("outsider read %+v after the start, want its evacuation with 60 clients left", seen)
+	}
+}
+
+// TestEvacuationClockStartsFreshForEachEvacuation: the bound of an evacuation counts from its own
+// start. A time left from an earlier evacuation of the same node (an earlier scale-in of the same
+// ordinal) would have the bound passed at once, and the node would be stopped with its clients.
+// The clock drops a node EMQX lists as not evacuating (read this pass), times an evacuation it
+// sees but did not start (after an operator restart) from when it is first seen, and keeps the
+// time of a node nothing was read about.
+func TestEvacuationClockStartsFreshForEachEvacuation(t *testing.T) {
+	r := &EMQXReconciler{}
+	long := time.Now().Add(-time.Hour)
+	at := func(node string) (time.Time, bool) {
+		v, ok := r.evacuations.snapshot()[node]
+		return v, ok
+	}
+	recent := func(node string) bool {
+		v, ok := at(node)
+		return ok && time.Since(v) < time.Minute
+	}
+	r.evacuations.restart("a")
+	r.evacuations.start["a"] = long // an evacuation of an hour ago, never cleared
+	r.evacuationStarted("a", false)
+	if !recent("a") {
+		t.Errorf("a fresh start kept the time of an earlier evacuation: %v", r.evacuations.snapshot())
+	}
+	r.evacuations.start["a"] = long
+	r.evacuationStarted("a", true)
+	if v, _ := at("a"); !v.Equal(long) {
+		t.Errorf("an evacuation already running (started by a previous leader) was re-timed: %v", v)
+	}
+
+	listed := func(nodes ...string) []emqxapi.Node {
+		var out []emqxapi.Node
+		for _, n := range nodes {
+			out = append(out, emqxapi.Node{Node: n, NodeStatus: "running"})
+		}
+		return out
+	}
+	for _, n := range []string{"idle", "stale-read", "evacuating", "silent"} {
+		r.evacuations.start[n] = long
+	}
+	st := lifecycle.State{NodesKnown: true, Nodes: listed("idle", "stale-read", "evacuating", "seen-after-restart"),
+		Evacuations: map[string]emqxapi.Evacuation{"evacuating": {}, "seen-after-restart": {}},
+		Outsiders:   map[string]lifecycle.Outsider{"outsider": {Evacuation: &emqxapi.Evacuation{}}}}
+	r.syncEvacuationClock(&st, false)
+	if _, ok := at("idle"); !ok {
+		t.Errorf("a node's time dropped on a pass that did not read the evacuations")
+	}
+	r.syncEvacuationClock(&st, true)
+	if _, ok := at("idle"); ok {
+		t.Errorf("a node EMQX lists as not evacuating kept its time")
+	}
+	if v, _ := at("evacuating"); !v.Equal(long) {
+		t.Errorf("a running evacuation was re-timed: %v", v)
+	}
+	if !recent("seen-after-restart") || !recent("outsider") {
+		t.Errorf("evacuations seen but not started here are not timed from now: %v", r.evacuations.snapshot())
+	}
+	if v, _ := at("silent"); !v.Equal(long) {
+		t.Errorf("a node nothing was read about lost its time")
+	}
+	if len(st.EvacuationStarted) != len(r.evacuations.snapshot()) {
+		t.Errorf("the plan's EvacuationStarted %v is not the clock", st.EvacuationStarted)
 	}
 }

@@ -226,6 +226,7 @@ func (r *EMQXReconciler) planStep(ctx context.Context, p *pass) (pipeline.Outcom
 		creds := emqxapi.Credentials{Key: p.operatorKey.Key, Secret: p.operatorKey.Secret}
 		st.Outsiders = r.readOutsiders(ctx, p.e, p.observed, pods, creds)
 	}
+	r.syncEvacuationClock(&st, p.health.Read == healthpoll.Everything || p.health.Read == healthpoll.Evacuations)
 	p.plan = lifecycle.Decide(st)
 	p.reports.Progress = status.ProgressReport{Role: p.plan.Role, Reason: p.plan.Reason, Message: p.plan.Message, Busy: p.plan.Busy}
 	return pipeline.Next(), nil

@@ -54,12 +54,14 @@ func retireForeign(s *State, p *Plan) bool {
 	set := ownerSet(s, pod)
 	if ready, _ := PodReady(pod); ready {
 		node := ForeignNodeName(s, pod)
-		// Safety gate: a Ready vendor pod that no listed node matches may run outside the
-		// cluster the answering node sees, with clients; removed on the strength of that list it
-		// would lose them unevacuated. It is waited for, bounded like the scale-in's wait
-		// (drainUnlisted) so that a node that never joins cannot hold the takeover for ever.
+		// Safety gate: a Ready vendor pod that no listed node matches may be a node the answering
+		// node does not see yet (a list read mid-restart) or one outside its cluster, with clients;
+		// removed on the strength of that one list it would lose them unevacuated. It is waited for,
+		// so that it can show up and be evacuated like the others; the wait is bounded (StuckAfter,
+		// like the scale-in's) so that a node that never shows up cannot hold the takeover for ever
+		// — it is then removed without an evacuation (the vendor's nodes are not invited).
 		if node == "" && s.supportsEvacuation() && !foreignUnlistedTooLong(s, pod.Name) {
-			p.Reason, p.Message = "AdoptingWorkloads", fmt.Sprintf("replacing the vendor's replicant %s: its pod is Ready but the answering node lists no node of it; waiting up to %s for it to join", pod.Name, StuckAfter)
+			p.Reason, p.Message = "AdoptingWorkloads", fmt.Sprintf("replacing the vendor's replicant %s: its pod is Ready but the answering node lists no node of it; waiting up to %s for it to be listed", pod.Name, StuckAfter)
 			return true
 		}
 		if node != "" {

@@ -71,7 +71,7 @@ func TestAnUnlistedReadyVendorReplicantIsWaitedFor(t *testing.T) {
 	f.vendorReplicants(1)
 	f.state.Nodes = f.state.Nodes[:len(f.state.Nodes)-1] // its node emqx@10.9.0.1 is not listed
 	f.state.ForeignUnlistedSince = map[string]time.Time{"c-replicant-5d4f-xa": now.Add(-10 * time.Second)}
-	if p := Decide(f.state); p.Step.Kind != None || p.Reason != "AdoptingWorkloads" || !strings.Contains(p.Message, "waiting up to 2m0s for it to join") {
+	if p := Decide(f.state); p.Step.Kind != None || p.Reason != "AdoptingWorkloads" || !strings.Contains(p.Message, "waiting up to 2m0s for it to be listed") {
 		t.Fatalf("plan %+v, want a wait for the unlisted vendor replicant", p)
 	}
 	f.state.ForeignUnlistedSince["c-replicant-5d4f-xa"] = now.Add(-StuckAfter)

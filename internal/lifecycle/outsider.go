@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"time"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
@@ -15,27 +16,39 @@ type Outsider struct {
 	Connections int64
 	// Evacuation is its own evacuation, nil while it is not evacuating.
 	Evacuation *emqxapi.Evacuation
+	// CannotEvacuate: its own entry says an edition without evacuation (open source).
+	CannotEvacuate bool
 }
 
-// DepartingUnlisted names the pods whose own view the plan needs: per role, the pod the scale-in
-// removes next, when it is Ready and the answering node does not list its node. Reading them
-// costs an API call to each, so only these are read, only while the scale-in waits on them.
+// DepartingUnlisted names the pods whose own view the plan needs: the pod the scale-in removes
+// next (replicants before cores, as scaleIn) or, with no scale-in pending, the outdated pods a
+// rollout may drain — each only when it is Ready and the answering node does not list its node.
+// Reading one costs two API calls, so only these are read, only while a drain may wait on them.
 func DepartingUnlisted(s *State) []string {
 	if !s.NodesKnown || !s.supportsEvacuation() {
 		return nil
 	}
+	unlistedReady := func(role *Role, name string) bool {
+		if _, listed := s.node(NodeName(s.Cluster, name)); listed {
+			return false
+		}
+		ready, _ := PodReady(role.pod(name))
+		return ready
+	}
+	for _, role := range []*Role{&s.Replicant, &s.Core} {
+		if cur := role.current(); role.Set != nil && cur > role.Want {
+			if name := fmt.Sprintf("%s-%d", role.Set.Name, cur-1); unlistedReady(role, name) {
+				return []string{name}
+			}
+			return nil
+		}
+	}
 	var out []string
 	for _, role := range []*Role{&s.Replicant, &s.Core} {
-		cur := role.current()
-		if role.Set == nil || cur <= role.Want {
-			continue
-		}
-		name := fmt.Sprintf("%s-%d", role.Set.Name, cur-1)
-		if _, listed := s.node(NodeName(s.Cluster, name)); listed {
-			continue
-		}
-		if ready, _ := PodReady(role.pod(name)); ready {
-			out = append(out, name)
+		for _, pod := range outdatedPods(role) {
+			if unlistedReady(role, pod.Name) {
+				out = append(out, pod.Name)
+			}
 		}
 	}
 	return out
@@ -70,26 +83,38 @@ func drainUnlisted(s *State, role *Role, node, pod string) (bool, Step, string) 
 		return false, Step{}, fmt.Sprintf("pod %s is Ready but the answering node does not list %s: it may serve clients in another cluster; waiting up to %s for it to join%s", pod, node, StuckAfter, invited)
 	}
 	out, read := s.Outsiders[node]
-	if !read {
-		if !unlistedTooLong(s, node) {
-			return false, Step{}, fmt.Sprintf("pod %s is Ready but no core of its release runs and its own API does not answer: waiting up to %s to read its clients", pod, StuckAfter)
-		}
+	started, evacuating := s.EvacuationStarted[node]
+	switch {
+	case !read && evacuating && s.Now.Sub(started) <= evacuationBound(s.Cluster, 0):
+		// Its evacuation runs: one silent answer is no reason to cut the clients it still has.
+		return false, Step{}, fmt.Sprintf("%s runs outside the cluster and is evacuating; its own API does not answer: waiting up to %s from the start", node, evacuationBound(s.Cluster, 0))
+	case !read && !unlistedTooLong(s, node):
+		return false, Step{}, fmt.Sprintf("pod %s is Ready but no core of its release runs and its own API does not answer: waiting up to %s to read its clients", pod, StuckAfter)
+	case !read:
 		return true, Step{}, fmt.Sprintf("%s has run outside the cluster for %s and its own API does not answer", node, StuckAfter)
+	case out.Evacuation != nil:
+		return evacuationProgress(s, node, *out.Evacuation)
+	case out.Connections == 0:
+		return true, Step{}, fmt.Sprintf("%s runs outside the cluster with no clients", node)
+	case out.CannotEvacuate:
+		return true, Step{}, fmt.Sprintf("%s runs outside the cluster, in an edition that cannot evacuate clients", node)
+	case unlistedLongerThan(s, node, StuckAfter+evacuationBound(s.Cluster, out.Connections)):
+		// Bounded like any evacuation: a start refused again and again (an agent busy, an API
+		// missing) must not hold the scale-in for ever.
+		return true, Step{}, fmt.Sprintf("%s runs outside the cluster and its evacuation could not be started in %s", node, StuckAfter+evacuationBound(s.Cluster, out.Connections))
 	}
-	if out.Evacuation == nil {
-		if out.Connections == 0 {
-			return true, Step{}, fmt.Sprintf("%s runs outside the cluster with no clients", node)
-		}
-		opts := evacuationOptions(s, node)
-		opts.MigrateTo = nil // its own cluster's nodes are none of ours: its clients reconnect through the Service
-		return false, Step{Kind: EvacuateOutsider, Node: node, Evacuation: opts, Disruptive: true},
-			fmt.Sprintf("evacuating %d clients from %s, which runs outside the cluster, through its own API", out.Connections, node)
-	}
-	return evacuationProgress(s, node, *out.Evacuation)
+	opts := evacuationOptions(s, node)
+	opts.MigrateTo = nil // its own cluster's nodes are none of ours: its clients reconnect through the Service
+	return false, Step{Kind: EvacuateOutsider, Node: node, Evacuation: opts, Disruptive: true},
+		fmt.Sprintf("evacuating %d clients from %s, which runs outside the cluster, through its own API", out.Connections, node)
 }
 
 // unlistedTooLong: the node has been missing from the answering node's list for StuckAfter.
 func unlistedTooLong(s *State, node string) bool {
+	return unlistedLongerThan(s, node, StuckAfter)
+}
+
+func unlistedLongerThan(s *State, node string, d time.Duration) bool {
 	since, seen := s.UnlistedSince[node]
-	return seen && s.Now.Sub(since) >= StuckAfter
+	return seen && s.Now.Sub(since) >= d
 }

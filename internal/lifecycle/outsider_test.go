@@ -44,6 +44,14 @@ func TestANodeOutsideTheClusterIsEvacuatedThroughItsOwnAPI(t *testing.T) {
 			None, false, "its own API does not answer"},
 		{"no core of its release, its API silent for StuckAfter", "emqx:6.1.5", StuckAfter, nil, 0,
 			None, true, "its own API does not answer"},
+		{"evacuating, its API silent for a pass", "emqx:6.1.5", 10 * time.Minute, nil, 30 * time.Second,
+			None, false, "is evacuating; its own API does not answer"},
+		{"evacuating, its API silent past the evacuation's bound", "emqx:6.1.5", 10 * time.Minute, nil, 9 * time.Minute,
+			None, true, "its own API does not answer"},
+		{"an edition that cannot evacuate", "emqx:6.1.5", 10 * time.Second, &Outsider{Connections: 100, CannotEvacuate: true}, 0,
+			None, true, "in an edition that cannot evacuate clients"},
+		{"its evacuation never starts", "emqx:6.1.5", StuckAfter + 10*time.Minute, &Outsider{Connections: 100}, 0,
+			None, true, "its evacuation could not be started"},
 		{"joinable, unlisted for StuckAfter, clients", "", StuckAfter, &Outsider{Connections: 100}, 0,
 			EvacuateOutsider, false, "which runs outside the cluster, through its own API"},
 		{"joinable, unlisted for a while: still invited", "", 10 * time.Second, &Outsider{Connections: 100}, 0,
@@ -93,9 +101,10 @@ func TestANodeOutsideTheClusterIsEvacuatedThroughItsOwnAPI(t *testing.T) {
 	}
 }
 
-// Only the pod the scale-in removes next is read, only while it is Ready and unlisted, and never
-// in a cluster that cannot evacuate.
-func TestDepartingUnlistedNamesOnlyTheNextDepartingReadyUnlistedPod(t *testing.T) {
+// Only the pod the scale-in removes next (replicants first, as the scale-in goes) or, with no
+// scale-in pending, an outdated pod a rollout may drain is read, only while it is Ready and
+// unlisted, and never in a cluster that cannot evacuate.
+func TestDepartingUnlistedNamesOnlyPodsADrainMayWaitOn(t *testing.T) {
 	unlist := func(f *fixture, pod string) {
 		var nodes []emqxapi.Node
 		for _, n := range f.state.Nodes {
@@ -120,12 +129,25 @@ func TestDepartingUnlistedNamesOnlyTheNextDepartingReadyUnlistedPod(t *testing.T
 	unlist(f, "c-replicant-1")
 	f.state.Core.Want = 2
 	unlist(f, "c-core-2")
-	if got := DepartingUnlisted(&f.state); len(got) != 2 || got[0] != "c-replicant-1" || got[1] != "c-core-2" {
-		t.Errorf("both roles departing and unlisted: %v, want [c-replicant-1 c-core-2]", got)
+	if got := DepartingUnlisted(&f.state); len(got) != 1 || got[0] != "c-replicant-1" {
+		t.Errorf("both roles departing and unlisted: %v, want [c-replicant-1] (replicants go first)", got)
 	}
 	f.state.Replicant.pod("c-replicant-1").Status.Conditions[0].Status = "False"
+	if got := DepartingUnlisted(&f.state); got != nil {
+		t.Errorf("departing replicant not Ready: %v, want none (the core waits its turn)", got)
+	}
+	f.state.Replicant.Want = 2
 	if got := DepartingUnlisted(&f.state); len(got) != 1 || got[0] != "c-core-2" {
-		t.Errorf("departing replicant not Ready: %v, want [c-core-2]", got)
+		t.Errorf("only the core departing: %v, want [c-core-2]", got)
+	}
+	f.state.Core.Want = 3
+	if got := DepartingUnlisted(&f.state); got != nil {
+		t.Errorf("no scale-in, nothing outdated: %v, want none", got)
+	}
+	f.state.Core.pod("c-core-2").Labels["controller-revision-hash"] = "r0"
+	f.state.Core.pod("c-core-1").Labels["controller-revision-hash"] = "r0" // outdated, but listed
+	if got := DepartingUnlisted(&f.state); len(got) != 1 || got[0] != "c-core-2" {
+		t.Errorf("rollout, one outdated pod unlisted: %v, want [c-core-2]", got)
 	}
 	for i := range f.state.Nodes {
 		f.state.Nodes[i].Edition = "Opensource"
