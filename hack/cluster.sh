@@ -233,12 +233,22 @@ down() {
   rm -rf "$CLUSTER_DIR"
 }
 
+# running PID: the process exists and is not a zombie. A component whose parent exited is
+# reparented to a process that may never reap it: once it exits it stays a zombie, which kill -0
+# still finds, and waiting for it to go would always take the full 20 s.
+running() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ $state != Z ]]
+}
+
 wait_gone() { # wait_gone PID...: up to 20 s, then SIGKILL
   local pid i
   [[ $# -gt 0 ]] || return 0
   for ((i = 0; i < 200; i++)); do
     local alive=0
-    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    for pid in "$@"; do running "$pid" && alive=1; done
     [[ $alive == 0 ]] && return 0
     sleep 0.1
   done
@@ -247,15 +257,30 @@ wait_gone() { # wait_gone PID...: up to 20 s, then SIGKILL
 }
 
 # restart_component NAME: the same binary and command line, in the same directory, logging to the
-# same file; the pid file is rewritten so that `down` (kwokctl delete) still stops it.
+# same file; the pid file is rewritten so that `down` (kwokctl delete) still stops it. The command
+# line is kept beside the pid file the first time it is read: a component that already exited by
+# itself (kube-scheduler exits when it loses its lease over a long API server outage) is a zombie
+# or gone, its /proc cmdline empty, and was once restarted as a bare `setsid` (chaos soak SEED=1
+# at 04:16:42: no scheduler any more, no pod scheduled, no cluster converged). The old pid is
+# signalled only while its command line is still the component's, never a pid reused since.
 restart_component() {
   local name=$1 dir=$KWOK_WORKDIR/clusters/$CLUSTER_NAME
-  local pidfile=$dir/pids/$name.pid pid
+  local pidfile=$dir/pids/$name.pid cmdfile=$dir/pids/$name.cmdline pid
   pid=$(cat "$pidfile" 2>/dev/null) || die "cluster $CLUSTER_NAME: no $name pid file ($pidfile)"
-  local -a cmd
-  mapfile -d '' cmd <"/proc/$pid/cmdline" || die "cluster $CLUSTER_NAME: $name (pid $pid) is not running"
-  kill "$pid"
-  wait_gone "$pid"
+  local -a cmd live=()
+  if [[ -r /proc/$pid/cmdline ]]; then mapfile -d '' live <"/proc/$pid/cmdline" 2>/dev/null || live=(); fi
+  if [[ ! -s $cmdfile ]]; then
+    [[ ${#live[@]} -gt 0 ]] || die "cluster $CLUSTER_NAME: $name (pid $pid) is not running and its command line was never kept"
+    cp "/proc/$pid/cmdline" "$cmdfile.tmp" && mv "$cmdfile.tmp" "$cmdfile"
+  fi
+  mapfile -d '' cmd <"$cmdfile"
+  [[ ${#cmd[@]} -gt 0 ]] || die "cluster $CLUSTER_NAME: the kept command line of $name ($cmdfile) is empty"
+  if [[ ${#live[@]} -gt 0 && "${live[*]}" == "${cmd[*]}" ]]; then
+    kill "$pid" 2>/dev/null || true
+    wait_gone "$pid"
+  else
+    log "cluster $CLUSTER_NAME: $name (pid $pid) had already exited; starting it again"
+  fi
   (cd "$dir" && exec setsid "${cmd[@]}" >>"$dir/logs/$name.log" 2>&1 </dev/null) &
   echo $! >"$pidfile"
 }
