@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
@@ -483,5 +485,63 @@ func TestEvacuationClockStartsFreshForEachEvacuation(t *testing.T) {
 	}
 	if len(st.EvacuationStarted) != len(r.evacuations.snapshot()) {
 		t.Errorf("the plan's EvacuationStarted %v is not the clock", st.EvacuationStarted)
+	}
+}
+
+// TestThePlanStepReadsAnOutsiderBeforeTheScaleIn: the plan step itself asks the departing
+// replicant that the answering core does not list (alone: no core runs its release) for its own
+// view, and so plans its evacuation through its own API instead of taking it as stopped and
+// lowering the replicas with its 100 clients on it.
+func TestThePlanStepReadsAnOutsiderBeforeTheScaleIn(t *testing.T) {
+	e := newEMQX("ns", "wire", 1, 1)
+	outsider := e.NodeName("wire-replicant-1")
+	alone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch req.URL.Path {
+		case "/api/v5/nodes":
+			_ = json.NewEncoder(w).Encode([]emqxapi.Node{{Node: outsider, NodeStatus: "running", Role: "replicant", Edition: "Enterprise", Connections: 100}})
+		default:
+			_, _ = w.Write([]byte(`{"evacuations":[]}`))
+		}
+	}))
+	t.Cleanup(alone.Close)
+	r, _ := newReconciler()
+	r.EMQXClients = func(base string, creds emqxapi.Credentials) *emqxapi.Client {
+		if base != emqxapi.PodBaseURL("127.0.0.3") {
+			t.Errorf("the plan step asked %s, want only the outsider's own API", base)
+		}
+		return emqxapi.New(alone.URL, creds, nil)
+	}
+	pod := func(name, role, image, ip string) corev1.Pod {
+		p := readyCopy(corePod("ns", name))
+		p.Labels[v2beta1.LabelDBRole] = role
+		p.Spec.Containers[0].Image = image
+		p.Status.PodIP = ip
+		p.Status.Conditions[0].LastTransitionTime = metav1.NewTime(time.Now().Add(-time.Hour))
+		return *p
+	}
+	set := func(name string, replicas int32) *appsv1.StatefulSet {
+		return &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Generation: 1},
+			Spec:   appsv1.StatefulSetSpec{Replicas: ptr.To(replicas)},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: 1}}
+	}
+	o := &status.Observed{
+		CoreSet: set(e.CoreWorkloadName(), 1), ReplicantSet: set(e.ReplicantWorkloadName(), 2),
+		Pods: []corev1.Pod{
+			pod("wire-core-0", v2beta1.RoleCore, "emqx/emqx-enterprise:5.8.6", "127.0.0.2"),
+			pod("wire-replicant-0", v2beta1.RoleReplicant, "emqx/emqx-enterprise:5.8.6", "127.0.0.4"),
+			pod("wire-replicant-1", v2beta1.RoleReplicant, "emqx/emqx-enterprise:5.8.7", "127.0.0.3"),
+		},
+		Nodes: []emqxapi.Node{
+			{Node: e.NodeName("wire-core-0"), NodeStatus: "running", Role: "core", Edition: "Enterprise"},
+			{Node: e.NodeName("wire-replicant-0"), NodeStatus: "running", Role: "replicant", Edition: "Enterprise"},
+		},
+	}
+	p := &pass{e: e, observed: o, operatorKey: credentials.APIKey{Key: "k", Secret: "s"}}
+	if _, err := r.planStep(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if p.plan.Step.Kind != lifecycle.EvacuateOutsider || p.plan.Step.Node != outsider || p.plan.ReplicantReplicas != 2 {
+		t.Errorf("plan %+v, want %s evacuated through its own API and the replicants kept at 2", p.plan, outsider)
 	}
 }
