@@ -30,7 +30,6 @@ func (r *EMQXReconciler) lifecycleState(e *v2beta1.EMQX, o *status.Observed, eva
 		Nodes:                o.Nodes,
 		NodesKnown:           o.NodesErr == nil,
 		Evacuations:          map[string]emqxapi.Evacuation{},
-		EvacuationStarted:    r.evacuations.snapshot(),
 		UnlistedSince:        r.unlistedSince(e, o),
 		ForeignUnlistedSince: r.foreignUnlistedSince(o),
 		Now:                  time.Now(),

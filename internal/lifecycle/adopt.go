@@ -79,8 +79,7 @@ func retireForeign(s *State, p *Plan) bool {
 
 // foreignUnlistedTooLong: the vendor pod has been Ready with no listed node for StuckAfter.
 func foreignUnlistedTooLong(s *State, pod string) bool {
-	since, seen := s.ForeignUnlistedSince[pod]
-	return seen && s.Now.Sub(since) >= StuckAfter
+	return seenLongerThan(s, s.ForeignUnlistedSince, pod, StuckAfter)
 }
 
 // ForeignNodeName is the EMQX node of a vendor pod, found among the cluster's nodes by the pod's

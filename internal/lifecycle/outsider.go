@@ -115,6 +115,11 @@ func unlistedTooLong(s *State, node string) bool {
 }
 
 func unlistedLongerThan(s *State, node string, d time.Duration) bool {
-	since, seen := s.UnlistedSince[node]
-	return seen && s.Now.Sub(since) >= d
+	return seenLongerThan(s, s.UnlistedSince, node, d)
+}
+
+// seenLongerThan: since holds a time for key that is at least d before s.Now.
+func seenLongerThan(s *State, since map[string]time.Time, key string, d time.Duration) bool {
+	at, seen := since[key]
+	return seen && s.Now.Sub(at) >= d
 }
