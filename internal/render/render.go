@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -35,7 +36,10 @@ const cacheSize = 512
 
 // Renderer renders the embedded emqx chart. It is safe for concurrent use.
 type Renderer struct {
-	chart   *chart.Chart
+	chart *chart.Chart
+	// schema is the chart's values.schema.json, compiled once: Helm compiles it again on every
+	// render, a sixth of a render's time.
+	schema  *jsonschema.Schema
 	decoder runtime.Decoder
 	cache   *renderCache
 	// overrides are merged into every render's values; overridesKey is their part of the cache key.
@@ -55,8 +59,13 @@ func New() (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the embedded emqx chart: %w", err)
 	}
+	schema, err := compileSchema(c.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("compiling the emqx chart's values.schema.json: %w", err)
+	}
 	return &Renderer{
 		chart:   c,
+		schema:  schema,
 		decoder: serializer.NewCodecFactory(clientgoscheme.Scheme).UniversalDeserializer(),
 		cache:   &renderCache{lru: lru.New(cacheSize)},
 	}, nil
@@ -67,7 +76,7 @@ func New() (*Renderer, error) {
 // cache, whose key includes the overrides; r itself is unchanged. Set it up once at start.
 func (r *Renderer) WithOverrides(o Overrides) *Renderer {
 	o = o.clone()
-	return &Renderer{chart: r.chart, decoder: r.decoder, cache: r.cache, overrides: o, overridesKey: o.cacheKey()}
+	return &Renderer{chart: r.chart, schema: r.schema, decoder: r.decoder, cache: r.cache, overrides: o, overridesKey: o.cacheKey()}
 }
 
 // Overrides returns the overrides this Renderer merges into its values.
@@ -129,10 +138,13 @@ func (r *Renderer) render(rawValues []byte, namespace string) ([]client.Object, 
 	}
 	// The overrides set their own top-level keys only, which the translator never sets.
 	maps.Copy(vals, r.overrides.chartValues())
-	renderVals, err := chartutil.ToRenderValues(r.chart, vals,
-		chartutil.ReleaseOptions{Name: "emqx", Namespace: namespace, IsInstall: true}, nil)
+	renderVals, err := chartutil.ToRenderValuesWithSchemaValidation(r.chart, vals,
+		chartutil.ReleaseOptions{Name: "emqx", Namespace: namespace, IsInstall: true}, nil, true)
 	if err != nil {
 		return nil, fmt.Errorf("preparing chart values: %w", err)
+	}
+	if err := r.validate(renderVals); err != nil {
+		return nil, err
 	}
 	files, err := engine.Render(r.chart, renderVals)
 	if err != nil {
