@@ -27,6 +27,10 @@ func CacheOptions(namespaces []string) cache.Options {
 	// watched — never every Secret of the cluster.
 	watched := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{v2beta1.LabelWatched: "true"})}
 	opts := cache.Options{
+		// Nothing reads managedFields from the cache (the applier compares fields and its own
+		// hash annotation); they are often the largest part of a cached object's metadata, kept for every
+		// object of every cluster.
+		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.StatefulSet{}: ours,
 			// The vendor's replicant ReplicaSets carry the same managed-by label (adoption).
