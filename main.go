@@ -217,12 +217,11 @@ func runManager(args []string) int {
 		// watches.yaml's reconcilePeriod (Parse has checked it): the resync of a healthy cluster.
 		ReadyResync: mustPeriod(emqxWatch),
 		Health:      healthpoll.New(*healthInterval),
+		// Passes at once: one per ten clusters, at least four, at most watches.yaml's
+		// maxConcurrentReconciles (or pipeline.DefaultWorkerCeiling).
+		Workers: pipeline.NewWorkerGate("EMQX", emqxWatch.MaxConcurrentReconciles),
 	}
-	maxConcurrent := emqxWatch.MaxConcurrentReconciles
-	if maxConcurrent <= 0 {
-		maxConcurrent = 1
-	}
-	if err := r.SetupWithManager(mgr, maxConcurrent); err != nil {
+	if err := r.SetupWithManager(mgr, r.Workers.Ceiling()); err != nil {
 		setupLog.Error(err, "setting up the EMQX controller")
 		return 1
 	}
@@ -243,7 +242,8 @@ func runManager(args []string) int {
 			return 1
 		}
 		r4.Renderer = renderer.WithOverrides(overrides)
-		if err := r4.SetupWithManager(mgr, max(w.MaxConcurrentReconciles, 1)); err != nil {
+		r4.Workers = pipeline.NewWorkerGate(r4.Kind, w.MaxConcurrentReconciles)
+		if err := r4.SetupWithManager(mgr, r4.Workers.Ceiling()); err != nil {
 			setupLog.Error(err, "setting up the controller", "kind", r4.Kind)
 			return 1
 		}

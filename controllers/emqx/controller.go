@@ -57,6 +57,9 @@ type EMQXReconciler struct {
 	// Health paces the EMQX reads of a stable cluster: one per interval (nil: every pass reads
 	// everything).
 	Health *healthpoll.Poller
+	// Workers sizes how many passes run at once from the number of clusters (nil: as many as the
+	// controller's workers).
+	Workers *pipeline.WorkerGate
 
 	// toldRFAbove: clusters (namespace/name) whose replication-factor Warning this process has told. The
 	// status says it too, but the next pass may read a cache that has not yet delivered that
@@ -88,6 +91,11 @@ type EMQXReconciler struct {
 
 // Reconcile brings one EMQX cluster one step closer to its spec.
 func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	leave, err := r.Workers.Enter(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	defer leave()
 	current := &v2beta1.EMQX{}
 	if err := r.Client.Get(ctx, req.NamespacedName, current); err != nil {
 		r.Rollouts.Release(req.String())

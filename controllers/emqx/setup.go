@@ -25,6 +25,9 @@ import (
 // manager's cache holds only objects labelled as the operator's (see CacheOptions), so watching
 // Secrets or Pods does not cache every Secret or Pod in the cluster.
 func (r *EMQXReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
+	if err := r.Workers.CountFrom(context.Background(), mgr, &v2beta1.EMQX{}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("emqx").
 		For(&v2beta1.EMQX{}, builder.WithPredicates(predicate.Or(

@@ -49,6 +49,9 @@ type Emqx4Reconciler struct {
 	// Kind is EmqxEnterprise or EmqxBroker; New makes an empty object of that kind.
 	Kind string
 	New  func() v1beta2.Cluster
+	// Workers sizes how many passes run at once from the number of clusters of the kind (nil: as
+	// many as the controller's workers).
+	Workers *pipeline.WorkerGate
 }
 
 // +kubebuilder:rbac:groups=apps.emqx.io,resources=emqxenterprises;emqxbrokers,verbs=get;list;watch;update;patch
@@ -87,6 +90,11 @@ type pass4 struct {
 
 // Reconcile brings one EMQX 4 cluster one step closer to its spec.
 func (r *Emqx4Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	leave, err := r.Workers.Enter(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	defer leave()
 	current := r.New()
 	if err := r.Client.Get(ctx, req.NamespacedName, current); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)

@@ -25,6 +25,9 @@ import (
 // SetupWithManager watches the kind and every kind of object made for it; pods (owned by the
 // StatefulSet) are mapped by label, users' licence Secrets by reference.
 func (r *Emqx4Reconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
+	if err := r.Workers.CountFrom(context.Background(), mgr, r.New()); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(r.Kind).
 		For(r.New(), builder.WithPredicates(predicate.Or(
