@@ -128,6 +128,11 @@ func runManager(args []string) int {
 		"the operator's own image, which backup Jobs run (default: $OPERATOR_IMAGE)")
 	readerImage := fs.String("package-reader-image", envOr("RELATED_IMAGE_PACKAGE_READER", plugin.DefaultReaderImage),
 		"the image of the pods that read plugin packages from PersistentVolumeClaims; it needs cat and sleep (default: $RELATED_IMAGE_PACKAGE_READER)")
+	// client-go's own limiter (controller-runtime sets 20/s, burst 30) would pace a fleet's first
+	// passes far below what the API server allows; the API server's priority and fairness is the
+	// limit that matters. 50/100 suits a shared control plane; -1 turns the client's limiter off.
+	kubeQPS := fs.Float64("kube-api-qps", 50, "requests per second the operator sends to the Kubernetes API at most (-1: no client-side limit)")
+	kubeBurst := fs.Int("kube-api-burst", 100, "requests the operator may send at once above --kube-api-qps")
 	zapOpts := zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -168,7 +173,9 @@ func runManager(args []string) int {
 
 	namespaces := watchNamespaces()
 	scheme := newScheme()
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restCfg := ctrl.GetConfigOrDie()
+	restCfg.QPS, restCfg.Burst = float32(*kubeQPS), *kubeBurst
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsOptions(*metricsAddr, *secureMetrics, *metricsCertDir),
 		HealthProbeBindAddress:        *probeAddr,
