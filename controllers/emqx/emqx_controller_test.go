@@ -305,3 +305,29 @@ func conditionTypes(cs []metaCondition) []string {
 	}
 	return out
 }
+
+// A core whose pod is Ready but whose node EMQX does not list yet is looked at again within a
+// second (no watch reports a join); a cluster whose pods are still starting waits for their
+// events, with the converging period as the fallback.
+func TestReadyNodeNotJoinedIsLookedAtSoon(t *testing.T) {
+	ns := newNamespace(t, nil)
+	e := newEMQX(ns, "joining", 2, 0)
+	e.Spec.ReplicantTemplate = nil
+	create(t, e)
+	r, _ := newReconciler()
+	pods := convergeCores(t, r, e)
+	fakeEMQX.SetNodes(runningNodes(e, v2beta1.RoleCore, pods[0])...) // the second has not joined
+	if res := reconcileOnce(t, r, ns, e.Name); res.RequeueAfter != pipeline.Joining {
+		t.Errorf("a Ready core not joined: looked at again after %s, want %s", res.RequeueAfter, pipeline.Joining)
+	}
+	pod := &corev1.Pod{}
+	get(t, ns, pods[1], pod)
+	pod.Status.Conditions[0].Status = corev1.ConditionFalse
+	if err := directAPI.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	waitForPodsInCache(t, e, 1)
+	if res := reconcileOnce(t, r, ns, e.Name); res.RequeueAfter != pipeline.Converging {
+		t.Errorf("a core not Ready yet: looked at again after %s, want %s", res.RequeueAfter, pipeline.Converging)
+	}
+}

@@ -9,6 +9,10 @@ const (
 	// Converging is how often a cluster that is on its way (nodes joining, pods rolling) is looked
 	// at: the EMQX node list is the only way to see a node join.
 	Converging = 3 * time.Second
+	// Joining is how often a cluster is looked at while a node whose pod is Ready has not joined
+	// yet: DNS discovery joins it within seconds, and nothing else would tell. Only while that
+	// lasts; pods still starting are woken by their own events.
+	Joining = time.Second
 	// DefaultReadyResync is how often a healthy cluster is looked at again when watches.yaml sets
 	// no reconcilePeriod: it keeps status.coreNodes/replicantNodes current.
 	DefaultReadyResync = 15 * time.Second

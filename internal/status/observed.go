@@ -90,6 +90,23 @@ func (o *Observed) RoleJoined(e *v2beta1.EMQX, role string, want int32) bool {
 	return ready == want && int32(len(pods)) == want
 }
 
+// AwaitingJoin reports a Ready pod whose node EMQX does not list running, from an answer that
+// was read: Kubernetes is done with it and only EMQX's own join is pending, which no watch reports.
+func (o *Observed) AwaitingJoin(e *v2beta1.EMQX) bool {
+	if o.NodesErr != nil {
+		return false
+	}
+	for _, role := range []string{v2beta1.RoleCore, v2beta1.RoleReplicant} {
+		running := o.RunningNodes(role)
+		for _, p := range o.PodsOfRole(role) {
+			if IsPodReady(&p) && !running[NodeName(e, p.Name)] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // CoresReady is the gate for starting replicants.
 func (o *Observed) CoresReady(e *v2beta1.EMQX) bool {
 	return o.CoreSet != nil && o.RoleJoined(e, v2beta1.RoleCore, e.CoreReplicas())

@@ -1184,6 +1184,37 @@ func TestRoleJoined(t *testing.T) {
 	}
 }
 
+func TestAwaitingJoin(t *testing.T) {
+	rows := []struct {
+		name    string
+		setup   func(f *fixture)
+		waiting bool
+	}{
+		{"every Ready pod's node running: nothing to wait for", func(f *fixture) {}, false},
+		{"a Ready core EMQX does not list", func(f *fixture) {
+			f.o.Nodes = slices.DeleteFunc(f.o.Nodes, func(x emqxapi.Node) bool { return x.Node == n("c-core-2") })
+		}, true},
+		{"a Ready replicant listed stopped", func(f *fixture) { f.nodeOf("c-replicant-0").NodeStatus = "stopped" }, true},
+		{"a pod not Ready yet: its Ready event wakes the reconciler", func(f *fixture) {
+			f.podOf("c-core-2").Status.Conditions[0].Status = corev1.ConditionFalse
+			f.nodeOf("c-core-2").NodeStatus = "stopped"
+		}, false},
+		{"no answer from EMQX: not polled faster", func(f *fixture) {
+			f.nodeOf("c-core-2").NodeStatus = "stopped"
+			f.o.NodesErr = errors.New("timeout")
+		}, false},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			f := newFixture(3, 2)
+			r.setup(f)
+			if got := f.o.AwaitingJoin(f.e); got != r.waiting {
+				t.Errorf("AwaitingJoin = %v, want %v", got, r.waiting)
+			}
+		})
+	}
+}
+
 func TestCoresReady(t *testing.T) {
 	rows := []struct {
 		name  string
