@@ -45,16 +45,15 @@ func fingerprint(e *v2beta1.EMQX, keyName string, o *status.Observed) string {
 // clusterKey names a cluster in the health poller.
 func clusterKey(e *v2beta1.EMQX) string { return e.Namespace + "/" + e.Name }
 
-// nextLook is when a converged cluster is looked at again: at the resync of a healthy cluster
-// (watches.yaml's reconcilePeriod), or sooner when its next EMQX read is due.
+// nextLook is when a converged cluster is looked at again: when its next EMQX read is due. A pass
+// before that would find nothing new: Kubernetes changes wake the cluster through its watches,
+// and EMQX is not read until then. Without the health budget (due is zero), every pass reads
+// EMQX in full and the resync of a healthy cluster (watches.yaml's reconcilePeriod) paces them.
 func (r *EMQXReconciler) nextLook(due time.Time) time.Duration {
-	after := r.readyResync()
-	if !due.IsZero() {
-		if untilDue := due.Sub(r.now()); untilDue < after {
-			after = max(untilDue, pipeline.Settle)
-		}
+	if due.IsZero() {
+		return r.readyResync()
 	}
-	return after
+	return max(due.Sub(r.now()), pipeline.Settle)
 }
 
 func (r *EMQXReconciler) now() time.Time {

@@ -24,7 +24,7 @@ func TestStableClusterReadsEMQXOncePerHealthInterval(t *testing.T) {
 	now := time.Now()
 	r.Clock = func() time.Time { return now }
 	r.Health = healthpoll.New(30 * time.Second).WithoutJitter()
-	r.ReadyResync = time.Minute // longer than the health interval: the next read sets the requeue
+	r.ReadyResync = 15 * time.Second // shorter than the health interval: passes between reads would find nothing
 	reconcileOnce(t, r, ns, e.Name)
 	operatorKey(t, ns, e.Name)
 	setStatefulSetStatus(t, ns, e.CoreWorkloadName(), 2, 2, "rev1")
@@ -41,7 +41,7 @@ func TestStableClusterReadsEMQXOncePerHealthInterval(t *testing.T) {
 	}
 	// A pass over the Ready cluster: it is looked at again when its next EMQX read is due.
 	if res := reconcileOnce(t, r, ns, e.Name); res.RequeueAfter != 30*time.Second {
-		t.Errorf("a Ready cluster is looked at again after %v, want 30s (its next EMQX read, sooner than the 1m resync)", res.RequeueAfter)
+		t.Errorf("a Ready cluster is looked at again after %v, want 30s (its next EMQX read, not the 15s resync)", res.RequeueAfter)
 	}
 
 	// Twenty resyncs over 60 s: the node list is read at 30 s and at 60 s, nothing else.
