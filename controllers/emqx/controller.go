@@ -25,6 +25,7 @@ import (
 	"github.com/broker-ops/emqx-operator/controllers/refs"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/healthpoll"
+	"github.com/broker-ops/emqx-operator/internal/lifecycle"
 	"github.com/broker-ops/emqx-operator/internal/olm"
 	"github.com/broker-ops/emqx-operator/internal/render"
 	"github.com/broker-ops/emqx-operator/internal/status"
@@ -197,6 +198,13 @@ func adoptedCore(e *v2beta1.EMQX, live *appsv1.StatefulSet) *appsv1.StatefulSet 
 		return nil
 	}
 	return live
+}
+
+func (r *EMQXReconciler) joinTimeout() time.Duration {
+	if r.JoinTimeout > 0 {
+		return r.JoinTimeout
+	}
+	return lifecycle.DefaultJoinTimeout
 }
 
 func (r *EMQXReconciler) readyResync() time.Duration {

@@ -385,7 +385,7 @@ func (r *EMQXReconciler) converged(_ context.Context, p *pass) (pipeline.Outcome
 		return pipeline.WaitFor(pipeline.Converging, p.plan.Reason), nil
 	case !o.CoresReady(e) || !o.RoleJoined(e, v2beta1.RoleReplicant, e.ReplicantReplicas()) ||
 		o.ReplicantSet == nil && e.ReplicantReplicas() > 0:
-		if o.AwaitingJoin(e) {
+		if o.AwaitingJoin(e, r.now(), r.joinTimeout()) {
 			return pipeline.WaitFor(pipeline.Joining, pipeline.ReasonNodesJoining), nil
 		}
 		return pipeline.WaitFor(pipeline.Converging, pipeline.ReasonNodesJoining), nil

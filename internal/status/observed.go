@@ -3,6 +3,8 @@
 package status
 
 import (
+	"time"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -90,21 +92,33 @@ func (o *Observed) RoleJoined(e *v2beta1.EMQX, role string, want int32) bool {
 	return ready == want && int32(len(pods)) == want
 }
 
-// AwaitingJoin reports a Ready pod whose node EMQX does not list running, from an answer that
-// was read: Kubernetes is done with it and only EMQX's own join is pending, which no watch reports.
-func (o *Observed) AwaitingJoin(e *v2beta1.EMQX) bool {
+// AwaitingJoin reports a pod Ready for less than within whose node EMQX does not list running,
+// from an answer that was read: Kubernetes is done with it and only EMQX's own join is pending,
+// which no watch reports. After within, the operator invites the node (lifecycle's JoinTimeout)
+// and the usual converging period applies: a node that never joins is not polled every second.
+func (o *Observed) AwaitingJoin(e *v2beta1.EMQX, now time.Time, within time.Duration) bool {
 	if o.NodesErr != nil {
 		return false
 	}
 	for _, role := range []string{v2beta1.RoleCore, v2beta1.RoleReplicant} {
 		running := o.RunningNodes(role)
 		for _, p := range o.PodsOfRole(role) {
-			if IsPodReady(&p) && !running[NodeName(e, p.Name)] {
+			if IsPodReady(&p) && !running[NodeName(e, p.Name)] && now.Sub(readySince(&p)) < within {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// readySince is when the pod's Ready condition last changed (zero when it has none).
+func readySince(p *corev1.Pod) time.Time {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
 }
 
 // CoresReady is the gate for starting replicants.

@@ -1185,16 +1185,21 @@ func TestRoleJoined(t *testing.T) {
 }
 
 func TestAwaitingJoin(t *testing.T) {
+	const within = 30 * time.Second
 	rows := []struct {
 		name    string
 		setup   func(f *fixture)
 		waiting bool
 	}{
 		{"every Ready pod's node running: nothing to wait for", func(f *fixture) {}, false},
-		{"a Ready core EMQX does not list", func(f *fixture) {
+		{"a core Ready for 5 s that EMQX does not list", func(f *fixture) {
 			f.o.Nodes = slices.DeleteFunc(f.o.Nodes, func(x emqxapi.Node) bool { return x.Node == n("c-core-2") })
 		}, true},
 		{"a Ready replicant listed stopped", func(f *fixture) { f.nodeOf("c-replicant-0").NodeStatus = "stopped" }, true},
+		{"Ready for longer than the join timeout: invited, no faster look", func(f *fixture) {
+			f.nodeOf("c-core-2").NodeStatus = "stopped"
+			f.podOf("c-core-2").Status.Conditions[0].LastTransitionTime = metav1.NewTime(t0.Time.Add(-within))
+		}, false},
 		{"a pod not Ready yet: its Ready event wakes the reconciler", func(f *fixture) {
 			f.podOf("c-core-2").Status.Conditions[0].Status = corev1.ConditionFalse
 			f.nodeOf("c-core-2").NodeStatus = "stopped"
@@ -1207,8 +1212,11 @@ func TestAwaitingJoin(t *testing.T) {
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
 			f := newFixture(3, 2)
+			for i := range f.o.Pods {
+				f.o.Pods[i].Status.Conditions[0].LastTransitionTime = metav1.NewTime(t0.Time.Add(-5 * time.Second))
+			}
 			r.setup(f)
-			if got := f.o.AwaitingJoin(f.e); got != r.waiting {
+			if got := f.o.AwaitingJoin(f.e, t0.Time, within); got != r.waiting {
 				t.Errorf("AwaitingJoin = %v, want %v", got, r.waiting)
 			}
 		})
