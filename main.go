@@ -173,6 +173,10 @@ func runManager(args []string) int {
 
 	namespaces := watchNamespaces()
 	scheme := newScheme()
+	if err := checkClientLimits(*kubeQPS, *kubeBurst); err != nil {
+		setupLog.Error(err, "invalid flags")
+		return 2
+	}
 	restCfg := ctrl.GetConfigOrDie()
 	restCfg.QPS, restCfg.Burst = float32(*kubeQPS), *kubeBurst
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
@@ -312,6 +316,15 @@ func runManager(args []string) int {
 }
 
 // watchNamespaces reads WATCH_NAMESPACE: empty for all namespaces, else a comma-separated list.
+// checkClientLimits refuses what client-go would misread: a QPS of 0 is its own default of 5 per
+// second, and a burst below 1 under a limit fails every request.
+func checkClientLimits(qps float64, burst int) error {
+	if qps == 0 || qps > 0 && burst < 1 {
+		return fmt.Errorf("--kube-api-qps=%g --kube-api-burst=%d: the QPS must be positive (or -1 for no client-side limit) and the burst at least 1", qps, burst)
+	}
+	return nil
+}
+
 func watchNamespaces() []string {
 	var out []string
 	for _, ns := range strings.Split(os.Getenv("WATCH_NAMESPACE"), ",") {
