@@ -36,6 +36,10 @@ func init() { metrics.Registry.MustRegister(Workers) }
 // number of workers (controller-runtime fixes that at start); the gate lets only as many passes run
 // at once as the fleet's current size calls for. Counting resources through the informer's add
 // and delete events costs nothing per pass. A nil gate admits every pass.
+//
+// The wait happens inside Reconcile: controller-runtime's reconcile time and active-worker
+// metrics include it, and waiting passes enter in no particular order (the workqueue's order
+// stops at the gate). Each cluster is still reconciled by one worker at a time.
 type WorkerGate struct {
 	kind    string
 	ceiling int

@@ -32,8 +32,14 @@ func compileSchema(raw []byte) (*jsonschema.Schema, error) {
 }
 
 // validate checks the coalesced values (the chart's defaults with the render's values over them)
-// against the schema, as Helm's own validation would.
-func (r *Renderer) validate(renderVals chartutil.Values) error {
+// against the schema, as Helm's own validation would; like Helm's, a panic of the validator on odd
+// values is an error of this render, not of the operator.
+func (r *Renderer) validate(renderVals chartutil.Values) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("validating chart values against values.schema.json: %v", p)
+		}
+	}()
 	if r.schema == nil {
 		return nil
 	}
