@@ -55,17 +55,13 @@ type renderCache struct {
 
 // New loads the embedded chart. Its renders carry no overrides (see WithOverrides).
 func New() (*Renderer, error) {
-	c, err := loadEmbedded(helmcharts.EMQX, "emqx")
+	loaded, err := embeddedChart()
 	if err != nil {
-		return nil, fmt.Errorf("loading the embedded emqx chart: %w", err)
-	}
-	schema, err := compileSchema(c.Schema)
-	if err != nil {
-		return nil, fmt.Errorf("compiling the emqx chart's values.schema.json: %w", err)
+		return nil, err
 	}
 	return &Renderer{
-		chart:   c,
-		schema:  schema,
+		chart:   loaded.chart,
+		schema:  loaded.schema,
 		decoder: serializer.NewCodecFactory(clientgoscheme.Scheme).UniversalDeserializer(),
 		cache:   &renderCache{lru: lru.New(cacheSize)},
 	}, nil
@@ -84,6 +80,25 @@ func (r *Renderer) Overrides() Overrides { return r.overrides.clone() }
 
 // ChartVersion is the embedded chart's version.
 func (r *Renderer) ChartVersion() string { return r.chart.Metadata.Version }
+
+// embeddedChart loads the chart compiled into the binary and its schema once per process: they
+// never change, and rendering only reads them (Renderers already share one chart across workers).
+var embeddedChart = sync.OnceValues(func() (loadedChart, error) {
+	c, err := loadEmbedded(helmcharts.EMQX, "emqx")
+	if err != nil {
+		return loadedChart{}, fmt.Errorf("loading the embedded emqx chart: %w", err)
+	}
+	schema, err := compileSchema(c.Schema)
+	if err != nil {
+		return loadedChart{}, fmt.Errorf("compiling the emqx chart's values.schema.json: %w", err)
+	}
+	return loadedChart{chart: c, schema: schema}, nil
+})
+
+type loadedChart struct {
+	chart  *chart.Chart
+	schema *jsonschema.Schema
+}
 
 func loadEmbedded(fsys fs.FS, root string) (*chart.Chart, error) {
 	var files []*loader.BufferedFile
