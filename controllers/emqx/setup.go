@@ -25,9 +25,6 @@ import (
 // manager's cache holds only objects labelled as the operator's (see CacheOptions), so watching
 // Secrets or Pods does not cache every Secret or Pod in the cluster.
 func (r *EMQXReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
-	if err := r.Workers.CountFrom(context.Background(), mgr, &v2beta1.EMQX{}); err != nil {
-		return err
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("emqx").
 		For(&v2beta1.EMQX{}, builder.WithPredicates(predicate.Or(
@@ -38,6 +35,8 @@ func (r *EMQXReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) e
 		Owns(&corev1.Secret{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		// The fleet's size, for the worker limit (same informer as For).
+		Watches(&v2beta1.EMQX{}, r.Workers.Counter()).
 		// The restore of spec.restoreFrom: its end turns the cluster Ready.
 		Owns(&v2beta1.EMQXRestore{}).
 		// Pods are owned by the StatefulSets, not by the EMQX resource: map them to their cluster,

@@ -11,7 +11,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers"
 	"github.com/broker-ops/emqx-operator/controllers/internal/testenv"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
@@ -32,7 +34,11 @@ func TestWorkersFollowTheFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate := pipeline.NewWorkerGate("EMQXFleetTest", 0)
-	if err := gate.CountFrom(ctx, mgr, newEMQX(ns, "x", 1, 0)); err != nil {
+	// Counted as the controllers count: a watch beside For, with the gate's handler.
+	err = ctrl.NewControllerManagedBy(mgr).Named("fleet-count-test").
+		Watches(&v2beta1.EMQX{}, gate.Counter()).
+		Complete(reconcile.Func(func(context.Context, reconcile.Request) (reconcile.Result, error) { return reconcile.Result{}, nil }))
+	if err != nil {
 		t.Fatal(err)
 	}
 	// Clusters that exist before the manager starts are counted by the informer's first list.

@@ -25,13 +25,12 @@ import (
 // SetupWithManager watches the kind and every kind of object made for it; pods (owned by the
 // StatefulSet) are mapped by label, users' licence Secrets by reference.
 func (r *Emqx4Reconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
-	if err := r.Workers.CountFrom(context.Background(), mgr, r.New()); err != nil {
-		return err
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(r.Kind).
 		For(r.New(), builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		// The fleet's size, for the worker limit (same informer as For).
+		Watches(r.New(), r.Workers.Counter()).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).

@@ -2,14 +2,14 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	toolscache "k8s.io/client-go/tools/cache"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
 // Worker sizing. A pass of a stable cluster takes milliseconds, but one of a converging cluster
@@ -82,24 +82,21 @@ func (g *WorkerGate) limitLocked() int { return WorkersFor(g.fleet, g.ceiling) }
 func (g *WorkerGate) Added()   { g.resize(+1) }
 func (g *WorkerGate) Removed() { g.resize(-1) }
 
-// CountFrom counts the kind's resources from the manager's informer for obj (the one the
-// controller's For watch uses: no second watch). A nil gate counts nothing.
-func (g *WorkerGate) CountFrom(ctx context.Context, mgr ctrl.Manager, obj client.Object) error {
-	if g == nil {
-		return nil
+// Counter counts the kind's resources: an event handler for a watch of the kind beside the
+// controller's For (controller-runtime shares one informer per kind: no second watch). It counts
+// the informer's create and delete events and enqueues nothing. Riding the controller's watch,
+// rather than asking the cache for the informer at setup, makes the count wait for the kind's
+// CRD as the controller does: an operator started before its CRDs are established waits for them
+// instead of exiting. A nil gate counts nothing.
+func (g *WorkerGate) Counter() handler.EventHandler {
+	return handler.Funcs{
+		CreateFunc: func(context.Context, event.CreateEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			g.Added()
+		},
+		DeleteFunc: func(context.Context, event.DeleteEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			g.Removed()
+		},
 	}
-	inf, err := mgr.GetCache().GetInformer(ctx, obj)
-	if err != nil {
-		return fmt.Errorf("counting the %s resources: %w", g.kind, err)
-	}
-	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { g.Added() },
-		DeleteFunc: func(any) { g.Removed() },
-	})
-	if err != nil {
-		return fmt.Errorf("counting the %s resources: %w", g.kind, err)
-	}
-	return nil
 }
 
 func (g *WorkerGate) resize(delta int) {
