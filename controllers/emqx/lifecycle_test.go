@@ -545,3 +545,21 @@ func TestThePlanStepReadsAnOutsiderBeforeTheScaleIn(t *testing.T) {
 		t.Errorf("plan %+v, want %s evacuated through its own API and the replicants kept at 2", p.plan, outsider)
 	}
 }
+
+// A pass whose Apply changed a StatefulSet takes no lifecycle step: its plan was made on the
+// StatefulSets before the change.
+func TestNoStepOnTheViewBeforeTheApply(t *testing.T) {
+	ns := newNamespace(t, nil)
+	e := newEMQX(ns, "changed", 2, 0)
+	r, _ := newReconciler()
+	p := &pass{e: e, observed: &status.Observed{}, objectsChanged: true,
+		plan: lifecycle.Plan{Step: lifecycle.Step{Kind: lifecycle.StartEvacuation, Node: e.NodeName("changed-core-1")}}}
+	before := fakeEMQX.Requests()
+	out, err := r.executeStep(context.Background(), p)
+	if err != nil || out.Stops() {
+		t.Fatalf("executeStep = %+v, %v; want the pass to go on to Converged", out, err)
+	}
+	if got := fakeEMQX.Requests() - before; got != 0 {
+		t.Errorf("%d EMQX requests: the step planned before the apply was taken", got)
+	}
+}

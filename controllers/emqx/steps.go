@@ -362,6 +362,14 @@ func (r *EMQXReconciler) executeStep(ctx context.Context, p *pass) (pipeline.Out
 	if !p.plan.Busy && converged {
 		r.Rollouts.Release(key)
 	}
+	// The plan was made on the StatefulSets this pass observed, before Apply changed them: which
+	// pods are outdated, and the order they go in, may differ on the new ones. The next pass plans
+	// on what they now say (chaos soak SEED=1, c0 at 06:20:19: a replicant's evacuation for the
+	// previous revision started in the pass that updated both StatefulSets, a core's for the new
+	// revision 120 ms later — two nodes down).
+	if p.objectsChanged && p.plan.Step.Kind != lifecycle.None {
+		return pipeline.Next(), nil
+	}
 	if p.plan.Step.Disruptive && !r.Rollouts.TryAcquire(key) {
 		p.reports.Progress.Reason = pipeline.ReasonWaitingForRolloutSlot
 		p.reports.Progress.Message = fmt.Sprintf("%d clusters are already rolling (--max-concurrent-rollouts); waiting for a slot", r.Rollouts.Max)
