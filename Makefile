@@ -205,6 +205,19 @@ kubeconfig: ## Print the local cluster's kubeconfig path (use: export KUBECONFIG
 bench: ## Benchmarks: render (first and cached) and a no-op reconcile.
 	KUBEBUILDER_ASSETS="$$($(TOOLS) envtest-assets)" go test -run='^$$' -bench=. -benchmem ./internal/render/... ./controllers/...
 
+# The fleet benchmark (docs/bench-scale.md): fleets of N clusters (3 cores each) brought up bare
+# (the operator's rendered objects applied directly) and by the operator, RUNS times each, on a
+# local cluster sized for the largest N; the table goes to stdout and to .work/bench-scale/.
+N ?= 100,500
+RUNS ?= 3
+IDLE ?= 180s
+
+.PHONY: bench-scale
+bench-scale: e2e-binaries ## Fleet benchmark, bare control plane and operator side by side (N, RUNS, IDLE).
+	go test -c -o bin/e2e-benchscale.test ./test/e2e/benchscale
+	BENCH_SIZES=$(N) BENCH_RUNS=$(RUNS) BENCH_IDLE=$(IDLE) \
+		E2E_NET_MODE=$(E2E_NET_MODE) hack/run-e2e.sh test/e2e/benchscale bin/e2e-benchscale.test 24h
+
 # Fuzz targets, package:Target. `make test` runs their seed corpora (with the unit tests); `make
 # fuzz` explores each for FUZZTIME in turn and keeps what it finds under the package's testdata/fuzz.
 FUZZ_TARGETS = ./internal/cli:FuzzRenderManifests ./internal/emqxconf:FuzzConfigData \

@@ -19,6 +19,9 @@
 #                 netns: the caller already runs in a network namespace of its own where
 #                 10.20.0.0/16 is routed to lo (hack/in-netns.sh); EndpointSlices stay real.
 #   NODES         number of fake nodes (default 3)
+#   MAX_PODS      pods each fake node takes (default 110, at most 250: a node's pod IPs are a /24)
+#   SERVICE_CIDR  the Service IP range (default: kube-apiserver's own, a /24 — about 125 EMQX
+#                 clusters); a fleet benchmark sets a wider one
 #   APISERVER_ADVERTISE_ADDRESS  the address kube-apiserver advertises; needed only where there is
 #                 no default route to pick it from (netns mode sets 10.20.255.254 itself)
 #   LOOPBACK_POD_NET  the first two octets of loopback pod IPs (default 127.10); a test that runs a
@@ -30,6 +33,8 @@ CLUSTER_NAME=${CLUSTER_NAME:-emqx-dev}
 WORK_DIR=${WORK_DIR:-$ROOT/.work}
 NET_MODE=${NET_MODE:-loopback}
 NODES=${NODES:-3}
+MAX_PODS=${MAX_PODS:-110}
+SERVICE_CIDR=${SERVICE_CIDR:-}
 LOOPBACK_POD_NET=${LOOPBACK_POD_NET:-127.10}
 export KWOK_WORKDIR=$WORK_DIR/kwok
 CLUSTER_DIR=$WORK_DIR/clusters/$CLUSTER_NAME
@@ -71,8 +76,14 @@ write_config() {
     die "this machine (or network namespace) has no default route, from which kube-apiserver picks the address it
   advertises. Set APISERVER_ADVERTISE_ADDRESS to a local address that is not in 127.0.0.0/8 and run again."
   fi
+  if [[ -n $advertise || -n $SERVICE_CIDR ]]; then
+    apiserver_patch=$'- name: kube-apiserver\n  extraArgs:'
+  fi
   if [[ -n $advertise ]]; then
-    apiserver_patch=$'- name: kube-apiserver\n  extraArgs:\n  - {key: advertise-address, value: "'"$advertise"'"}'
+    apiserver_patch+=$'\n  - {key: advertise-address, value: "'"$advertise"'"}'
+  fi
+  if [[ -n $SERVICE_CIDR ]]; then
+    apiserver_patch+=$'\n  - {key: service-cluster-ip-range, value: "'"$SERVICE_CIDR"'"}'
   fi
   mkdir -p "$CLUSTER_DIR"
   {
@@ -147,8 +158,8 @@ spec:
   podCIDR: $(pod_cidr "$i")
   podCIDRs: [$(pod_cidr "$i")]
 status:
-  allocatable: {cpu: "64", memory: 256Gi, pods: "110"}
-  capacity: {cpu: "64", memory: 256Gi, pods: "110"}
+  allocatable: {cpu: "64", memory: 256Gi, pods: "$MAX_PODS"}
+  capacity: {cpu: "64", memory: 256Gi, pods: "$MAX_PODS"}
 ---
 YAML
   done

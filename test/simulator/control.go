@@ -43,7 +43,8 @@ type NodeView struct {
 //	GET  /sim/nodes/{node}/ds             the durable storage of the node's cluster (DSState)
 //	POST /sim/nodes/{node}/ctl            {"args": ["plugins", "allow", ...]}: run `emqx ctl` on
 //	                                      the node → {"output": ..., "exitCode": N} (CtlResult)
-//	GET  /sim/calls                       API calls the nodes answered
+//	GET  /sim/calls                       API calls the nodes answered (the last 5,000)
+//	GET  /sim/calls/count                 {"total": N}: every call answered since the start
 //	GET  /healthz
 func (s *Simulator) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -110,6 +111,9 @@ func (s *Simulator) ControlHandler() http.Handler {
 	mux.HandleFunc("POST /sim/nodes/{node}/ctl", s.ctlHandler)
 	mux.HandleFunc("GET /sim/calls", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, 200, s.Calls())
+	})
+	mux.HandleFunc("GET /sim/calls/count", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 200, map[string]int64{"total": s.CallCount()})
 	})
 	return mux
 }

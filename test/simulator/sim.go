@@ -94,6 +94,8 @@ type Simulator struct {
 
 	callsMu sync.Mutex
 	calls   []Call
+	// callsTotal counts every call answered, also those the bounded log has dropped.
+	callsTotal int64
 
 	stoppingMu sync.Mutex
 	stopping   map[string]bool // pods whose graceful stop is under way, by UID
@@ -567,6 +569,7 @@ func (s *Simulator) record(c Call) {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
 	s.calls = append(s.calls, c)
+	s.callsTotal++
 	if len(s.calls) > 5000 {
 		s.calls = s.calls[len(s.calls)-5000:]
 	}
@@ -628,4 +631,11 @@ func (s *Simulator) Calls() []Call {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
 	return append([]Call(nil), s.calls...)
+}
+
+// CallCount is how many API calls the nodes have answered since the simulator started.
+func (s *Simulator) CallCount() int64 {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	return s.callsTotal
 }

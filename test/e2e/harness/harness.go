@@ -45,6 +45,9 @@ type Config struct {
 	NoOperator bool
 	// NoCRDs: do not install the operator's CRDs (tests that install CRDs of their own first).
 	NoCRDs bool
+	// Fresh: delete a local cluster of the same name left over from an earlier run first, instead
+	// of reusing it (its size and Service range may not be this run's).
+	Fresh bool
 }
 
 // Env is a running end-to-end environment.
@@ -89,6 +92,11 @@ func Start(cfg Config) (*Env, error) {
 	e.logDir = filepath.Join(e.workDir, "logs")
 	_ = os.RemoveAll(e.logDir)
 
+	if cfg.Fresh {
+		if out, err := e.clusterScript("down"); err != nil {
+			return e, fmt.Errorf("deleting the leftover local cluster: %w\n%s", err, out)
+		}
+	}
 	out, err := e.clusterScript("up")
 	if err != nil {
 		return e, fmt.Errorf("starting the local cluster: %w\n%s", err, out)
@@ -299,6 +307,14 @@ func (m *Manager) Stop() { m.p.stop(10 * time.Second) }
 // Kill kills the manager abruptly (SIGKILL): it releases nothing, its Lease among others.
 func (m *Manager) Kill() { m.p.kill() }
 
+// PeakRSS is the manager's peak resident set in bytes (the kernel's maxrss), known once it ended.
+func (m *Manager) PeakRSS() int64 {
+	if m.p.running() {
+		return 0
+	}
+	return m.p.peakKiB << 10
+}
+
 // Running reports whether the manager has not exited.
 func (m *Manager) Running() bool { return m.p.running() }
 
@@ -353,6 +369,9 @@ func (e *Env) OperatorPeakRSS() (int64, int) {
 	}
 	return peak, runs
 }
+
+// WorkDir holds the environment's state: its local cluster (kwok/), logs and binaries.
+func (e *Env) WorkDir() string { return e.workDir }
 
 // LogDir holds the operator's and simulator's logs.
 func (e *Env) LogDir() string { return e.logDir }

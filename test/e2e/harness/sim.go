@@ -29,6 +29,14 @@ func (c *SimClient) Calls() ([]simulator.Call, error) {
 	return out, c.do(http.MethodGet, "/sim/calls", nil, &out)
 }
 
+// CallCount is how many API calls the nodes have answered since the simulator started.
+func (c *SimClient) CallCount() (int64, error) {
+	var out struct {
+		Total int64 `json:"total"`
+	}
+	return out.Total, c.do(http.MethodGet, "/sim/calls/count", nil, &out)
+}
+
 // SetFaults switches a node's faults.
 func (c *SimClient) SetFaults(node string, f simulator.Faults) error {
 	return c.do(http.MethodPut, "/sim/nodes/"+url.PathEscape(node)+"/faults", f, nil)
