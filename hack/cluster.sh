@@ -22,6 +22,8 @@
 #   MAX_PODS      pods each fake node takes (default 110, at most 250: a node's pod IPs are a /24)
 #   SERVICE_CIDR  the Service IP range (default: kube-apiserver's own, a /24 — about 125 EMQX
 #                 clusters); a fleet benchmark sets a wider one
+#   AUDIT_POLICY, AUDIT_LOG  an audit policy file for kube-apiserver and the file it logs to (both
+#                 or neither; the fleet benchmark counts the operator's uncached reads there)
 #   APISERVER_ADVERTISE_ADDRESS  the address kube-apiserver advertises; needed only where there is
 #                 no default route to pick it from (netns mode sets 10.20.255.254 itself)
 #   LOOPBACK_POD_NET  the first two octets of loopback pod IPs (default 127.10); a test that runs a
@@ -35,6 +37,8 @@ NET_MODE=${NET_MODE:-loopback}
 NODES=${NODES:-3}
 MAX_PODS=${MAX_PODS:-110}
 SERVICE_CIDR=${SERVICE_CIDR:-}
+AUDIT_POLICY=${AUDIT_POLICY:-}
+AUDIT_LOG=${AUDIT_LOG:-}
 LOOPBACK_POD_NET=${LOOPBACK_POD_NET:-127.10}
 export KWOK_WORKDIR=$WORK_DIR/kwok
 CLUSTER_DIR=$WORK_DIR/clusters/$CLUSTER_NAME
@@ -76,7 +80,12 @@ write_config() {
     die "this machine (or network namespace) has no default route, from which kube-apiserver picks the address it
   advertises. Set APISERVER_ADVERTISE_ADDRESS to a local address that is not in 127.0.0.0/8 and run again."
   fi
-  if [[ -n $advertise || -n $SERVICE_CIDR ]]; then
+  [[ $MAX_PODS =~ ^[0-9]+$ ]] && ((MAX_PODS >= 1 && MAX_PODS <= 250)) ||
+    die "MAX_PODS=$MAX_PODS: want 1 to 250 (a fake node's pod IPs are a /24)"
+  if [[ -n $AUDIT_POLICY && -z $AUDIT_LOG ]] || [[ -z $AUDIT_POLICY && -n $AUDIT_LOG ]]; then
+    die "AUDIT_POLICY and AUDIT_LOG go together: set both or neither"
+  fi
+  if [[ -n $advertise || -n $SERVICE_CIDR || -n $AUDIT_POLICY ]]; then
     apiserver_patch=$'- name: kube-apiserver\n  extraArgs:'
   fi
   if [[ -n $advertise ]]; then
@@ -84,6 +93,10 @@ write_config() {
   fi
   if [[ -n $SERVICE_CIDR ]]; then
     apiserver_patch+=$'\n  - {key: service-cluster-ip-range, value: "'"$SERVICE_CIDR"'"}'
+  fi
+  if [[ -n $AUDIT_POLICY ]]; then
+    apiserver_patch+=$'\n  - {key: audit-policy-file, value: "'"$AUDIT_POLICY"'"}'
+    apiserver_patch+=$'\n  - {key: audit-log-path, value: "'"$AUDIT_LOG"'"}'
   fi
   mkdir -p "$CLUSTER_DIR"
   {

@@ -2,8 +2,12 @@ package fleetbench
 
 import (
 	"math"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFigureOf(t *testing.T) {
@@ -45,9 +49,9 @@ func run(size, i int, bare, op float64, idleCPU float64, writes, gets float64, e
 		Operator: OperatorRun{ConvergeSeconds: op, ControlPlaneCPU: 12, IdleSeconds: 90,
 			Converge: OperatorMetrics{CPUSeconds: 8, Reconciles: map[string]float64{"emqx": 400},
 				StepSeconds: map[string]float64{"EMQX/Apply": 3, "EMQX/Plan": 1}},
-			Idle: OperatorMetrics{CPUSeconds: idleCPU, Requests: map[string]float64{"PATCH": writes, "GET": gets},
+			Idle: OperatorMetrics{CPUSeconds: idleCPU, Requests: map[string]float64{"PATCH": writes, "GET": gets + 3},
 				Reconciles: map[string]float64{"emqx": 300}},
-			EMQXCallsIdle: emqxCalls, PeakRSSBytes: rssMiB << 20}}
+			IdleUncachedReads: int(gets), EMQXCallsIdle: emqxCalls, PeakRSSBytes: rssMiB << 20}}
 }
 
 func TestSummarize(t *testing.T) {
@@ -103,9 +107,42 @@ func TestSummarize(t *testing.T) {
 
 	md := Report{Summaries: sums, Settings: Settings{Runs: 3}}.Markdown()
 	for _, want := range []string{"## N = 100 (3 run(s))", "| all Ready after apply (s) | 22.0 (20.0–25.0) | 22.0 (21.0–30.0) = 1.05 (1.00–1.20) × bare |",
-		"GET 0 (0–2), PATCH 0 (0–4)", "| EMQX/Apply |", "| convergence / bare | <= 1.05 | 1.0500 | yes |", "## N = 500 (1 run(s))"} {
+		"GET 6 (6–8), PATCH 0 (0–4)", "| operator uncached reads per 180 s idle (audit log) | — | 0 (0–2) |", "| EMQX/Apply |", "| convergence / bare | <= 1.05 | 1.0500 | yes |", "## N = 500 (1 run(s))"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// Only the operator's gets and lists inside the window count: not its watches, not other
+// clients' reads, not reads before or after.
+func TestAuditReads(t *testing.T) {
+	at := func(s int) string { return time.Date(2026, 12, 7, 12, 0, s, 0, time.UTC).Format(time.RFC3339Nano) }
+	lines := []string{
+		`{"verb":"get","userAgent":"manager/v0.0.0 (linux/amd64) kubernetes/$Format","requestURI":"/api/v1/namespaces/a/secrets/x","requestReceivedTimestamp":"` + at(10) + `"}`,
+		`{"verb":"list","userAgent":"manager/v0.0.0 (linux/amd64) kubernetes/$Format","requestURI":"/apis/apps.emqx.io/v2beta1/emqxes?limit=500","requestReceivedTimestamp":"` + at(20) + `"}`,
+		`{"verb":"watch","userAgent":"manager/v0.0.0 (linux/amd64) kubernetes/$Format","requestURI":"/api/v1/pods?watch=true","requestReceivedTimestamp":"` + at(20) + `"}`,
+		`{"verb":"get","userAgent":"kube-controller-manager/v1.35.0","requestURI":"/api/v1/nodes/n","requestReceivedTimestamp":"` + at(20) + `"}`,
+		`{"verb":"get","userAgent":"manager/v0.0.0 (linux/amd64) kubernetes/$Format","requestURI":"/api/v1/namespaces/a/secrets/x","requestReceivedTimestamp":"` + at(5) + `"}`,
+		`{"verb":"get","userAgent":"manager/v0.0.0 (linux/amd64) kubernetes/$Format","requestURI":"/api/v1/namespaces/a/secrets/x","requestReceivedTimestamp":"` + at(30) + `"}`,
+	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	from, to := time.Date(2026, 12, 7, 12, 0, 10, 0, time.UTC), time.Date(2026, 12, 7, 12, 0, 30, 0, time.UTC)
+	total, byURI, err := AuditReads(path, "manager/", from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"get /api/v1/namespaces/a/secrets/x": 1, "list /apis/apps.emqx.io/v2beta1/emqxes": 1}
+	if total != 2 || !reflect.DeepEqual(byURI, want) {
+		t.Errorf("AuditReads = %d %v, want 2 %v", total, byURI, want)
+	}
+	if err := os.WriteFile(path, []byte("{not json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := AuditReads(path, "manager/", from, to); err == nil {
+		t.Error("a line that is not JSON was not reported")
 	}
 }

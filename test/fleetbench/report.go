@@ -75,6 +75,7 @@ func (r Report) Markdown() string {
 		row("operator CPU to converge (s)", "—", fig(s.OperatorCPUConverge, 2))
 		row("operator CPU per 180 s idle (s)", "—", fig(s.OperatorCPUIdle, 2)+"; per cluster "+fig(s.OperatorCPUIdlePerCluster, 4))
 		row("operator API requests per 180 s idle", "—", counts(s.IdleRequests))
+		row("operator uncached reads per 180 s idle (audit log)", "—", fig(s.IdleReads, 0))
 		row("EMQX API reads per cluster per 30 s idle", "—", fig(s.EMQXReadsPerCluster, 2))
 		row("reconciles while converging", "—", counts(s.ReconcilesConverge))
 		row("reconciles per 180 s idle", "—", counts(s.ReconcilesIdle))

@@ -28,14 +28,18 @@ type OperatorRun struct {
 	IdleSeconds float64         `json:"idleSeconds"`
 	// ControlPlaneIdleCPU is the local cluster's CPU-seconds over the idle window.
 	ControlPlaneIdleCPU float64 `json:"controlPlaneIdleCPUSeconds"`
+	// IdleUncachedReads: the operator's get and list requests over the idle window, from the
+	// API server's audit log (AuditReads); IdleReadsByURI says which.
+	IdleUncachedReads int            `json:"idleUncachedReads"`
+	IdleReadsByURI    map[string]int `json:"idleReadsByURI,omitempty"`
 	// EMQXCallsIdle: the EMQX API calls the simulated nodes answered over the idle window.
 	EMQXCallsIdle int64 `json:"emqxCallsIdle"`
 	// PeakRSSBytes is the kernel's maxrss of the operator process, read when it exited.
 	PeakRSSBytes int64 `json:"peakRSSBytes"`
 }
 
-// Writes are the requests that change something; GET covers the uncached reads (the operator's
-// cached reads never reach the API server; a watch being set up again is a GET too).
+// Writes are the requests that change something. A GET is an uncached read or a watch being set
+// up again: the reads are counted from the audit log instead.
 var writeVerbs = []string{"POST", "PUT", "PATCH", "DELETE"}
 
 // IdleWrites and IdleReads are the operator's API requests over the idle window.
@@ -47,4 +51,4 @@ func (r OperatorRun) IdleWrites() float64 {
 	return n
 }
 
-func (r OperatorRun) IdleReads() float64 { return r.Idle.Requests["GET"] }
+func (r OperatorRun) IdleReads() float64 { return float64(r.IdleUncachedReads) }

@@ -44,7 +44,7 @@ type NodeView struct {
 //	POST /sim/nodes/{node}/ctl            {"args": ["plugins", "allow", ...]}: run `emqx ctl` on
 //	                                      the node → {"output": ..., "exitCode": N} (CtlResult)
 //	GET  /sim/calls                       API calls the nodes answered (the last 5,000)
-//	GET  /sim/calls/count                 {"total": N}: every call answered since the start
+//	GET  /sim/calls/count                 {"total": N}: every REST API call answered since the start
 //	GET  /healthz
 func (s *Simulator) ControlHandler() http.Handler {
 	mux := http.NewServeMux()

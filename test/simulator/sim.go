@@ -94,8 +94,9 @@ type Simulator struct {
 
 	callsMu sync.Mutex
 	calls   []Call
-	// callsTotal counts every call answered, also those the bounded log has dropped.
-	callsTotal int64
+	// apiCallsTotal counts the REST API calls answered, also those the bounded log has dropped
+	// (not the ctl commands, preStop hooks and file reloads the log also holds).
+	apiCallsTotal int64
 
 	stoppingMu sync.Mutex
 	stopping   map[string]bool // pods whose graceful stop is under way, by UID
@@ -569,7 +570,9 @@ func (s *Simulator) record(c Call) {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
 	s.calls = append(s.calls, c)
-	s.callsTotal++
+	if c.isAPICall() {
+		s.apiCallsTotal++
+	}
 	if len(s.calls) > 5000 {
 		s.calls = s.calls[len(s.calls)-5000:]
 	}
@@ -633,9 +636,19 @@ func (s *Simulator) Calls() []Call {
 	return append([]Call(nil), s.calls...)
 }
 
-// CallCount is how many API calls the nodes have answered since the simulator started.
+// CallCount is how many REST API calls the nodes have answered since the simulator started.
 func (s *Simulator) CallCount() int64 {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
-	return s.callsTotal
+	return s.apiCallsTotal
+}
+
+// isAPICall: a call to the REST API, not a ctl command, a preStop hook or a file reload (whose
+// Method is CTL, EXEC, REREAD or PEM_RELOAD).
+func (c Call) isAPICall() bool {
+	switch c.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
 }

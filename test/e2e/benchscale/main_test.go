@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,11 +18,14 @@ import (
 	"time"
 
 	"github.com/broker-ops/emqx-operator/test/e2e/harness"
+	"github.com/broker-ops/emqx-operator/test/fleetbench"
 )
 
 var (
 	env  *harness.Env
 	plan benchPlan
+	// auditLog is kube-apiserver's audit log (fleetbench.AuditPolicy): the operator's uncached reads.
+	auditLog string
 )
 
 const (
@@ -56,34 +60,54 @@ func TestMain(m *testing.M) {
 	// fake node (its pod IPs are a /24), one node spare, and a Service range for every cluster's
 	// Services (the default /24 holds about 125 clusters).
 	pods := largest * plan.Cores
-	for k, v := range map[string]string{"NODES": strconv.Itoa(max(pods/200+2, 3)), "MAX_PODS": "250", "SERVICE_CIDR": "10.96.0.0/16"} {
+	auditDir, err := os.MkdirTemp("", "bench-scale-audit-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-scale:", err)
+		os.Exit(2)
+	}
+	defer os.RemoveAll(auditDir)
+	policy := filepath.Join(auditDir, "policy.yaml")
+	auditLog = filepath.Join(auditDir, "audit.log")
+	if err := os.WriteFile(policy, []byte(fleetbench.AuditPolicy), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-scale:", err)
+		os.Exit(2)
+	}
+	for k, v := range map[string]string{"NODES": strconv.Itoa(max(pods/200+2, 3)), "MAX_PODS": "250", "SERVICE_CIDR": "10.96.0.0/16",
+		"AUDIT_POLICY": policy, "AUDIT_LOG": auditLog} {
 		if err := os.Setenv(k, v); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-scale:", err)
 			os.Exit(2)
 		}
 	}
-	start := time.Now()
-	// Fresh: a cluster left by an earlier run may be sized for another N.
-	env, err = harness.Start(harness.Config{ClusterName: clusterName, NoOperator: true, TimeScale: simTimeScale, Fresh: true})
+	// Ctrl-C (or make's) stops the local cluster, also while it is starting.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	started := make(chan struct{})
 	go func() {
 		<-sig
+		<-started
 		if env != nil {
 			env.Stop()
 		}
+		os.RemoveAll(auditDir)
 		os.Exit(2)
 	}()
+	start := time.Now()
+	// Fresh: a cluster left by an earlier run may be sized for another N.
+	env, err = harness.Start(harness.Config{ClusterName: clusterName, NoOperator: true, TimeScale: simTimeScale, Fresh: true})
+	close(started)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-scale environment:", err)
 		if env != nil {
 			env.Stop()
 		}
+		os.RemoveAll(auditDir)
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "bench-scale: local cluster up in %s (logs in %s)\n", time.Since(start).Round(time.Second), env.LogDir())
 	code := m.Run()
 	env.Stop()
+	os.RemoveAll(auditDir)
 	os.Exit(code)
 }
 
@@ -110,8 +134,9 @@ func readPlan() (benchPlan, error) {
 	for name, d := range map[string]*time.Duration{"BENCH_IDLE": &p.Idle, "BENCH_SETTLE": &p.Settle} {
 		if v := os.Getenv(name); v != "" {
 			parsed, err := time.ParseDuration(v)
-			if err != nil || parsed < 0 {
-				return p, fmt.Errorf("%s=%q: want a duration such as 180s", strings.TrimPrefix(name, "BENCH_"), v)
+			// An idle window of zero would scale a few milliseconds up to 180 s.
+			if err != nil || parsed < 0 || name == "BENCH_IDLE" && parsed < 10*time.Second {
+				return p, fmt.Errorf("%s=%q: want a duration such as 180s (IDLE at least 10s)", strings.TrimPrefix(name, "BENCH_"), v)
 			}
 			*d = parsed
 		}
