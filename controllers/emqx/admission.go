@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 )
 
 // admissionProblem explains why a StatefulSet that should have more pods has none to show for it.
@@ -27,6 +29,8 @@ func (r *EMQXReconciler) admissionProblem(ctx context.Context, sets ...*appsv1.S
 		switch {
 		case err == nil, apierrors.IsAlreadyExists(err):
 			continue
+		case pipeline.NamespaceTerminating(err):
+			return "", "", err // not the pods' fault: the pass ends (see Reconcile)
 		case apierrors.IsForbidden(err):
 			return "PodsForbidden", fmt.Sprintf("the API server refuses the pods of StatefulSet %s: %s", s.Name, err.Error()), nil
 		case apierrors.IsInvalid(err):

@@ -118,6 +118,15 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 
 	p := &pass{e: e, observed: &status.Observed{}}
 	out, step, err := pipeline.Run(ctx, "EMQX", r.steps(), p)
+	if pipeline.NamespaceTerminating(err) {
+		// The namespace is being deleted (its deletion reaches this cluster last or first, in no
+		// set order): nothing more can be made in it, and everything in it goes. No retry, no
+		// status: the deletion's own events end the cluster.
+		r.Rollouts.Release(req.String())
+		r.Health.Forget(req.String())
+		log.FromContext(ctx).V(1).Info("the namespace is being deleted; nothing to do", "step", step)
+		return ctrl.Result{}, r.Upgrade.Observe(ctx, req.String(), "")
+	}
 	// The effect the reads asked for: a referenced Secret is watched from now on.
 	err = errors.Join(err, refs.WatchSecrets(ctx, r.Client, p.unwatched))
 	next := status.Compute(e, current.Status, p.observed, p.reports)

@@ -258,9 +258,11 @@ func (r *EMQXReconciler) applyStep(ctx context.Context, p *pass) (pipeline.Outco
 		p.reports.Progress = status.ProgressReport{Role: roleOf(e, replacing.Name), Reason: pipeline.ReasonReplacingObject, Message: replacing.Error(), Busy: true}
 		return pipeline.WaitFor(pipeline.ObjectReleased, pipeline.ReasonReplacingObject), nil
 	}
-	if err != nil {
+	if err != nil && !pipeline.NamespaceTerminating(err) {
 		p.reports.Apply.Error = err.Error()
 		r.Recorder.Eventf(e, nil, corev1.EventTypeWarning, pipeline.ReasonApplyFailed, "Apply", "%s", err.Error())
+	}
+	if err != nil {
 		return pipeline.Outcome{}, err
 	}
 	p.reports.Apply.Applied = true

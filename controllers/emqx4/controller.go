@@ -108,6 +108,11 @@ func (r *Emqx4Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	p.spec, p.listener = v1beta2.Defaulted(current)
 	p.image = render.RewriteImage(p.spec.Image, r.Renderer.Overrides().ImageRegistry)
 	out, step, err := pipeline.Run(ctx, r.Kind, r.steps(), p)
+	if pipeline.NamespaceTerminating(err) {
+		// The namespace is being deleted: nothing more can be made in it, and all of it goes.
+		log.FromContext(ctx).V(1).Info("the namespace is being deleted; nothing to do", "step", step)
+		return ctrl.Result{}, nil
+	}
 	// The effect the reads asked for: a referenced Secret is watched from now on.
 	err = errors.Join(err, refs.WatchSecrets(ctx, r.Client, p.unwatched))
 	next := status.ComputeEmqx4(current, p.observed())

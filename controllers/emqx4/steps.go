@@ -89,8 +89,10 @@ func (r *Emqx4Reconciler) applyStep(ctx context.Context, p *pass4) (pipeline.Out
 		p.applying = true
 		return pipeline.WaitFor(pipeline.ObjectReleased, pipeline.ReasonReplacingObject), nil
 	}
-	if err != nil {
+	if err != nil && !pipeline.NamespaceTerminating(err) {
 		r.Recorder.Eventf(p.c, nil, corev1.EventTypeWarning, pipeline.ReasonApplyFailed, "Apply", "%s", err.Error())
+	}
+	if err != nil {
 		return pipeline.Outcome{}, err
 	}
 	p.applied = true

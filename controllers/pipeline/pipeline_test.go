@@ -3,10 +3,15 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
@@ -132,4 +137,28 @@ func TestRolloutLimiter(t *testing.T) {
 		t.Error("a nil or zero limiter must not limit")
 	}
 	none.Release("x")
+}
+
+func TestNamespaceTerminating(t *testing.T) {
+	terminating := &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
+		Message: `secrets "x" is forbidden: unable to create new content in namespace a because it is being terminated`,
+		Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause, Field: "a"}}},
+	}}
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the refusal", terminating, true},
+		{"wrapped", fmt.Errorf("applying Secret x: %w", terminating), true},
+		{"joined", errors.Join(errors.New("other"), terminating), true},
+		{"another Forbidden", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "p", errors.New("quota")), false},
+		{"nil", nil, false},
+	}
+	for _, c := range cases {
+		if got := NamespaceTerminating(c.err); got != c.want {
+			t.Errorf("%s: NamespaceTerminating = %v, want %v", c.name, got, c.want)
+		}
+	}
 }
