@@ -39,6 +39,7 @@ import (
 	"github.com/broker-ops/emqx-operator/controllers/emqx4"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/controllers/plugin"
+	"github.com/broker-ops/emqx-operator/internal/apply"
 	"github.com/broker-ops/emqx-operator/internal/cli"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/fleetmetrics"
@@ -231,6 +232,8 @@ func runManager(args []string) int {
 		// Passes at once: one per ten clusters, at least four, at most watches.yaml's
 		// maxConcurrentReconciles (or pipeline.DefaultWorkerCeiling).
 		Workers: pipeline.NewWorkerGate("EMQX", emqxWatch.MaxConcurrentReconciles),
+		// A stable cluster's pass compares only the objects that changed since it last looked.
+		ApplyMemo: apply.NewUpToDateMemo(),
 	}
 	if err := r.SetupWithManager(mgr, r.Workers.Ceiling()); err != nil {
 		setupLog.Error(err, "setting up the EMQX controller")

@@ -23,6 +23,7 @@ import (
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/controllers/refs"
+	"github.com/broker-ops/emqx-operator/internal/apply"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
@@ -61,6 +62,9 @@ type EMQXReconciler struct {
 	// Workers sizes how many passes run at once from the number of clusters (nil: as many as the
 	// controller's workers).
 	Workers *pipeline.WorkerGate
+	// ApplyMemo lets a stable cluster's apply skip comparing the objects it found up to date
+	// before (nil: every pass compares every object).
+	ApplyMemo *apply.UpToDateMemo
 
 	// toldRFAbove: clusters (namespace/name) whose replication-factor Warning this process has told. The
 	// status says it too, but the next pass may read a cache that has not yet delivered that
@@ -101,6 +105,7 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if err := r.Client.Get(ctx, req.NamespacedName, current); err != nil {
 		r.Rollouts.Release(req.String())
 		r.Health.Forget(req.String())
+		r.ApplyMemo.Forget(req.NamespacedName)
 		r.toldRFAbove.Delete(req.String())
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, r.Upgrade.Observe(ctx, req.String(), "")
@@ -111,6 +116,7 @@ func (r *EMQXReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		// Owner references hand the children to the garbage collector; PVCs stay (retention policy).
 		r.Rollouts.Release(req.String())
 		r.Health.Forget(req.String())
+		r.ApplyMemo.Forget(req.NamespacedName)
 		return ctrl.Result{}, r.Upgrade.Observe(ctx, req.String(), "")
 	}
 	e := current.DeepCopy()

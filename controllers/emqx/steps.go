@@ -250,7 +250,7 @@ func (r *EMQXReconciler) applyStep(ctx context.Context, p *pass) (pipeline.Outco
 	if err != nil {
 		return pipeline.Outcome{}, err
 	}
-	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder, ReplaceForeign: adopting(e)}
+	applier := &apply.Applier{Client: r.Client, Scheme: r.Scheme, Recorder: r.Recorder, ReplaceForeign: adopting(e), Memo: r.ApplyMemo}
 	changes, err := applier.Apply(ctx, e, objs)
 	var replacing *apply.ReplacePending
 	if errors.As(err, &replacing) {

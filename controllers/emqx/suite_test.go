@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/broker-ops/emqx-operator/controllers/internal/testenv"
+	"github.com/broker-ops/emqx-operator/internal/apply"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi/emqxapitest"
 	"github.com/broker-ops/emqx-operator/internal/render"
@@ -68,5 +69,5 @@ type (
 func newReconciler() (*EMQXReconciler, *counts) {
 	c, live, n := testenv.Counted()
 	return &EMQXReconciler{Client: c, APIReader: live, Scheme: scheme, Recorder: recorder, Renderer: renderer,
-		EMQXClients: testenv.EMQXClients}, n
+		EMQXClients: testenv.EMQXClients, ApplyMemo: apply.NewUpToDateMemo()}, n
 }

@@ -51,6 +51,9 @@ type Applier struct {
 	// reported as *NotOwned. For objects a user may well have made by hand under the same name
 	// (a PodMonitor written from the vendor's docs): a forced apply would silently take it over.
 	OnlyOwned bool
+	// Memo skips the comparison of objects found up to date before, unchanged since on both
+	// sides (nil: every object is compared).
+	Memo *UpToDateMemo
 }
 
 // Change is one object the applier created or changed.
@@ -150,7 +153,10 @@ func (a *Applier) applyOne(ctx context.Context, owner, desired client.Object) (*
 		if err := a.takeOver(ctx, desired, live); err != nil {
 			return nil, err
 		}
+	case a.Memo.known(owner, gvk, live, hash):
+		return nil, nil
 	case UpToDate(desired, live):
+		a.Memo.remember(owner, gvk, live, hash)
 		return nil, nil
 	default:
 		log.FromContext(ctx).V(1).Info("object out of date", "object", render.KindOf(desired)+"/"+desired.GetName(),
