@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -116,6 +117,7 @@ func runManager(args []string) int {
 	metricsCertDir := fs.String("metrics-cert-dir", "",
 		"directory with tls.crt and tls.key for the metrics endpoint, reloaded when they change (default: a self-signed certificate made at start)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "health and readiness probe address")
+	pprofAddr := fs.String("pprof-bind-address", "0", "address of Go's profiling endpoints (/debug/pprof/); \"0\" (the default) serves none. Unauthenticated: bind it to loopback and reach it with kubectl port-forward")
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader (a Lease), so only one replica acts")
 	leaseNamespace := fs.String("leader-election-namespace", "", "namespace of the leader Lease (default: the pod's namespace)")
 	watchesFile := fs.String("watches-file", "", "watches.yaml to use instead of the compiled-in one")
@@ -184,6 +186,7 @@ func runManager(args []string) int {
 		Scheme:                        scheme,
 		Metrics:                       metricsOptions(*metricsAddr, *secureMetrics, *metricsCertDir),
 		HealthProbeBindAddress:        *probeAddr,
+		PprofBindAddress:              *pprofAddr,
 		LeaderElection:                *leaderElect,
 		LeaderElectionID:              "emqx-operator.apps.emqx.io",
 		LeaderElectionNamespace:       *leaseNamespace,
@@ -234,6 +237,10 @@ func runManager(args []string) int {
 		Workers: pipeline.NewWorkerGate("EMQX", emqxWatch.MaxConcurrentReconciles),
 		// A stable cluster's pass compares only the objects that changed since it last looked.
 		ApplyMemo: apply.NewUpToDateMemo(),
+	}
+	if err := controllers.IndexFields(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		setupLog.Error(err, "indexing the cache")
+		return 1
 	}
 	if err := r.SetupWithManager(mgr, r.Workers.Ceiling()); err != nil {
 		setupLog.Error(err, "setting up the EMQX controller")

@@ -3,6 +3,8 @@ package benchscale
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +23,9 @@ import (
 // operatorArgs: production defaults, except what a benchmark on loopback needs (no leader
 // election, plain-HTTP metrics to scrape) and the client-side limiter off (the issue's setting:
 // the API server's own fairness is the limit).
-func operatorArgs(metricsAddr string) []string {
+func operatorArgs(metricsAddr, pprofAddr string) []string {
 	return []string{"--leader-elect=false", "--metrics-bind-address=" + metricsAddr, "--metrics-secure=false",
-		"--health-probe-bind-address=127.0.0.1:0", "--kube-api-qps=-1"}
+		"--health-probe-bind-address=127.0.0.1:0", "--kube-api-qps=-1", "--pprof-bind-address=" + pprofAddr}
 }
 
 // operatorUserAgent starts client-go's user agent for bin/manager: the binary's name and a slash.
@@ -94,8 +96,12 @@ func runOperator(t *testing.T, cl client.Client, n, run int) (r fleetbench.Opera
 	if err != nil {
 		t.Fatal(err)
 	}
+	pprofAddr, err := harness.FreeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	mgrStart := time.Now()
-	mgr, err := env.StartManager(fmt.Sprintf("operator-%d-%d", n, run), []string{"KUBECONFIG=" + env.Kubeconfig}, operatorArgs(addr)...)
+	mgr, err := env.StartManager(fmt.Sprintf("operator-%d-%d", n, run), []string{"KUBECONFIG=" + env.Kubeconfig}, operatorArgs(addr, pprofAddr)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,12 +132,25 @@ func runOperator(t *testing.T, cl client.Client, n, run int) (r fleetbench.Opera
 
 	time.Sleep(plan.Settle)
 	m2, cp2, calls2, idleStart := scrape(t, addr), controlPlaneCPU(t), callCount(t), time.Now()
+	// The idle window's CPU profile, and the heap at its end, for `go tool pprof` (where the
+	// idle figures come from).
+	profiled, dir := make(chan error, 1), outDir(t)
+	go func() {
+		profiled <- saveProfile(dir, pprofAddr, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(plan.Idle.Seconds())),
+			fmt.Sprintf("operator-N%d-run%d-idle.cpu.pprof", n, run))
+	}()
 	time.Sleep(plan.Idle)
 	m3, cp3, calls3, idleEnd := scrape(t, addr), controlPlaneCPU(t), callCount(t), time.Now()
 	r.IdleSeconds = idleEnd.Sub(idleStart).Seconds()
 	r.Idle = m3.Minus(m2)
 	r.ControlPlaneIdleCPU = cp3 - cp2
 	r.EMQXCallsIdle = calls3 - calls2
+	if err := saveProfile(dir, pprofAddr, "/debug/pprof/heap", fmt.Sprintf("operator-N%d-run%d-heap.pprof", n, run)); err != nil {
+		t.Error(err)
+	}
+	if err := <-profiled; err != nil {
+		t.Error(err)
+	}
 	// The operator's gets and lists from the audit log (client-go's user agent starts with the
 	// binary's name): its metric counts a watch set up again as a GET too. The log is written as
 	// each request completes, so a read received before idleEnd is there by now.
@@ -171,4 +190,25 @@ func controlPlaneCPU(t *testing.T) float64 {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// saveProfile fetches one of the operator's Go profiles into dir.
+func saveProfile(dir, pprofAddr, path, name string) error {
+	resp, err := http.Get("http://" + pprofAddr + path)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: %s", path, resp.Status)
+	}
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("profile %s: %w", path, err)
+	}
+	return f.Close()
 }

@@ -15,7 +15,7 @@ func report(runs []fleetbench.Run, started time.Time) fleetbench.Report {
 		Machine: fleetbench.ThisMachine(started),
 		Settings: fleetbench.Settings{Sizes: plan.Sizes, Runs: plan.Runs, CoresPerCluster: plan.Cores,
 			IdleSeconds: plan.Idle.Seconds(), SettleSeconds: plan.Settle.Seconds(), SimTimeScale: simTimeScale,
-			OperatorArgs: operatorArgs("127.0.0.1:PORT")},
+			OperatorArgs: operatorArgs("127.0.0.1:PORT", "127.0.0.1:PORT")},
 		Summaries: fleetbench.Summarize(runs),
 		Runs:      runs,
 	}
@@ -25,13 +25,7 @@ func report(runs []fleetbench.Run, started time.Time) fleetbench.Report {
 // paths are from the checkout).
 func writeReport(t *testing.T, runs []fleetbench.Run, started time.Time) {
 	t.Helper()
-	dir := plan.Out
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(env.RepoRoot(), dir)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := outDir(t)
 	rep := report(runs, started)
 	raw, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
@@ -43,4 +37,17 @@ func writeReport(t *testing.T, runs []fleetbench.Run, started time.Time) {
 	if err := os.WriteFile(filepath.Join(dir, "bench-scale.md"), []byte(rep.Markdown()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// outDir is the output directory, made if need be (relative paths are from the checkout).
+func outDir(t testing.TB) string {
+	t.Helper()
+	dir := plan.Out
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(env.RepoRoot(), dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
