@@ -51,7 +51,7 @@ func adopting(e *v2beta1.EMQX) bool {
 // Both StatefulSets and ReplicaSets come from the cache (they carry the managed-by label).
 func (r *EMQXReconciler) foreignWorkloads(ctx context.Context, e *v2beta1.EMQX) (foreignCheck, error) {
 	sets := &appsv1.StatefulSetList{}
-	if err := r.Client.List(ctx, sets, client.InNamespace(e.Namespace), client.MatchingLabels{v2beta1.LabelInstance: e.Name}); err != nil {
+	if err := r.Client.List(ctx, sets, client.InNamespace(e.Namespace), pipeline.OfInstance(e.Name), client.MatchingLabels{v2beta1.LabelInstance: e.Name}); err != nil {
 		return foreignCheck{}, err
 	}
 	var vendorCores []appsv1.StatefulSet
@@ -69,7 +69,7 @@ func (r *EMQXReconciler) foreignWorkloads(ctx context.Context, e *v2beta1.EMQX) 
 		}
 	}
 	rsets := &appsv1.ReplicaSetList{}
-	if err := r.Client.List(ctx, rsets, client.InNamespace(e.Namespace), client.MatchingLabels{v2beta1.LabelInstance: e.Name}); err != nil {
+	if err := r.Client.List(ctx, rsets, client.InNamespace(e.Namespace), pipeline.OfInstance(e.Name), client.MatchingLabels{v2beta1.LabelInstance: e.Name}); err != nil {
 		return foreignCheck{}, err
 	}
 	for _, s := range rsets.Items {
@@ -128,7 +128,7 @@ func (r *EMQXReconciler) recordAdoptedCore(ctx context.Context, e *v2beta1.EMQX,
 // the same pods as this operator's, and a pod under two budgets cannot be evicted at all.
 func (r *EMQXReconciler) removeForeignPDBs(ctx context.Context, e *v2beta1.EMQX) error {
 	list := &policyv1.PodDisruptionBudgetList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(e.Namespace), client.MatchingLabels{v2beta1.LabelInstance: e.Name}); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(e.Namespace), pipeline.OfInstance(e.Name), client.MatchingLabels{v2beta1.LabelInstance: e.Name}); err != nil {
 		return err
 	}
 	for i := range list.Items {

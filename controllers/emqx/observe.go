@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 	"github.com/broker-ops/emqx-operator/internal/emqxapi"
 	"github.com/broker-ops/emqx-operator/internal/healthpoll"
 	"github.com/broker-ops/emqx-operator/internal/status"
@@ -32,7 +33,7 @@ func (r *EMQXReconciler) observeObjects(ctx context.Context, e *v2beta1.EMQX) *s
 		return &status.Observed{ReadErr: err}
 	}
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(e.Namespace), client.MatchingLabels(e.SelectorLabels())); err != nil {
+	if err := r.Client.List(ctx, pods, client.InNamespace(e.Namespace), pipeline.OfInstance(e.Name), client.MatchingLabels(e.SelectorLabels())); err != nil {
 		return &status.Observed{ReadErr: err}
 	}
 	o.Pods = pods.Items

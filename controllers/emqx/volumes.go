@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+	"github.com/broker-ops/emqx-operator/controllers/pipeline"
 )
 
 // expandVolumes grows the core PVCs in place to the size the spec asks for. A StatefulSet never
@@ -22,7 +23,7 @@ func (r *EMQXReconciler) expandVolumes(ctx context.Context, e *v2beta1.EMQX) (st
 		return "", nil
 	}
 	pvcs := &corev1.PersistentVolumeClaimList{}
-	if err := r.Client.List(ctx, pvcs, client.InNamespace(e.Namespace), client.MatchingLabels(e.RoleSelectorLabels(v2beta1.RoleCore))); err != nil {
+	if err := r.Client.List(ctx, pvcs, client.InNamespace(e.Namespace), pipeline.OfInstance(e.Name), client.MatchingLabels(e.RoleSelectorLabels(v2beta1.RoleCore))); err != nil {
 		return "", err
 	}
 	for i := range pvcs.Items {

@@ -162,3 +162,13 @@ func TestNamespaceTerminating(t *testing.T) {
 		}
 	}
 }
+
+func TestInstanceOf(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"apps.emqx.io/instance": "emqx"}}}
+	if got := InstanceOf(pod); len(got) != 1 || got[0] != "emqx" {
+		t.Errorf("InstanceOf(a cluster's pod) = %v, want [emqx]", got)
+	}
+	if got := InstanceOf(&corev1.Pod{}); got != nil {
+		t.Errorf("InstanceOf(a pod of no cluster) = %v, want none", got)
+	}
+}

@@ -98,6 +98,10 @@ func run(m *testing.M, ready func()) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if err := controllers.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		return 1
+	}
 	go func() { _ = mgr.Start(ctx) }()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		fmt.Fprintln(os.Stderr, "cache did not sync")
