@@ -540,3 +540,39 @@ func TestAnUnlistedNodeWithAReadyPodIsNotRemovedUnevacuated(t *testing.T) {
 		})
 	}
 }
+
+// The spec changes while a replicant is being evacuated (for the previous revision, or for a
+// scale-in the user then undid), and the core StatefulSet's status catches up before the
+// replicant one's: until both have, nothing new starts — never a core's evacuation beside the
+// replicant's (chaos soak SEED=1, c0 at 14:15:34 and c2 at 14:23:48).
+func TestNothingStartsWhileOneStatefulSetHasNotSeenItsSpec(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepare func(f *fixture)
+	}{
+		{"replicant drained for the previous revision", func(f *fixture) {
+			outdate(&f.state.Replicant)
+		}},
+		{"replicant drained for a scale-in the user undid", func(f *fixture) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(3, 1)
+			tc.prepare(f)
+			node := NodeName(f.e, "c-replicant-0")
+			f.state.Evacuations[node] = evac(node, "evicting_conns", 10, 5)
+			// The spec changes again: the core StatefulSet's status has caught up (every core is
+			// outdated), the replicant one's not yet.
+			f.state.Core.Set.Status.UpdateRevision = "r3"
+			f.state.Replicant.Set.Generation = 2
+			p := Decide(f.state)
+			if p.Step.Kind != None || p.Reason != "WaitingForStatefulSet" || p.Role != v2beta1.RoleReplicant || !p.Busy {
+				t.Fatalf("plan = %+v, want a wait for the replicant StatefulSet", p)
+			}
+			// Caught up: the replicant is outdated too, and its evacuation ends before a core's starts.
+			f.state.Replicant.Set.Status.ObservedGeneration, f.state.Replicant.Set.Status.UpdateRevision = 2, "r3"
+			if p := Decide(f.state); p.Step.Kind != StopEvacuation || p.Step.Node != node {
+				t.Fatalf("plan = %+v, want %s's evacuation ended first", p, node)
+			}
+		})
+	}
+}

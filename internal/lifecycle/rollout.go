@@ -63,6 +63,18 @@ func rollOut(s *State, p *Plan) bool {
 			}
 		}
 	}
+	// Gate: which pods are outdated is known per StatefulSet only once its controller has seen the
+	// latest spec. Right after a spec change one StatefulSet's status may have caught up and the
+	// other's not: its pods then read as up to date, and a node evacuated for it (by an earlier
+	// rollout, or a scale-in the user has just undone) reads as neither departing nor outdated —
+	// the plan would start a second evacuation beside it (chaos soak SEED=1, c0 at 14:15:34 and c2
+	// at 14:23:48: core-2 evacuated while replicant-0 still was). The controller catches up within
+	// moments; its status update wakes the next pass.
+	if role := awaitingObservation(s); role != nil {
+		p.Reason, p.Role = "WaitingForStatefulSet", role.Name
+		p.Message = fmt.Sprintf("the %s StatefulSet's controller has not seen its latest spec yet: which of its pods are outdated is not known", role.Name)
+		return true
+	}
 	// Gate: never take a second node down. Every wanted pod must exist, be Ready for
 	// initialDelaySeconds and run as a node of the cluster before the next one is replaced.
 	if reason, msg := unhealthy(s); reason != "" {
@@ -94,6 +106,17 @@ func rollOut(s *State, p *Plan) bool {
 		target, role = replOut, &s.Replicant
 	}
 	return replace(s, p, role, target[0], target)
+}
+
+// awaitingObservation is a role whose StatefulSet exists but whose status does not yet describe
+// its latest spec (nil when both do).
+func awaitingObservation(s *State) *Role {
+	for _, role := range []*Role{&s.Core, &s.Replicant} {
+		if role.Set != nil && role.updateRevision() == "" {
+			return role
+		}
+	}
+	return nil
 }
 
 // replace drains pod (one of target, the role's outdated pods) and then replaces it.
