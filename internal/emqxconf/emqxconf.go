@@ -142,6 +142,13 @@ func isInclude(text string, i int) bool {
 // would hang a reconcile worker. Comments and triple-quoted strings, which may span lines, are
 // skipped; HOCON allows no bracket or brace in an unquoted string, so counting them is exact.
 func everythingClosed(text string) error {
+	_, err := scan(text)
+	return err
+}
+
+// scan is everythingClosed's walk over the text; it also reports whether the text holds a
+// substitution ${...} outside quoted strings and comments.
+func scan(text string) (substitutions bool, err error) {
 	line := 1
 	type open struct {
 		closer byte
@@ -159,7 +166,7 @@ func everythingClosed(text string) error {
 		case strings.HasPrefix(text[i:], `"""`):
 			end := strings.Index(text[i+3:], `"""`)
 			if end < 0 {
-				return fmt.Errorf("line %d: a triple-quoted string is not closed", line)
+				return substitutions, fmt.Errorf("line %d: a triple-quoted string is not closed", line)
 			}
 			line += strings.Count(text[i:i+3+end], "\n")
 			i += 3 + end + 2
@@ -170,15 +177,15 @@ func everythingClosed(text string) error {
 		case c == 'i' && isInclude(text, i):
 			// The Go parser would read the included file from the operator's own filesystem (and
 			// quote it in errors that reach the status); the nodes would read theirs.
-			return fmt.Errorf("line %d: include is not supported in spec.config.data: put the settings in config.data itself", line)
+			return substitutions, fmt.Errorf("line %d: include is not supported in spec.config.data: put the settings in config.data itself", line)
 		case c == '`':
 			// The Go scanner reads a backquote as the start of a raw string that may swallow the
 			// lines after it; HOCON has no such string.
-			return fmt.Errorf("line %d: a backquote (`) is not valid in HOCON outside a quoted string", line)
+			return substitutions, fmt.Errorf("line %d: a backquote (`) is not valid in HOCON outside a quoted string", line)
 		case c == '"':
 			for i++; ; i++ {
 				if i >= len(text) || text[i] == '\n' {
-					return fmt.Errorf("line %d: a quoted string is not closed on its line", line)
+					return substitutions, fmt.Errorf("line %d: a quoted string is not closed on its line", line)
 				}
 				if text[i] == '\\' && i+1 < len(text) && text[i+1] != '\n' {
 					i++
@@ -195,28 +202,29 @@ func everythingClosed(text string) error {
 			}
 			if c == '{' && i > 0 && text[i-1] == '$' {
 				closer = ')' // a substitution: marked apart, closed by '}' on its line
+				substitutions = true
 			}
 			stack = append(stack, open{closer, line})
 		case c == '}' || c == ']':
 			if len(stack) == 0 {
-				return fmt.Errorf("line %d: %q closes nothing", line, c)
+				return substitutions, fmt.Errorf("line %d: %q closes nothing", line, c)
 			}
 			top := stack[len(stack)-1]
 			if want := top.closer; want != c && (want != ')' || c != '}') {
-				return fmt.Errorf("line %d: %q closes what line %d opened with %q", line, c, top.line, map[byte]string{'}': "{", ']': "[", ')': "${"}[want])
+				return substitutions, fmt.Errorf("line %d: %q closes what line %d opened with %q", line, c, top.line, map[byte]string{'}': "{", ']': "[", ')': "${"}[want])
 			}
 			stack = stack[:len(stack)-1]
 		}
 		if len(stack) > 0 && stack[len(stack)-1].closer == ')' && i < len(text) && text[i] == '\n' {
-			return fmt.Errorf("line %d: a substitution ${...} is not closed on its line", stack[len(stack)-1].line)
+			return substitutions, fmt.Errorf("line %d: a substitution ${...} is not closed on its line", stack[len(stack)-1].line)
 		}
 	}
 	if len(stack) > 0 {
 		top := stack[len(stack)-1]
 		what := map[byte]string{'}': "an object {", ']': "an array [", ')': "a substitution ${"}[top.closer]
-		return fmt.Errorf("line %d: %s is not closed", top.line, what)
+		return substitutions, fmt.Errorf("line %d: %s is not closed", top.line, what)
 	}
-	return nil
+	return substitutions, nil
 }
 
 // Scalar is the plain value at path, unquoted ("" and false when path is unset or holds an object

@@ -82,7 +82,7 @@ const (
 	evacuationMargin = 60 * time.Second
 	// WaitHealthCheck is how long an evacuating node keeps accepting clients while load balancers
 	// notice it is leaving (availability_check answers 503 from the start).
-	WaitHealthCheck = 10
+	WaitHealthCheck = v2beta1.WaitHealthCheckSeconds
 )
 
 func (r Role) current() int32 {

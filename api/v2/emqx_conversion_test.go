@@ -1,0 +1,288 @@
+package v2
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/randfill"
+
+	"github.com/broker-ops/emqx-operator/api/internal/convert"
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+)
+
+// filler fills every exported field at random, with few elements per list so that each run covers
+// many objects; quantities get parseable values.
+func filler(seed int64) *randfill.Filler {
+	return randfill.NewWithSeed(seed).NilChance(0.3).NumElements(0, 2).Funcs(
+		func(q *resource.Quantity, c randfill.Continue) {
+			*q = *resource.NewQuantity(c.Int63n(1<<20), resource.BinarySI)
+		},
+		func(t *metav1.Time, c randfill.Continue) { *t = metav1.Unix(c.Int63n(1<<31), 0) },
+	)
+}
+
+// sameJSON fails the test with both objects when they differ.
+func sameJSON(t *testing.T, what string, want, got any) {
+	t.Helper()
+	if equality.Semantic.DeepEqual(want, got) {
+		return
+	}
+	w, _ := json.MarshalIndent(want, "", " ")
+	g, _ := json.MarshalIndent(got, "", " ")
+	wl, gl := strings.Split(string(w), "\n"), strings.Split(string(g), "\n")
+	for i := range min(len(wl), len(gl)) {
+		if wl[i] != gl[i] {
+			t.Fatalf("%s: first difference at line %d: want %q, got %q\nwant:\n%s\ngot:\n%s", what, i, wl[i], gl[i], w, g)
+		}
+	}
+	t.Fatalf("%s: differ\nwant:\n%s\ngot:\n%s", what, w, g)
+}
+
+// Every v2beta1 object survives v2beta1 → v2 → v2beta1 unchanged. The objects are defaulted first,
+// as every stored object is (the conversion materialises v2beta1's defaults on the way out).
+func TestHubRoundTripThroughV2KeepsEveryField(t *testing.T) {
+	for seed := int64(0); seed < 300; seed++ {
+		f := filler(seed)
+		in := &v2beta1.EMQX{}
+		f.Fill(in)
+		in.TypeMeta = metav1.TypeMeta{} // the webhook sets the kind and version of what it returns
+		in.Default()
+		delete(in.Annotations, ConversionAnnotation)
+		if len(in.Annotations) == 0 {
+			in.Annotations = nil
+		}
+		mid := &EMQX{}
+		if err := mid.ConvertFrom(in.DeepCopy()); err != nil {
+			t.Fatalf("seed %d: to v2: %v", seed, err)
+		}
+		out := &v2beta1.EMQX{}
+		if err := mid.ConvertTo(out); err != nil {
+			t.Fatalf("seed %d: back: %v", seed, err)
+		}
+		sameJSON(t, fmt.Sprintf("seed %d", seed), in, out)
+	}
+}
+
+// Every v2 object survives v2 → v2beta1 → v2 unchanged, status included, once it holds what the
+// API server's defaulting gives it. Two status facts are v2 only and are the operator's to write:
+// the pod name (read again from the node name) and the evacuations (reported on every pass).
+func TestV2RoundTripThroughTheHubKeepsEveryField(t *testing.T) {
+	for seed := int64(0); seed < 300; seed++ {
+		f := filler(seed)
+		in := &EMQX{}
+		f.Fill(in)
+		in.TypeMeta = metav1.TypeMeta{}
+		in.Name = "c"
+		delete(in.Annotations, ConversionAnnotation)
+		if len(in.Annotations) == 0 {
+			in.Annotations = nil
+		}
+		defaultLikeTheAPIServer(in)
+		in.Status.NodeEvacuationsStatus = nil
+		for _, nodes := range [][]EMQXNode{in.Status.CoreNodes, in.Status.ReplicantNodes} {
+			for i := range nodes {
+				nodes[i].PodName = convert.PodOfNode(in.Name, nodes[i].Name)
+			}
+		}
+		mid := &v2beta1.EMQX{}
+		if err := in.DeepCopy().ConvertTo(mid); err != nil {
+			t.Fatalf("seed %d: to the hub: %v", seed, err)
+		}
+		out := &EMQX{}
+		if err := out.ConvertFrom(mid); err != nil {
+			t.Fatalf("seed %d: back: %v", seed, err)
+		}
+		sameJSON(t, fmt.Sprintf("seed %d", seed), in, out)
+	}
+}
+
+// defaultLikeTheAPIServer gives a v2 object the defaults the v2 schema gives the fields the
+// conversion materialises.
+func defaultLikeTheAPIServer(e *EMQX) {
+	if e.Spec.UpdateStrategy.EvacuationStrategy == (EvacuationStrategy{}) {
+		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: 60}
+	}
+	for _, p := range []*ReplicantTemplateSpec{&e.Spec.CoreTemplate.Spec.ReplicantTemplateSpec, replicantSpec(e)} {
+		if p == nil {
+			continue
+		}
+		if p.Replicas == nil {
+			p.Replicas = ptr.To(int32(2))
+		}
+		if p.PodSecurityContext == nil {
+			p.PodSecurityContext = DefaultPodSecurityContext()
+		}
+	}
+}
+
+func replicantSpec(e *EMQX) *ReplicantTemplateSpec {
+	if e.Spec.ReplicantTemplate == nil {
+		return nil
+	}
+	return &e.Spec.ReplicantTemplate.Spec
+}
+
+func toV2(t *testing.T, in *v2beta1.EMQX) *EMQX {
+	t.Helper()
+	out := &EMQX{}
+	if err := out.ConvertFrom(in); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func toHub(t *testing.T, in *EMQX) *v2beta1.EMQX {
+	t.Helper()
+	out := &v2beta1.EMQX{}
+	if err := in.ConvertTo(out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func hubCluster() *v2beta1.EMQX {
+	e := &v2beta1.EMQX{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns"}}
+	e.Spec.Image = "emqx/emqx-enterprise:5.8.6"
+	e.Spec.ReplicantTemplate = &v2beta1.ReplicantTemplate{}
+	return e
+}
+
+func v2Cluster() *EMQX {
+	e := &EMQX{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns"}}
+	e.Spec.Image = "emqx/emqx-enterprise:5.8.6"
+	e.Spec.ReplicantTemplate = &ReplicantTemplate{}
+	return e
+}
+
+// One row per default that differs between v2beta1 and v2: the version the object was written in
+// decides, and the conversion writes that version's value out, so that the other version's default
+// never applies to it.
+func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		check func(t *testing.T)
+	}{
+		{"core replicas: a v2 object without them has v2's two cores", func(t *testing.T) {
+			if got := *toHub(t, v2Cluster()).Spec.CoreTemplate.Spec.Replicas; got != 2 {
+				t.Errorf("core replicas %d, want 2", got)
+			}
+		}},
+		{"core replicas: a v2beta1 object without them keeps v2beta1's one core", func(t *testing.T) {
+			if got := *toV2(t, hubCluster()).Spec.CoreTemplate.Spec.Replicas; got != 1 {
+				t.Errorf("core replicas %d, want 1", got)
+			}
+		}},
+		{"replicant replicas: two either way", func(t *testing.T) {
+			if a, b := *toHub(t, v2Cluster()).Spec.ReplicantTemplate.Spec.Replicas, *toV2(t, hubCluster()).Spec.ReplicantTemplate.Spec.Replicas; a != 2 || b != 2 {
+				t.Errorf("replicant replicas %d and %d, want 2", a, b)
+			}
+		}},
+		{"pod security context: v2's for a v2 object", func(t *testing.T) {
+			got := toHub(t, v2Cluster()).Spec.CoreTemplate.Spec.PodSecurityContext
+			if got.FSGroupChangePolicy == nil || *got.FSGroupChangePolicy != corev1.FSGroupChangeAlways || len(got.SupplementalGroups) != 1 {
+				t.Errorf("pod security context %+v, want v2's", got)
+			}
+		}},
+		{"pod security context: v2beta1's for a v2beta1 object", func(t *testing.T) {
+			got := toV2(t, hubCluster()).Spec.CoreTemplate.Spec.PodSecurityContext
+			if got == nil || got.FSGroupChangePolicy != nil || len(got.SupplementalGroups) != 0 || ptr.Deref(got.FSGroup, 0) != 1000 {
+				t.Errorf("pod security context %+v, want v2beta1's", got)
+			}
+		}},
+		{"waitHealthCheck: a v2beta1 object says the operator's 10 s, not v2's 60", func(t *testing.T) {
+			if got := toV2(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck; got != v2beta1.WaitHealthCheckSeconds {
+				t.Errorf("waitHealthCheck %d, want %d", got, v2beta1.WaitHealthCheckSeconds)
+			}
+		}},
+		{"evacuation strategy left out: v2's rates and 60 s for a v2 object", func(t *testing.T) {
+			hub := toHub(t, v2Cluster())
+			if ev := hub.Spec.UpdateStrategy.EvacuationStrategy; ev != (v2beta1.EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000}) {
+				t.Errorf("evacuation strategy %+v", ev)
+			}
+			if back := toV2(t, hub); back.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck != 60 {
+				t.Errorf("waitHealthCheck %d after a round trip, want 60", back.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck)
+			}
+		}},
+		{"evacuation strategy left out: v2beta1's rates for a v2beta1 object", func(t *testing.T) {
+			if ev := toV2(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy; ev != (EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: 10}) {
+				t.Errorf("evacuation strategy %+v", ev)
+			}
+		}},
+	} {
+		t.Run(tc.name, tc.check)
+	}
+}
+
+// Fields one version cannot hold ride in the annotation, and only while they differ from what the
+// other version implies.
+func TestFieldsWithoutCounterpartRideInTheAnnotation(t *testing.T) {
+	t.Run("waitHealthCheck other than v2beta1's", func(t *testing.T) {
+		e := v2Cluster()
+		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 5, ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: 30}
+		hub := toHub(t, e)
+		if got := hub.Annotations[ConversionAnnotation]; got != `{"waitHealthCheck":30}` {
+			t.Errorf("annotation %q", got)
+		}
+		e.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck = v2beta1.WaitHealthCheckSeconds
+		if hub := toHub(t, e); hub.Annotations != nil {
+			t.Errorf("annotations %v, want none when v2beta1 implies the value", hub.Annotations)
+		}
+	})
+	t.Run("toleRations join tolerations and split off again", func(t *testing.T) {
+		e := hubCluster()
+		a, b := corev1.Toleration{Key: "a", Operator: corev1.TolerationOpExists}, corev1.Toleration{Key: "b", Operator: corev1.TolerationOpExists}
+		e.Spec.CoreTemplate.Spec.Tolerations = []corev1.Toleration{a}
+		e.Spec.CoreTemplate.Spec.ToleRations = []corev1.Toleration{b}
+		v := toV2(t, e)
+		if got := v.Spec.CoreTemplate.Spec.Tolerations; !equality.Semantic.DeepEqual(got, []corev1.Toleration{a, b}) {
+			t.Errorf("v2 tolerations %v, want both (both apply in v2beta1)", got)
+		}
+		back := toHub(t, v)
+		if !equality.Semantic.DeepEqual(back.Spec.CoreTemplate.Spec.Tolerations, []corev1.Toleration{a}) ||
+			!equality.Semantic.DeepEqual(back.Spec.CoreTemplate.Spec.ToleRations, []corev1.Toleration{b}) || back.Annotations != nil {
+			t.Errorf("back: tolerations %v, toleRations %v, annotations %v", back.Spec.CoreTemplate.Spec.Tolerations, back.Spec.CoreTemplate.Spec.ToleRations, back.Annotations)
+		}
+		// Edited in v2: the list is taken as written, every entry still applies.
+		v.Spec.CoreTemplate.Spec.Tolerations = []corev1.Toleration{b, a}
+		back = toHub(t, v)
+		if !equality.Semantic.DeepEqual(back.Spec.CoreTemplate.Spec.Tolerations, []corev1.Toleration{b, a}) || back.Spec.CoreTemplate.Spec.ToleRations != nil {
+			t.Errorf("after an edit: tolerations %v, toleRations %v", back.Spec.CoreTemplate.Spec.Tolerations, back.Spec.CoreTemplate.Spec.ToleRations)
+		}
+	})
+	t.Run("an annotation that does not parse is kept and restores nothing", func(t *testing.T) {
+		e := v2Cluster()
+		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 5, ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: v2beta1.WaitHealthCheckSeconds}
+		e.Annotations = map[string]string{ConversionAnnotation: "{not json"}
+		if hub := toHub(t, e); hub.Annotations[ConversionAnnotation] != "{not json" {
+			t.Errorf("annotations %v", hub.Annotations)
+		}
+	})
+}
+
+// The node entries change names and, for connections, meaning: v2beta1's connections counts
+// sessions, v2's counts connected clients.
+func TestNodeEntriesInTheV2Shape(t *testing.T) {
+	e := hubCluster()
+	e.Status.CoreNodes = []v2beta1.EMQXNode{{Node: "emqx@c-core-0.c-headless.ns.svc.cluster.local", NodeStatus: "running",
+		OTPRelease: "26.2.5", Version: "5.8.6", Role: "core", Edition: "Enterprise", Connections: 120, LiveConnections: 100}}
+	got := toV2(t, e).Status.CoreNodes
+	want := []EMQXNode{{Name: "emqx@c-core-0.c-headless.ns.svc.cluster.local", PodName: "c-core-0", Status: "running",
+		OTPRelease: "26.2.5", Version: "5.8.6", Role: "core", Edition: "Enterprise", Sessions: 120, Connections: 100}}
+	sameJSON(t, "core nodes", want, got)
+	raw, err := json.Marshal(got[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"name":`, `"podName":`, `"status":`, `"otpRelease":`, `"sessions":120`, `"connections":100`} {
+		if !strings.Contains(string(raw), field) {
+			t.Errorf("%s lacks %s", raw, field)
+		}
+	}
+}

@@ -1,0 +1,401 @@
+package v3beta1
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/randfill"
+
+	"github.com/broker-ops/emqx-operator/api/internal/convert"
+	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
+)
+
+func filler(seed int64) *randfill.Filler {
+	return randfill.NewWithSeed(seed).NilChance(0.3).NumElements(0, 2).Funcs(
+		func(q *resource.Quantity, c randfill.Continue) {
+			*q = *resource.NewQuantity(c.Int63n(1<<20), resource.BinarySI)
+		},
+		func(t *metav1.Time, c randfill.Continue) { *t = metav1.Unix(c.Int63n(1<<31), 0) },
+		// Managed fields are the API server's and never sit in a template's metadata.
+		func(m *[]metav1.ManagedFieldsEntry, c randfill.Continue) { *m = nil },
+		// Roots are JSON values; their keys are plain names.
+		func(r *map[string]apiextensionsv1.JSON, c randfill.Continue) {
+			*r = map[string]apiextensionsv1.JSON{}
+			for i := range c.Intn(3) {
+				raw, _ := json.Marshal(map[string]any{"n": c.Int63n(1000), "s": fmt.Sprintf("v%d", c.Intn(9))})
+				(*r)[fmt.Sprintf("root%d", i)] = apiextensionsv1.JSON{Raw: raw}
+			}
+		},
+	)
+}
+
+func sameJSON(t *testing.T, what string, want, got any) {
+	t.Helper()
+	if equality.Semantic.DeepEqual(want, got) {
+		return
+	}
+	w, _ := json.MarshalIndent(want, "", " ")
+	g, _ := json.MarshalIndent(got, "", " ")
+	if string(w) == string(g) {
+		return // the same once written: raw JSON spelled differently, nil against empty
+	}
+	wl, gl := strings.Split(string(w), "\n"), strings.Split(string(g), "\n")
+	for i := range min(len(wl), len(gl)) {
+		if wl[i] != gl[i] {
+			t.Fatalf("%s: first difference at line %d: want %q, got %q\nwant:\n%s\ngot:\n%s", what, i, wl[i], gl[i], w, g)
+		}
+	}
+	t.Fatalf("%s: differ\nwant:\n%s\ngot:\n%s", what, w, g)
+}
+
+func clearAnnotation(meta *metav1.ObjectMeta) {
+	delete(meta.Annotations, ConversionAnnotation)
+	if len(meta.Annotations) == 0 {
+		meta.Annotations = nil
+	}
+}
+
+// Every v2beta1 object survives v2beta1 → v3beta1 → v2beta1 unchanged, once defaulted as stored
+// objects are. Node entries are listed by their role, as the operator lists them.
+func TestHubRoundTripThroughV3beta1KeepsEveryField(t *testing.T) {
+	for seed := int64(0); seed < 300; seed++ {
+		in := &v2beta1.EMQX{}
+		filler(seed).Fill(in)
+		in.TypeMeta = metav1.TypeMeta{}
+		in.Name = "c"
+		clearAnnotation(&in.ObjectMeta)
+		in.Default()
+		in.Spec.UpdateStrategy.Type = "Recreate" // its only value
+		for i := range in.Status.CoreNodes {
+			in.Status.CoreNodes[i].Role = v2beta1.RoleCore
+		}
+		for i := range in.Status.ReplicantNodes {
+			in.Status.ReplicantNodes[i].Role = v2beta1.RoleReplicant
+		}
+		mid := &EMQX{}
+		if err := mid.ConvertFrom(in.DeepCopy()); err != nil {
+			t.Fatalf("seed %d: to v3beta1: %v", seed, err)
+		}
+		out := &v2beta1.EMQX{}
+		if err := mid.ConvertTo(out); err != nil {
+			t.Fatalf("seed %d: back: %v", seed, err)
+		}
+		sameJSON(t, fmt.Sprintf("seed %d", seed), in, out)
+	}
+}
+
+// Every v3beta1 object survives v3beta1 → v2beta1 → v3beta1 unchanged, once it holds what the API
+// server's defaulting gives it. Status facts the operator derives (pod names, selectors, the node
+// list's order) are written as it derives them.
+func TestV3beta1RoundTripThroughTheHubKeepsEveryField(t *testing.T) {
+	for seed := int64(0); seed < 300; seed++ {
+		in := &EMQX{}
+		filler(seed).Fill(in)
+		in.TypeMeta = metav1.TypeMeta{}
+		in.Name = "c"
+		clearAnnotation(&in.ObjectMeta)
+		normaliseLikeTheAPIServer(in)
+		mid := &v2beta1.EMQX{}
+		if err := in.DeepCopy().ConvertTo(mid); err != nil {
+			t.Fatalf("seed %d: to the hub: %v", seed, err)
+		}
+		out := &EMQX{}
+		if err := out.ConvertFrom(mid); err != nil {
+			t.Fatalf("seed %d: back: %v", seed, err)
+		}
+		sameJSON(t, fmt.Sprintf("seed %d", seed), in, out)
+	}
+}
+
+func normaliseLikeTheAPIServer(e *EMQX) {
+	s := &e.Spec
+	s.UpdateStrategy.Type = "RollingUpdate"
+	if ev := &s.UpdateStrategy.EvacuationStrategy; ev.Type != "Disabled" {
+		ev.Type = "NodeEvacuation"
+	}
+	for _, p := range []*PodTemplateSpec{&s.CoreTemplate.Spec.PodTemplateSpec, &s.ReplicantTemplate.Spec.PodTemplateSpec} {
+		p.DNSConfig = nil // refused
+		if p.PodSecurityContext == nil {
+			p.PodSecurityContext = DefaultPodSecurityContext()
+		}
+	}
+	if s.CoreTemplate.Spec.Replicas == nil {
+		s.CoreTemplate.Spec.Replicas = ptr.To(DefaultCoreReplicas)
+	}
+	if s.ReplicantTemplate.Spec.Replicas == nil {
+		s.ReplicantTemplate.Spec.Replicas = ptr.To(DefaultReplicantReplicas)
+	}
+	st := &e.Status
+	st.CoreNodes, st.ReplicantNodes, st.NodeEvacuations, st.ReplicantNodesStatus.CollisionCount = nil, nil, nil, nil
+	st.CoreSelector = labels.SelectorFromSet((&v2beta1.EMQX{ObjectMeta: metav1.ObjectMeta{Name: e.Name}}).RoleSelectorLabels(v2beta1.RoleCore)).String()
+	if r := st.CoreRevisions; r != nil && *r == (Revisions{}) {
+		st.CoreRevisions = nil
+	}
+	sort.SliceStable(st.ClusterNodes, func(i, j int) bool {
+		return st.ClusterNodes[i].Role != v2beta1.RoleReplicant && st.ClusterNodes[j].Role == v2beta1.RoleReplicant
+	})
+	for i := range st.ClusterNodes {
+		st.ClusterNodes[i].PodName = convert.PodOfNode(e.Name, st.ClusterNodes[i].Name)
+	}
+}
+
+func toV3(t *testing.T, in *v2beta1.EMQX) *EMQX {
+	t.Helper()
+	out := &EMQX{}
+	if err := out.ConvertFrom(in); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func toHub(t *testing.T, in *EMQX) *v2beta1.EMQX {
+	t.Helper()
+	out := &v2beta1.EMQX{}
+	if err := in.ConvertTo(out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func hubCluster() *v2beta1.EMQX {
+	return &v2beta1.EMQX{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns"}, Spec: v2beta1.EMQXSpec{Image: "emqx/emqx-enterprise:5.8.6"}}
+}
+
+func v3Cluster() *EMQX {
+	return &EMQX{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns"}, Spec: EMQXSpec{Image: "emqx/emqx-enterprise:5.8.6"}}
+}
+
+// One row per default that differs between v2beta1 and v3beta1: each object keeps the defaults of
+// the version it was written in, so a manifest that relied on v3beta1's volume never runs without
+// it, and an old object never gains a volume (an immutable StatefulSet field) by being read as
+// v3beta1 and written back.
+func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		check func(t *testing.T)
+	}{
+		{"a v3beta1 object without a core template: one core with a 500Mi volume", func(t *testing.T) {
+			core := toHub(t, v3Cluster()).Spec.CoreTemplate.Spec
+			if *core.Replicas != 1 || core.VolumeClaimTemplates.Resources.Requests.Storage().String() != "500Mi" {
+				t.Errorf("core %d with %v", *core.Replicas, core.VolumeClaimTemplates.Resources.Requests)
+			}
+		}},
+		{"a v2beta1 object without a volume stays without one", func(t *testing.T) {
+			e := hubCluster()
+			e.Spec.CoreTemplate.Spec.Replicas = ptr.To(int32(3))
+			v := toV3(t, e)
+			if !equality.Semantic.DeepEqual(v.Spec.CoreTemplate.Spec.PersistentVolumeClaimSpec, corev1.PersistentVolumeClaimSpec{}) {
+				t.Fatalf("v3beta1 volume %+v", v.Spec.CoreTemplate.Spec.PersistentVolumeClaimSpec)
+			}
+			if back := toHub(t, v); back.Spec.CoreTemplate.Spec.VolumeClaimTemplates.Resources.Requests != nil {
+				t.Errorf("gained a volume: %+v", back.Spec.CoreTemplate.Spec.VolumeClaimTemplates)
+			}
+		}},
+		{"core replicas: v2beta1's one core written out", func(t *testing.T) {
+			if got := toV3(t, hubCluster()).Spec.CoreTemplate.Spec.Replicas; got == nil || *got != 1 {
+				t.Errorf("core replicas %v", got)
+			}
+		}},
+		{"replicant replicas: v2beta1's two written out; no template is zero", func(t *testing.T) {
+			e := hubCluster()
+			if got := toV3(t, e).Spec.ReplicantTemplate.Spec.Replicas; got == nil || *got != 0 {
+				t.Errorf("no template: replicas %v", got)
+			}
+			e.Spec.ReplicantTemplate = &v2beta1.ReplicantTemplate{}
+			if got := toV3(t, e).Spec.ReplicantTemplate.Spec.Replicas; got == nil || *got != 2 {
+				t.Errorf("a template without replicas: %v", got)
+			}
+		}},
+		{"readiness probe and container security context: v2beta1's kept, v3beta1's not applied", func(t *testing.T) {
+			e := hubCluster()
+			e.Default()
+			p := toV3(t, e).Spec.CoreTemplate.Spec
+			if p.ReadinessProbe == nil || p.ReadinessProbe.HTTPGet.Path != "/status" || p.ContainerSecurityContext == nil {
+				t.Errorf("readiness %+v, container security %+v", p.ReadinessProbe, p.ContainerSecurityContext)
+			}
+		}},
+		{"pod security context: v3beta1's for a v3beta1 object, v2beta1's for a v2beta1 one", func(t *testing.T) {
+			if got := toHub(t, v3Cluster()).Spec.CoreTemplate.Spec.PodSecurityContext; got.RunAsNonRoot == nil || !*got.RunAsNonRoot {
+				t.Errorf("v3beta1: %+v", got)
+			}
+			if got := toV3(t, hubCluster()).Spec.CoreTemplate.Spec.PodSecurityContext; got.RunAsNonRoot != nil || got.FSGroupChangePolicy != nil {
+				t.Errorf("v2beta1: %+v", got)
+			}
+		}},
+		{"evacuation: v3beta1's wait for health checks for a v3beta1 object, the operator's 10 s for a v2beta1 one", func(t *testing.T) {
+			hub := toHub(t, v3Cluster())
+			if back := toV3(t, hub).Spec.UpdateStrategy.EvacuationStrategy; back.WaitHealthCheck != 60 || back.ConnectionEvictionRate != 1000 {
+				t.Errorf("v3beta1: %+v", back)
+			}
+			if got := toV3(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy; got.WaitHealthCheck != v2beta1.WaitHealthCheckSeconds || got.SessionEvictionRate != 1000 {
+				t.Errorf("v2beta1: %+v", got)
+			}
+		}},
+		{"initial delay: v2beta1's 10 s for a v3beta1 object (minReadySeconds is not mapped)", func(t *testing.T) {
+			v := v3Cluster()
+			v.Spec.CoreTemplate.Spec.MinReadySeconds = 30
+			hub := toHub(t, v)
+			if got := hub.Spec.UpdateStrategy.InitialDelaySeconds; got != 10 {
+				t.Errorf("v3beta1: %d", got)
+			}
+			if back := toV3(t, hub); back.Spec.CoreTemplate.Spec.MinReadySeconds != 30 {
+				t.Errorf("minReadySeconds %d after a round trip", back.Spec.CoreTemplate.Spec.MinReadySeconds)
+			}
+			e := hubCluster()
+			e.Spec.UpdateStrategy.InitialDelaySeconds = 20
+			v = toV3(t, e)
+			if v.Spec.CoreTemplate.Spec.MinReadySeconds != 0 || toHub(t, v).Spec.UpdateStrategy.InitialDelaySeconds != 20 {
+				t.Errorf("v2beta1: minReadySeconds %d", v.Spec.CoreTemplate.Spec.MinReadySeconds)
+			}
+		}},
+		{"a replicant template of v3beta1's defaults and zero replicants is no replicant template", func(t *testing.T) {
+			v := v3Cluster()
+			v.Spec.ReplicantTemplate = ReplicantTemplate{Spec: ReplicantTemplateSpec{Replicas: ptr.To(int32(0)), PodTemplateSpec: PodTemplateSpec{
+				PodSecurityContext: DefaultPodSecurityContext(), LivenessProbe: DefaultLivenessProbe(), ReadinessProbe: DefaultReadinessProbe()}}}
+			if got := toHub(t, v).Spec.ReplicantTemplate; got != nil {
+				t.Errorf("replicant template %+v", got)
+			}
+			v.Spec.ReplicantTemplate.Spec.Env = []corev1.EnvVar{{Name: "A", Value: "1"}}
+			if got := toHub(t, v).Spec.ReplicantTemplate; got == nil || *got.Spec.Replicas != 0 {
+				t.Errorf("a template with its own settings is kept: %+v", got)
+			}
+		}},
+	} {
+		t.Run(tc.name, tc.check)
+	}
+}
+
+// config.roots is configuration EMQX reads: written as HOCON in v2beta1's config.data, one root per
+// line in the vendor's own format. Text that is exactly that rendering shows as roots again; any
+// other text comes back as it was written, and roots never replace it.
+func TestConfigRootsAndText(t *testing.T) {
+	v := v3Cluster()
+	v.Spec.Config.Roots = map[string]apiextensionsv1.JSON{
+		"log":       {Raw: []byte(`{"console":{"level":"warning"}}`)},
+		"dashboard": {Raw: []byte(`{"listeners":{"http":{"bind":18083}}}`)},
+	}
+	hub := toHub(t, v)
+	if want := "\"dashboard\" = {\"listeners\":{\"http\":{\"bind\":18083}}}\n\"log\" = {\"console\":{\"level\":\"warning\"}}\n"; hub.Spec.Config.Data != want || hub.Spec.Config.Mode != "Merge" {
+		t.Errorf("config %+v, want data %q", hub.Spec.Config, want)
+	}
+	back := toV3(t, hub)
+	if len(back.Spec.Config.Roots) != 2 || back.Annotations != nil {
+		t.Errorf("roots %v, annotations %v", back.Spec.Config.Roots, back.Annotations)
+	}
+	back.Spec.Config.Roots["log"] = apiextensionsv1.JSON{Raw: []byte(`{"console":{"level":"debug"}}`)}
+	if data := toHub(t, back).Spec.Config.Data; !strings.Contains(data, `"log" = {"console":{"level":"debug"}}`) {
+		t.Errorf("edited roots: %q", data)
+	}
+
+	e := hubCluster()
+	e.Spec.Config.Data = "# tuned for 1M connections\nlog.console.level = warning\n"
+	v = toV3(t, e)
+	if len(v.Spec.Config.Roots) != 0 {
+		t.Errorf("hand-written text shown as roots %v", v.Spec.Config.Roots)
+	}
+	if back := toHub(t, v.DeepCopy()); back.Spec.Config.Data != e.Spec.Config.Data {
+		t.Errorf("the text did not come back: %q", back.Spec.Config.Data)
+	}
+}
+
+// What the operator cannot do and must not ignore is refused, with a message saying what to do.
+func TestRefusals(t *testing.T) {
+	t.Run("a pod DNS config", func(t *testing.T) {
+		v := v3Cluster()
+		v.Spec.ReplicantTemplate.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"1.1.1.1"}}
+		err := v.ConvertTo(&v2beta1.EMQX{})
+		if err == nil || !strings.Contains(err.Error(), "spec.replicantTemplate.spec.dnsConfig is not supported") {
+			t.Errorf("error %v", err)
+		}
+	})
+	t.Run("roots replacing text roots cannot show", func(t *testing.T) {
+		e := hubCluster()
+		e.Spec.Config.Data = "node.name = ${HOSTNAME}\n"
+		v := toV3(t, e)
+		v.Spec.Config.Roots = map[string]apiextensionsv1.JSON{"log": {Raw: []byte(`{}`)}}
+		err := v.ConvertTo(&v2beta1.EMQX{})
+		if err == nil || !strings.Contains(err.Error(), "edit spec.config.data through apps.emqx.io/v2beta1") {
+			t.Errorf("error %v", err)
+		}
+	})
+}
+
+// Fields without a v3beta1 counterpart ride in the annotation and come back.
+func TestFieldsWithoutCounterpartComeBack(t *testing.T) {
+	e := hubCluster()
+	e.Spec.BootstrapAPIKeys = []v2beta1.BootstrapAPIKey{{Key: "ci", Secret: "secret-value"}}
+	e.Spec.Config.Mode = "Replace"
+	e.Spec.CoreTemplate.Spec.MaxUnavailable = ptr.To(intstrOf(1))
+	e.Spec.CoreTemplate.Spec.ToleRations = []corev1.Toleration{{Key: "legacy", Operator: corev1.TolerationOpExists}}
+	e.Spec.CoreTemplate.ObjectMeta.Name = "ignored-but-kept"
+	e.Default()
+	v := toV3(t, e)
+	if v.Annotations[ConversionAnnotation] == "" || len(v.Spec.CoreTemplate.Spec.Tolerations) != 1 {
+		t.Fatalf("annotations %v, tolerations %v", v.Annotations, v.Spec.CoreTemplate.Spec.Tolerations)
+	}
+	sameJSON(t, "back", e, toHub(t, v))
+}
+
+// The status in 3.0's shape: one node list with roles, v2beta1's sessions and clients under their
+// new names, replicas and selectors for the scale subresource; the release candidates' separate
+// lists are still read.
+func TestStatusInTheV3beta1Shape(t *testing.T) {
+	e := hubCluster()
+	e.Status.CoreNodes = []v2beta1.EMQXNode{{Node: "emqx@c-core-0.c-headless.ns.svc.cluster.local", NodeStatus: "running", Role: "core", Connections: 12, LiveConnections: 10}}
+	e.Status.ReplicantNodes = []v2beta1.EMQXNode{{Node: "emqx@c-replicant-0.c-headless.ns.svc.cluster.local", NodeStatus: "running", Role: "replicant", Connections: 7, LiveConnections: 5}}
+	e.Status.CoreNodesStatus = v2beta1.EMQXNodesStatus{Replicas: 1, ReadyReplicas: 1, UpdateReplicas: 1}
+	e.Status.ReplicantNodesStatus = v2beta1.EMQXNodesStatus{Replicas: 1, ReadyReplicas: 1}
+	e.Status.ReplicantNodesSelector = "apps.emqx.io/db-role=replicant"
+	st := toV3(t, e).Status
+	want := []EMQXNode{
+		{Name: "emqx@c-core-0.c-headless.ns.svc.cluster.local", PodName: "c-core-0", Status: "running", Role: "core", Sessions: 12, Connections: 10},
+		{Name: "emqx@c-replicant-0.c-headless.ns.svc.cluster.local", PodName: "c-replicant-0", Status: "running", Role: "replicant", Sessions: 7, Connections: 5},
+	}
+	sameJSON(t, "clusterNodes", want, st.ClusterNodes)
+	if st.CoreReplicas != 1 || st.ReplicantReplicas != 1 || st.ReplicantSelector != e.Status.ReplicantNodesSelector ||
+		!strings.Contains(st.CoreSelector, "apps.emqx.io/db-role=core") || st.CoreNodesStatus.UpdatedReplicas != 1 {
+		t.Errorf("status %+v", st)
+	}
+	raw, _ := json.Marshal(st)
+	for _, field := range []string{`"coreReplicas":1`, `"replicantReplicas":1`, `"clusterNodes":`, `"sessions":12`} {
+		if !strings.Contains(string(raw), field) {
+			t.Errorf("%s lacks %s", raw, field)
+		}
+	}
+
+	rc := v3Cluster()
+	rc.Status.CoreNodes = []EMQXNode{{Name: "emqx@c-core-0.c-headless.ns.svc.cluster.local", Role: "core", Sessions: 3}}
+	rc.Status.ReplicantNodes = []EMQXNode{{Name: "emqx@c-replicant-0.c-headless.ns.svc.cluster.local", Role: "replicant", Connections: 2}}
+	hub := toHub(t, rc)
+	if len(hub.Status.CoreNodes) != 1 || hub.Status.CoreNodes[0].Connections != 3 || len(hub.Status.ReplicantNodes) != 1 || hub.Status.ReplicantNodes[0].LiveConnections != 2 {
+		t.Errorf("release-candidate lists: %+v / %+v", hub.Status.CoreNodes, hub.Status.ReplicantNodes)
+	}
+}
+
+func intstrOf(i int) intstr.IntOrString { return intstr.FromInt32(int32(i)) }
+
+// v3beta1 always has a replicant template: no template is one with zero replicants and nothing
+// else, and a v2beta1 template with zero replicants stays a template (its pod defaults written out
+// tell it apart).
+func TestAnEmptyReplicantTemplateComesBack(t *testing.T) {
+	e := hubCluster()
+	e.Spec.ReplicantTemplate = &v2beta1.ReplicantTemplate{Spec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To(int32(0))}}
+	back := toHub(t, toV3(t, e))
+	if back.Spec.ReplicantTemplate == nil || *back.Spec.ReplicantTemplate.Spec.Replicas != 0 {
+		t.Errorf("replicant template %+v", back.Spec.ReplicantTemplate)
+	}
+	if back := toHub(t, toV3(t, hubCluster())); back.Spec.ReplicantTemplate != nil {
+		t.Errorf("no template came back as %+v", back.Spec.ReplicantTemplate)
+	}
+}
