@@ -11,15 +11,12 @@ import (
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 )
 
-// ConversionAnnotation carries, on an object converted to another version, the fields that
-// version cannot express, so that converting back restores them: nothing is lost in a round trip.
+// ConversionAnnotation carries, on a v2 object converted from v2beta1, the v2beta1 fields v2 cannot
+// express, so that converting back restores them: nothing is lost in a round trip.
 const ConversionAnnotation = "apps.emqx.io/v2-conversion"
 
 // unconverted is what ConversionAnnotation holds.
 type unconverted struct {
-	// WaitHealthCheck of a v2 object, kept on its v2beta1 form when it differs from the wait the
-	// operator uses for v2beta1 objects (v2beta1.WaitHealthCheckSeconds).
-	WaitHealthCheck *int32 `json:"waitHealthCheck,omitempty"`
 	// CoreToleRations and ReplicantToleRations are a v2beta1 object's legacy toleRations, kept on
 	// its v2 form, which carries them at the end of tolerations (both lists always applied).
 	CoreToleRations      []corev1.Toleration `json:"coreToleRations,omitempty"`
@@ -27,7 +24,7 @@ type unconverted struct {
 }
 
 func (u unconverted) empty() bool {
-	return u.WaitHealthCheck == nil && len(u.CoreToleRations) == 0 && len(u.ReplicantToleRations) == 0
+	return len(u.CoreToleRations) == 0 && len(u.ReplicantToleRations) == 0
 }
 
 // Defaults of the vendor's v2 that differ from v2beta1's, materialised when a v2 object reaches the
@@ -37,7 +34,8 @@ const (
 	DefaultCoreReplicas int32 = 2
 	// DefaultReplicantReplicas is v2's replicant count when the template is given (as in v2beta1).
 	DefaultReplicantReplicas int32 = 2
-	// DefaultWaitHealthCheck is v2's wait for load balancers before an evacuation evicts clients.
+	// DefaultWaitHealthCheck is v2's wait for load balancers before an evacuation evicts clients
+	// (v2beta1's is v2beta1.WaitHealthCheckSeconds).
 	DefaultWaitHealthCheck int32 = 60
 )
 
@@ -79,10 +77,8 @@ func (src *EMQX) ConvertTo(hub conversion.Hub) error {
 	}
 	dst.Spec.UpdateStrategy = v2beta1.UpdateStrategy{
 		Type: s.UpdateStrategy.Type, InitialDelaySeconds: s.UpdateStrategy.InitialDelaySeconds,
-		EvacuationStrategy: v2beta1.EvacuationStrategy{WaitTakeover: ev.WaitTakeover, ConnEvictRate: ev.ConnEvictRate, SessEvictRate: ev.SessEvictRate},
-	}
-	if ev.WaitHealthCheck != v2beta1.WaitHealthCheckSeconds {
-		keep.WaitHealthCheck = ptr.To(ev.WaitHealthCheck)
+		EvacuationStrategy: v2beta1.EvacuationStrategy{WaitTakeover: ev.WaitTakeover, ConnEvictRate: ev.ConnEvictRate,
+			SessEvictRate: ev.SessEvictRate, WaitHealthCheck: ptr.To(ev.WaitHealthCheck)},
 	}
 
 	dst.Spec.CoreTemplate = v2beta1.CoreTemplate{ObjectMeta: s.CoreTemplate.ObjectMeta, Spec: v2beta1.CoreTemplateSpec{
@@ -106,7 +102,6 @@ func (dst *EMQX) ConvertFrom(hub conversion.Hub) error {
 		return fmt.Errorf("EMQX v2 converts from v2beta1 only, not from %T", hub)
 	}
 	in := src.DeepCopy()
-	back := convert.TakeAnnotation[unconverted](&in.ObjectMeta, ConversionAnnotation)
 	var keep unconverted
 
 	dst.ObjectMeta = in.ObjectMeta
@@ -121,17 +116,13 @@ func (dst *EMQX) ConvertFrom(hub conversion.Hub) error {
 	}
 
 	ev := s.UpdateStrategy.EvacuationStrategy
-	if ev == (v2beta1.EvacuationStrategy{}) {
-		ev = v2beta1.EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000} // v2beta1's defaults
-	}
-	wait := int32(v2beta1.WaitHealthCheckSeconds) // what the operator does for a v2beta1 object
-	if back.WaitHealthCheck != nil {
-		wait = *back.WaitHealthCheck
+	if ev.WaitTakeover == 0 && ev.ConnEvictRate == 0 && ev.SessEvictRate == 0 {
+		ev.WaitTakeover, ev.ConnEvictRate, ev.SessEvictRate = 10, 1000, 1000 // v2beta1's defaults
 	}
 	dst.Spec.UpdateStrategy = UpdateStrategy{
 		Type: s.UpdateStrategy.Type, InitialDelaySeconds: s.UpdateStrategy.InitialDelaySeconds,
 		EvacuationStrategy: EvacuationStrategy{WaitTakeover: ev.WaitTakeover, ConnEvictRate: ev.ConnEvictRate,
-			SessEvictRate: ev.SessEvictRate, WaitHealthCheck: wait},
+			SessEvictRate: ev.SessEvictRate, WaitHealthCheck: ev.HealthCheckWait()},
 	}
 
 	core, coreTR := podSpecFromHub(s.CoreTemplate.Spec.ReplicantTemplateSpec, v2beta1.DefaultCoreReplicas)

@@ -203,7 +203,7 @@ func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
 		}},
 		{"evacuation strategy left out: v2's rates and 60 s for a v2 object", func(t *testing.T) {
 			hub := toHub(t, v2Cluster())
-			if ev := hub.Spec.UpdateStrategy.EvacuationStrategy; ev != (v2beta1.EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000}) {
+			if ev := hub.Spec.UpdateStrategy.EvacuationStrategy; !equality.Semantic.DeepEqual(ev, v2beta1.EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(int32(60))}) {
 				t.Errorf("evacuation strategy %+v", ev)
 			}
 			if back := toV2(t, hub); back.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck != 60 {
@@ -220,19 +220,14 @@ func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
 	}
 }
 
-// Fields one version cannot hold ride in the annotation, and only while they differ from what the
-// other version implies.
+// Fields v2 cannot hold ride in the annotation; the rest maps field to field.
 func TestFieldsWithoutCounterpartRideInTheAnnotation(t *testing.T) {
-	t.Run("waitHealthCheck other than v2beta1's", func(t *testing.T) {
+	t.Run("waitHealthCheck is v2beta1's field of the same name", func(t *testing.T) {
 		e := v2Cluster()
 		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 5, ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: 30}
 		hub := toHub(t, e)
-		if got := hub.Annotations[ConversionAnnotation]; got != `{"waitHealthCheck":30}` {
-			t.Errorf("annotation %q", got)
-		}
-		e.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck = v2beta1.WaitHealthCheckSeconds
-		if hub := toHub(t, e); hub.Annotations != nil {
-			t.Errorf("annotations %v, want none when v2beta1 implies the value", hub.Annotations)
+		if got := hub.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck; got == nil || *got != 30 || hub.Annotations != nil {
+			t.Errorf("waitHealthCheck %v, annotations %v", got, hub.Annotations)
 		}
 	})
 	t.Run("toleRations join tolerations and split off again", func(t *testing.T) {

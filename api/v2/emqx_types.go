@@ -171,8 +171,7 @@ type EvacuationStrategy struct {
 	SessEvictRate int32 `json:"sessEvictRate,omitempty"`
 
 	// WaitHealthCheck is how many seconds EMQX waits, once a node is marked as evacuating, for load
-	// balancers to stop sending it new clients before it evicts any. It is kept, but not acted on
-	// yet: the operator asks EMQX for its own 10 s.
+	// balancers to stop sending it new clients before it evicts any.
 	// +kubebuilder:default=60
 	// +kubebuilder:validation:Minimum=0
 	// +optional

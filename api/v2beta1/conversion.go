@@ -4,8 +4,7 @@ package v2beta1
 // controllers work on (controller-runtime's hub-and-spoke conversion).
 func (*EMQX) Hub() {}
 
-// WaitHealthCheckSeconds is how long EMQX is asked to wait, once a node is marked as evacuating,
-// for load balancers to stop sending it new clients before it evicts any. v2beta1 has no field for
-// it; v2 does (spec.updateStrategy.evacuationStrategy.waitHealthCheck), and a v2 object converted
-// from v2beta1 says this value.
+// WaitHealthCheckSeconds is the default of spec.updateStrategy.evacuationStrategy.waitHealthCheck:
+// how long EMQX is asked to wait, once a node is marked as evacuating, for load balancers to stop
+// sending it new clients before it evicts any (the vendor's v2 and v3beta1 default to 60).
 const WaitHealthCheckSeconds = 10

@@ -39,6 +39,9 @@ func (e *EMQX) Default() {
 	if ev.WaitTakeover == 0 && ev.ConnEvictRate == 0 && ev.SessEvictRate == 0 {
 		ev.WaitTakeover, ev.ConnEvictRate, ev.SessEvictRate = 10, 1000, 1000
 	}
+	if ev.WaitHealthCheck == nil {
+		ev.WaitHealthCheck = ptr.To(int32(WaitHealthCheckSeconds))
+	}
 	if s.CoreTemplate.Spec.Replicas == nil {
 		s.CoreTemplate.Spec.Replicas = ptr.To(DefaultCoreReplicas)
 	}

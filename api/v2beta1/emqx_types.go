@@ -94,7 +94,7 @@ type EMQXSpec struct {
 	RevisionHistoryLimit int32 `json:"revisionHistoryLimit,omitempty"`
 
 	// UpdateStrategy says how pod-template changes reach running nodes.
-	// +kubebuilder:default={type: "Recreate", initialDelaySeconds: 10, evacuationStrategy: {waitTakeover: 10, connEvictRate: 1000, sessEvictRate: 1000}}
+	// +kubebuilder:default={type: "Recreate", initialDelaySeconds: 10, evacuationStrategy: {waitTakeover: 10, connEvictRate: 1000, sessEvictRate: 1000, waitHealthCheck: 10}}
 	// +optional
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Update strategy"
 	UpdateStrategy UpdateStrategy `json:"updateStrategy,omitempty"`
@@ -294,7 +294,7 @@ type UpdateStrategy struct {
 	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
 
 	// EvacuationStrategy says how clients are moved off a node before it stops.
-	// +kubebuilder:default={waitTakeover: 10, connEvictRate: 1000, sessEvictRate: 1000}
+	// +kubebuilder:default={waitTakeover: 10, connEvictRate: 1000, sessEvictRate: 1000, waitHealthCheck: 10}
 	// +optional
 	EvacuationStrategy EvacuationStrategy `json:"evacuationStrategy,omitempty"`
 }
@@ -318,6 +318,23 @@ type EvacuationStrategy struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	SessEvictRate int32 `json:"sessEvictRate,omitempty"`
+
+	// WaitHealthCheck is how many seconds an evacuating node keeps its clients while load balancers
+	// notice it is leaving (EMQX's availability check answers 503 from the start), before it evicts
+	// any. Raise it to your load balancer's health-check interval times its failure threshold.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	// +optional
+	WaitHealthCheck *int32 `json:"waitHealthCheck,omitempty"`
+}
+
+// HealthCheckWait is WaitHealthCheck, or its default when unset.
+func (e EvacuationStrategy) HealthCheckWait() int32 {
+	if e.WaitHealthCheck == nil {
+		return WaitHealthCheckSeconds
+	}
+	return *e.WaitHealthCheck
 }
 
 // ServiceTemplate describes a Service the operator creates.

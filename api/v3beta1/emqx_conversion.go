@@ -28,8 +28,7 @@ const ConversionAnnotation = "apps.emqx.io/v3beta1-conversion"
 type unconverted struct {
 	// On a v2beta1 object converted from v3beta1: fields the operator does not act on yet. Every
 	// node is evacuated before it stops and replicants roll one at a time, the safe reading of
-	// any of these values.
-	WaitHealthCheck          *int32                    `json:"waitHealthCheck,omitempty"`
+	// any of these values; minReadySeconds is not initialDelaySeconds (the vendor says so).
 	EvacuationType           string                    `json:"evacuationType,omitempty"`
 	Replicants               *ReplicantsUpdateStrategy `json:"replicants,omitempty"`
 	CoreMinReadySeconds      int32                     `json:"coreMinReadySeconds,omitempty"`
@@ -159,10 +158,8 @@ func (src *EMQX) ConvertTo(hub conversion.Hub) error {
 		delay = *back.InitialDelaySeconds
 	}
 	dst.Spec.UpdateStrategy = v2beta1.UpdateStrategy{Type: "Recreate", InitialDelaySeconds: delay,
-		EvacuationStrategy: v2beta1.EvacuationStrategy{WaitTakeover: ev.WaitTakeover, ConnEvictRate: ev.ConnectionEvictionRate, SessEvictRate: ev.SessionEvictionRate}}
-	if ev.WaitHealthCheck != v2beta1.WaitHealthCheckSeconds {
-		keep.WaitHealthCheck = ptr.To(ev.WaitHealthCheck)
-	}
+		EvacuationStrategy: v2beta1.EvacuationStrategy{WaitTakeover: ev.WaitTakeover, ConnEvictRate: ev.ConnectionEvictionRate,
+			SessEvictRate: ev.SessionEvictionRate, WaitHealthCheck: ptr.To(ev.WaitHealthCheck)}}
 	if ev.Type != "" && ev.Type != "NodeEvacuation" {
 		keep.EvacuationType = ev.Type
 	}
@@ -215,19 +212,15 @@ func (dst *EMQX) ConvertFrom(hub conversion.Hub) error {
 	dst.Spec.ListenersServiceTemplate, keep.ListenersMetadata = serviceFromHub(s.ListenersServiceTemplate)
 
 	ev := s.UpdateStrategy.EvacuationStrategy
-	if ev == (v2beta1.EvacuationStrategy{}) {
-		ev = v2beta1.EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000} // v2beta1's defaults
+	if ev.WaitTakeover == 0 && ev.ConnEvictRate == 0 && ev.SessEvictRate == 0 {
+		ev.WaitTakeover, ev.ConnEvictRate, ev.SessEvictRate = 10, 1000, 1000 // v2beta1's defaults
 	}
 	evType := "NodeEvacuation"
 	if back.EvacuationType != "" {
 		evType = back.EvacuationType
 	}
-	wait := int32(v2beta1.WaitHealthCheckSeconds)
-	if back.WaitHealthCheck != nil {
-		wait = *back.WaitHealthCheck
-	}
 	dst.Spec.UpdateStrategy = UpdateStrategy{Type: "RollingUpdate", Replicants: back.Replicants, EvacuationStrategy: EvacuationStrategy{
-		Type: evType, ConnectionEvictionRate: ev.ConnEvictRate, SessionEvictionRate: ev.SessEvictRate, WaitTakeover: ev.WaitTakeover, WaitHealthCheck: wait}}
+		Type: evType, ConnectionEvictionRate: ev.ConnEvictRate, SessionEvictionRate: ev.SessEvictRate, WaitTakeover: ev.WaitTakeover, WaitHealthCheck: ev.HealthCheckWait()}}
 
 	if s.UpdateStrategy.InitialDelaySeconds != 10 {
 		keep.InitialDelaySeconds = ptr.To(s.UpdateStrategy.InitialDelaySeconds)

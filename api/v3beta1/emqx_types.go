@@ -141,7 +141,8 @@ type EvacuationStrategy struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	WaitTakeover int32 `json:"waitTakeover,omitempty"`
-	// WaitHealthCheck is kept, but not acted on yet: the operator asks EMQX for its own 10 s.
+	// WaitHealthCheck is how many seconds an evacuating node keeps its clients while load balancers
+	// notice it is leaving.
 	// +kubebuilder:default=60
 	// +kubebuilder:validation:Minimum=0
 	// +optional

@@ -576,3 +576,19 @@ func TestNothingStartsWhileOneStatefulSetHasNotSeenItsSpec(t *testing.T) {
 		})
 	}
 }
+
+// The evacuation asks EMQX to wait the spec's waitHealthCheck for load balancers, and the wait for
+// it to finish allows for that.
+func TestEvacuationWaitsForLoadBalancersAsTheSpecSays(t *testing.T) {
+	f := newFixture(3, 0)
+	f.e.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck = ptr.To(int32(45))
+	f.e.Spec.CoreTemplate.Spec.Replicas = ptr.To(int32(2))
+	f.state.Core.Want = 2
+	p := Decide(f.state)
+	if p.Step.Kind != StartEvacuation || p.Step.Evacuation.WaitHealthCheck != 45 {
+		t.Fatalf("plan = %+v, want an evacuation waiting 45 s for health checks", p)
+	}
+	if got, want := evacuationBound(f.e, 0), (45+10)*time.Second+evacuationMargin; got != want {
+		t.Errorf("evacuation bound %s, want %s", got, want)
+	}
+}

@@ -80,9 +80,6 @@ const (
 	// evacuationMargin is added to the time an evacuation should take before the operator stops
 	// waiting for it: the wait is bounded, a stuck evacuation must not block a scale-in for ever.
 	evacuationMargin = 60 * time.Second
-	// WaitHealthCheck is how long an evacuating node keeps accepting clients while load balancers
-	// notice it is leaving (availability_check answers 503 from the start).
-	WaitHealthCheck = v2beta1.WaitHealthCheckSeconds
 )
 
 func (r Role) current() int32 {

@@ -241,3 +241,27 @@ func TestTuningProfile(t *testing.T) {
 		}
 	}
 }
+
+// The evacuation's wait for load balancers comes from the spec (default 10 s): the preStop
+// evacuation asks EMQX for it, and the grace period leaves room for it.
+func TestPreStopEvacuationFollowsWaitHealthCheck(t *testing.T) {
+	for _, tc := range []struct {
+		wait      *int32
+		flag      string
+		gracetime int64
+	}{
+		{nil, "--wait-health-check 10 ", 10 + 10 + DrainAllowance + 30},
+		{ptr.To(int32(60)), "--wait-health-check 60 ", 60 + 10 + DrainAllowance + 30},
+		{ptr.To(int32(0)), "--wait-health-check 0 ", 0 + 10 + DrainAllowance + 30},
+	} {
+		e := cluster(func(e *v2beta1.EMQX) { e.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck = tc.wait })
+		core := FromEMQX(e, Inputs{}).Roles.Core
+		script := strings.Join(core.Container.Lifecycle.PreStop.Exec.Command, " ")
+		if !strings.Contains(script, tc.flag) {
+			t.Errorf("wait %v: preStop %q lacks %q", tc.wait, script, tc.flag)
+		}
+		if got := *core.Pod.TerminationGracePeriodSeconds; got != tc.gracetime {
+			t.Errorf("wait %v: grace period %d, want %d", tc.wait, got, tc.gracetime)
+		}
+	}
+}

@@ -61,10 +61,13 @@ func TestScaleOutJoinsEveryNodeAndInvitesStragglers(t *testing.T) {
 }
 
 // TestScaleInEvacuatesThenForceLeaves: 5 → 3 cores with clients connected: each departing node is
-// evacuated before its pod goes, force-left after, no stopped node remains, PVCs are kept.
+// evacuated before its pod goes, with the spec's wait for load balancers, force-left after, no
+// stopped node remains, PVCs are kept.
 func TestScaleInEvacuatesThenForceLeaves(t *testing.T) {
 	ns := env.NewNamespace(t)
-	create(t, fastRollouts(coreReplicantCluster(ns, "in", 5, 0)))
+	e := fastRollouts(coreReplicantCluster(ns, "in", 5, 0))
+	e.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck = ptr.To[int32](3)
+	create(t, e)
 	env.WaitForCondition(t, ns, "in", v2beta1.Ready, metav1.ConditionTrue, 90*time.Second)
 	total := connect(t, ns, 200)
 	pvcs := pvcUIDs(t, ns)
@@ -95,6 +98,9 @@ func TestScaleInEvacuatesThenForceLeaves(t *testing.T) {
 		for i, c := range calls {
 			if strings.Contains(c.Path, node+"/evacuation/start") && c.Status == 200 && evac < 0 {
 				evac = i
+				if !strings.Contains(c.Body, `"wait_health_check":3`) {
+					t.Errorf("%s: evacuation started with %s, want the spec's wait_health_check 3", pod, c.Body)
+				}
 			}
 			if strings.Contains(c.Path, node+"/force_leave") && c.Status == 204 {
 				leave = i
