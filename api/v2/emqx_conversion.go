@@ -73,12 +73,12 @@ func (src *EMQX) ConvertTo(hub conversion.Hub) error {
 	ev := s.UpdateStrategy.EvacuationStrategy
 	if ev == (EvacuationStrategy{}) {
 		// Written before the field defaults reached it: v2's defaults, not v2beta1's.
-		ev = EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: DefaultWaitHealthCheck}
+		ev = EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(DefaultWaitHealthCheck)}
 	}
 	dst.Spec.UpdateStrategy = v2beta1.UpdateStrategy{
 		Type: s.UpdateStrategy.Type, InitialDelaySeconds: s.UpdateStrategy.InitialDelaySeconds,
 		EvacuationStrategy: v2beta1.EvacuationStrategy{WaitTakeover: ev.WaitTakeover, ConnEvictRate: ev.ConnEvictRate,
-			SessEvictRate: ev.SessEvictRate, WaitHealthCheck: ptr.To(ev.WaitHealthCheck)},
+			SessEvictRate: ev.SessEvictRate, WaitHealthCheck: ptr.To(ptr.Deref(ev.WaitHealthCheck, DefaultWaitHealthCheck))},
 	}
 
 	dst.Spec.CoreTemplate = v2beta1.CoreTemplate{ObjectMeta: s.CoreTemplate.ObjectMeta, Spec: v2beta1.CoreTemplateSpec{
@@ -122,7 +122,7 @@ func (dst *EMQX) ConvertFrom(hub conversion.Hub) error {
 	dst.Spec.UpdateStrategy = UpdateStrategy{
 		Type: s.UpdateStrategy.Type, InitialDelaySeconds: s.UpdateStrategy.InitialDelaySeconds,
 		EvacuationStrategy: EvacuationStrategy{WaitTakeover: ev.WaitTakeover, ConnEvictRate: ev.ConnEvictRate,
-			SessEvictRate: ev.SessEvictRate, WaitHealthCheck: ev.HealthCheckWait()},
+			SessEvictRate: ev.SessEvictRate, WaitHealthCheck: ptr.To(ev.HealthCheckWait())},
 	}
 
 	core, coreTR := podSpecFromHub(s.CoreTemplate.Spec.ReplicantTemplateSpec, v2beta1.DefaultCoreReplicas)

@@ -107,7 +107,10 @@ func TestV2RoundTripThroughTheHubKeepsEveryField(t *testing.T) {
 // conversion materialises.
 func defaultLikeTheAPIServer(e *EMQX) {
 	if e.Spec.UpdateStrategy.EvacuationStrategy == (EvacuationStrategy{}) {
-		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: 60}
+		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(int32(60))}
+	}
+	if e.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck == nil {
+		e.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck = ptr.To(int32(60))
 	}
 	for _, p := range []*ReplicantTemplateSpec{&e.Spec.CoreTemplate.Spec.ReplicantTemplateSpec, replicantSpec(e)} {
 		if p == nil {
@@ -197,8 +200,8 @@ func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
 			}
 		}},
 		{"waitHealthCheck: a v2beta1 object says the operator's 10 s, not v2's 60", func(t *testing.T) {
-			if got := toV2(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck; got != v2beta1.WaitHealthCheckSeconds {
-				t.Errorf("waitHealthCheck %d, want %d", got, v2beta1.WaitHealthCheckSeconds)
+			if got := toV2(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck; got == nil || *got != v2beta1.WaitHealthCheckSeconds {
+				t.Errorf("waitHealthCheck %v, want %d", got, v2beta1.WaitHealthCheckSeconds)
 			}
 		}},
 		{"evacuation strategy left out: v2's rates and 60 s for a v2 object", func(t *testing.T) {
@@ -206,12 +209,12 @@ func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
 			if ev := hub.Spec.UpdateStrategy.EvacuationStrategy; !equality.Semantic.DeepEqual(ev, v2beta1.EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(int32(60))}) {
 				t.Errorf("evacuation strategy %+v", ev)
 			}
-			if back := toV2(t, hub); back.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck != 60 {
-				t.Errorf("waitHealthCheck %d after a round trip, want 60", back.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck)
+			if back := toV2(t, hub); ptr.Deref(back.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck, -1) != 60 {
+				t.Errorf("waitHealthCheck %v after a round trip, want 60", back.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck)
 			}
 		}},
 		{"evacuation strategy left out: v2beta1's rates for a v2beta1 object", func(t *testing.T) {
-			if ev := toV2(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy; ev != (EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: 10}) {
+			if ev := toV2(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy; !equality.Semantic.DeepEqual(ev, EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(int32(10))}) {
 				t.Errorf("evacuation strategy %+v", ev)
 			}
 		}},
@@ -224,10 +227,25 @@ func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
 func TestFieldsWithoutCounterpartRideInTheAnnotation(t *testing.T) {
 	t.Run("waitHealthCheck is v2beta1's field of the same name", func(t *testing.T) {
 		e := v2Cluster()
-		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 5, ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: 30}
+		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 5, ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: ptr.To(int32(30))}
 		hub := toHub(t, e)
 		if got := hub.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck; got == nil || *got != 30 || hub.Annotations != nil {
 			t.Errorf("waitHealthCheck %v, annotations %v", got, hub.Annotations)
+		}
+	})
+	t.Run("an explicit 0 is written out and comes back", func(t *testing.T) {
+		e := hubCluster()
+		e.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck = ptr.To(int32(0))
+		v := toV2(t, e)
+		raw, err := json.Marshal(v.Spec.UpdateStrategy.EvacuationStrategy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), `"waitHealthCheck":0`) {
+			t.Errorf("v2 evacuation strategy %s leaves the 0 out: v2's default (60) would apply", raw)
+		}
+		if got := toHub(t, v).Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck; got == nil || *got != 0 {
+			t.Errorf("back: %v", got)
 		}
 	})
 	t.Run("toleRations join tolerations and split off again", func(t *testing.T) {
@@ -253,7 +271,7 @@ func TestFieldsWithoutCounterpartRideInTheAnnotation(t *testing.T) {
 	})
 	t.Run("an annotation that does not parse is kept and restores nothing", func(t *testing.T) {
 		e := v2Cluster()
-		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 5, ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: v2beta1.WaitHealthCheckSeconds}
+		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 5, ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: ptr.To(int32(v2beta1.WaitHealthCheckSeconds))}
 		e.Annotations = map[string]string{ConversionAnnotation: "{not json"}
 		if hub := toHub(t, e); hub.Annotations[ConversionAnnotation] != "{not json" {
 			t.Errorf("annotations %v", hub.Annotations)

@@ -36,8 +36,8 @@ type EMQXList struct {
 }
 
 // EMQXSpec is the desired state of an EMQX cluster. Its fields mean what the v2beta1 fields of the
-// same name mean; only the update strategy's waitHealthCheck and the templates (no toleRations,
-// two cores by default) differ, as they do in the vendor's v2.
+// same name mean; only some defaults (two cores, a 60 s waitHealthCheck, the pod security context)
+// and the templates' lack of the legacy toleRations differ, as they do in the vendor's v2.
 // +kubebuilder:validation:XValidation:rule="!has(self.replicantTemplate) || !has(self.replicantTemplate.spec.replicas) || self.replicantTemplate.spec.replicas == 0 || !has(self.coreTemplate.spec.replicas) || self.coreTemplate.spec.replicas > 0",message="replicant nodes need at least one core node: set coreTemplate.spec.replicas to 1 or more, or replicantTemplate.spec.replicas to 0"
 type EMQXSpec struct {
 	// Image is the EMQX container image, e.g. emqx/emqx-enterprise:5.8.6 or emqx/emqx:6.1.4.
@@ -172,10 +172,13 @@ type EvacuationStrategy struct {
 
 	// WaitHealthCheck is how many seconds EMQX waits, once a node is marked as evacuating, for load
 	// balancers to stop sending it new clients before it evicts any.
+	// A pointer, so that an explicit 0 is kept. Changing it changes every pod's preStop evacuation
+	// and termination grace period, so the pods are rolled.
 	// +kubebuilder:default=60
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
 	// +optional
-	WaitHealthCheck int32 `json:"waitHealthCheck,omitempty"`
+	WaitHealthCheck *int32 `json:"waitHealthCheck,omitempty"`
 }
 
 // CoreTemplate describes the core nodes.

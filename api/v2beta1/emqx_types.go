@@ -322,6 +322,7 @@ type EvacuationStrategy struct {
 	// WaitHealthCheck is how many seconds an evacuating node keeps its clients while load balancers
 	// notice it is leaving (EMQX's availability check answers 503 from the start), before it evicts
 	// any. Raise it to your load balancer's health-check interval times its failure threshold.
+	// Changing it rolls the pods: their preStop evacuation and grace period follow it.
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=3600

@@ -147,7 +147,7 @@ func (src *EMQX) ConvertTo(hub conversion.Hub) error {
 
 	ev := s.UpdateStrategy.EvacuationStrategy
 	if ev == (EvacuationStrategy{}) {
-		ev = EvacuationStrategy{Type: "NodeEvacuation", ConnectionEvictionRate: 1000, SessionEvictionRate: 1000, WaitTakeover: 10, WaitHealthCheck: DefaultWaitHealthCheck}
+		ev = EvacuationStrategy{Type: "NodeEvacuation", ConnectionEvictionRate: 1000, SessionEvictionRate: 1000, WaitTakeover: 10, WaitHealthCheck: ptr.To(DefaultWaitHealthCheck)}
 	}
 	// Every template change rolls out in place, one node at a time, as v3beta1's RollingUpdate
 	// does; v2beta1 names that Recreate. v3beta1 has no initial delay and its minReadySeconds means
@@ -159,7 +159,7 @@ func (src *EMQX) ConvertTo(hub conversion.Hub) error {
 	}
 	dst.Spec.UpdateStrategy = v2beta1.UpdateStrategy{Type: "Recreate", InitialDelaySeconds: delay,
 		EvacuationStrategy: v2beta1.EvacuationStrategy{WaitTakeover: ev.WaitTakeover, ConnEvictRate: ev.ConnectionEvictionRate,
-			SessEvictRate: ev.SessionEvictionRate, WaitHealthCheck: ptr.To(ev.WaitHealthCheck)}}
+			SessEvictRate: ev.SessionEvictionRate, WaitHealthCheck: ptr.To(ptr.Deref(ev.WaitHealthCheck, DefaultWaitHealthCheck))}}
 	if ev.Type != "" && ev.Type != "NodeEvacuation" {
 		keep.EvacuationType = ev.Type
 	}
@@ -220,7 +220,7 @@ func (dst *EMQX) ConvertFrom(hub conversion.Hub) error {
 		evType = back.EvacuationType
 	}
 	dst.Spec.UpdateStrategy = UpdateStrategy{Type: "RollingUpdate", Replicants: back.Replicants, EvacuationStrategy: EvacuationStrategy{
-		Type: evType, ConnectionEvictionRate: ev.ConnEvictRate, SessionEvictionRate: ev.SessEvictRate, WaitTakeover: ev.WaitTakeover, WaitHealthCheck: ev.HealthCheckWait()}}
+		Type: evType, ConnectionEvictionRate: ev.ConnEvictRate, SessionEvictionRate: ev.SessEvictRate, WaitTakeover: ev.WaitTakeover, WaitHealthCheck: ptr.To(ev.HealthCheckWait())}}
 
 	if s.UpdateStrategy.InitialDelaySeconds != 10 {
 		keep.InitialDelaySeconds = ptr.To(s.UpdateStrategy.InitialDelaySeconds)

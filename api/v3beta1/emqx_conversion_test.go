@@ -124,6 +124,9 @@ func normaliseLikeTheAPIServer(e *EMQX) {
 	if ev := &s.UpdateStrategy.EvacuationStrategy; ev.Type != "Disabled" {
 		ev.Type = "NodeEvacuation"
 	}
+	if ev := &s.UpdateStrategy.EvacuationStrategy; ev.WaitHealthCheck == nil {
+		ev.WaitHealthCheck = ptr.To(DefaultWaitHealthCheck)
+	}
 	for _, p := range []*PodTemplateSpec{&s.CoreTemplate.Spec.PodTemplateSpec, &s.ReplicantTemplate.Spec.PodTemplateSpec} {
 		p.DNSConfig = nil // refused
 		if p.PodSecurityContext == nil {
@@ -235,10 +238,10 @@ func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
 		}},
 		{"evacuation: v3beta1's wait for health checks for a v3beta1 object, the operator's 10 s for a v2beta1 one", func(t *testing.T) {
 			hub := toHub(t, v3Cluster())
-			if back := toV3(t, hub).Spec.UpdateStrategy.EvacuationStrategy; back.WaitHealthCheck != 60 || back.ConnectionEvictionRate != 1000 {
+			if back := toV3(t, hub).Spec.UpdateStrategy.EvacuationStrategy; ptr.Deref(back.WaitHealthCheck, -1) != 60 || back.ConnectionEvictionRate != 1000 {
 				t.Errorf("v3beta1: %+v", back)
 			}
-			if got := toV3(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy; got.WaitHealthCheck != v2beta1.WaitHealthCheckSeconds || got.SessionEvictionRate != 1000 {
+			if got := toV3(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy; ptr.Deref(got.WaitHealthCheck, -1) != v2beta1.WaitHealthCheckSeconds || got.SessionEvictionRate != 1000 {
 				t.Errorf("v2beta1: %+v", got)
 			}
 		}},

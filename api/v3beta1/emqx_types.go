@@ -143,10 +143,13 @@ type EvacuationStrategy struct {
 	WaitTakeover int32 `json:"waitTakeover,omitempty"`
 	// WaitHealthCheck is how many seconds an evacuating node keeps its clients while load balancers
 	// notice it is leaving.
+	// A pointer, so that an explicit 0 is kept. Changing it changes every pod's preStop evacuation
+	// and termination grace period, so the pods are rolled.
 	// +kubebuilder:default=60
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
 	// +optional
-	WaitHealthCheck int32 `json:"waitHealthCheck,omitempty"`
+	WaitHealthCheck *int32 `json:"waitHealthCheck,omitempty"`
 }
 
 // ReplicantsUpdateStrategy bounds a replicant rollout, as a Deployment's rolling update does.

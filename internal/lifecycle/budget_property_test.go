@@ -31,7 +31,7 @@ func randomState(r *rand.Rand) State {
 	e.Default()
 	s := State{Cluster: e, NodesKnown: true, Now: now, Evacuations: map[string]emqxapi.Evacuation{}, EvacuationStarted: map[string]time.Time{}}
 	role := func(name string, want int32) Role {
-		cur := want + int32(r.Intn(2))
+		cur := max(0, want+int32(r.Intn(3))-1) // scaling out, steady or scaling in
 		gen := int64(1 + r.Intn(2))
 		observed := gen
 		if r.Intn(4) == 0 {
@@ -47,7 +47,11 @@ func randomState(r *rand.Rand) State {
 			if r.Intn(30) == 0 {
 				continue // pod missing
 			}
-			pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("c-%s-%d", name, i), UID: "u",
+			created := now.Add(-time.Hour)
+			if r.Intn(5) == 0 {
+				created = now.Add(-10 * time.Second) // recreated a moment ago
+			}
+			pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("c-%s-%d", name, i), UID: "u", CreationTimestamp: metav1.NewTime(created),
 				Labels: map[string]string{appsv1.ControllerRevisionHashLabelKey: revs[r.Intn(2)]}},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: EMQXContainer, Image: images[r.Intn(2)]}}}}
 			ready := r.Intn(15) != 0
@@ -55,7 +59,11 @@ func randomState(r *rand.Rand) State {
 			if ready {
 				status = corev1.ConditionTrue
 			}
-			pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))}}
+			since := now.Add(-time.Hour)
+			if r.Intn(5) == 0 {
+				since = now.Add(-2 * time.Second) // within initialDelaySeconds
+			}
+			pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.NewTime(since)}}
 			if r.Intn(40) == 0 {
 				pod.DeletionTimestamp = &metav1.Time{Time: now}
 			}
@@ -68,13 +76,23 @@ func randomState(r *rand.Rand) State {
 			if !ready && r.Intn(2) == 0 {
 				st = "stopped"
 			}
-			s.Nodes = append(s.Nodes, emqxapi.Node{Node: node, NodeStatus: st, Role: name, Edition: "Enterprise", Connections: 10})
+			conns := int64(10)
+			if r.Intn(6) == 0 {
+				conns = 0
+			}
+			s.Nodes = append(s.Nodes, emqxapi.Node{Node: node, NodeStatus: st, Role: name, Edition: "Enterprise", Connections: conns})
 			// At most one evacuation: the operator starts one at a time, which is what is tested.
 			if st == "running" && len(s.Evacuations) == 0 && r.Intn(7) == 0 {
 				ev := emqxapi.Evacuation{Node: node, State: "evicting_conns"}
 				ev.Stats.InitialConnected, ev.Stats.CurrentConnected = 10, 5
+				if r.Intn(3) == 0 {
+					ev.State, ev.Stats.CurrentConnected = "waiting_takeover", 0 // clients gone
+				}
 				s.Evacuations[node] = ev
 				s.EvacuationStarted[node] = now.Add(-time.Second)
+				if r.Intn(4) == 0 {
+					s.EvacuationStarted[node] = now.Add(-time.Hour) // past its bound
+				}
 			}
 		}
 		return ro
@@ -117,14 +135,14 @@ func down(s *State, except string) []string {
 	return out
 }
 
-// The plan never takes a node a cluster keeps out of service while another one is: whatever the
-// moment, a step that stops a serving node (an evacuation, or replacing a Ready pod) comes only
-// when every other kept node serves. Departing nodes (a scale-in) go by the user's wish, as the
-// chaos checker counts them.
+// The plan never takes a node a cluster keeps out of service while another one is: over 60,000
+// random moments, a step that stops a serving node (an evacuation, or replacing a Ready pod) comes
+// only when every other kept node serves. Departing nodes (a scale-in) go by the user's wish, as
+// the chaos checker counts them.
 func TestThePlanNeverTakesASecondNodeDown(t *testing.T) {
 	r := rand.New(rand.NewSource(20261207))
 	var checked int
-	for i := 0; i < 30000; i++ {
+	for i := 0; i < 60000; i++ {
 		s := randomState(r)
 		p := Decide(s)
 		var target string
@@ -174,10 +192,11 @@ func describe(s *State) string {
 }
 
 // drainedOrEmpty: stopping this node loses no client: it does not run, has none, was evacuated
-// (or its evacuation waited out its bound), or no other node could take its clients.
+// (or its evacuation waited out its bound), or no other node could take its clients. Which nodes
+// could take them is worked out here, apart from the plan's own migrationTargets.
 func drainedOrEmpty(s *State, node string) bool {
 	n, ok := s.node(node)
-	if !ok || n.NodeStatus != "running" || n.Connections == 0 || len(migrationTargets(s, node)) == 0 {
+	if !ok || n.NodeStatus != "running" || n.Connections == 0 || !anyOtherTaker(s, node) {
 		return true
 	}
 	ev, evacuating := s.Evacuations[node]
@@ -224,4 +243,20 @@ func TestThePlanStopsOnlyDrainedNodes(t *testing.T) {
 	if checked < 500 {
 		t.Fatalf("only %d stopped nodes were checked: the generator rarely reaches them", checked)
 	}
+}
+
+// anyOtherTaker: a running node other than node, inside what the spec keeps and not evacuating.
+func anyOtherTaker(s *State, node string) bool {
+	for _, ro := range []*Role{&s.Core, &s.Replicant} {
+		for i := int32(0); i < ro.Want; i++ {
+			if ro.Set == nil {
+				break
+			}
+			other := NodeName(s.Cluster, fmt.Sprintf("%s-%d", ro.Set.Name, i))
+			if _, evacuating := s.Evacuations[other]; other != node && s.running(other) && !evacuating {
+				return true
+			}
+		}
+	}
+	return false
 }
