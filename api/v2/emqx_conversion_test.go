@@ -8,41 +8,20 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/randfill"
 
 	"github.com/broker-ops/emqx-operator/api/internal/convert"
+	"github.com/broker-ops/emqx-operator/api/internal/converttest"
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 )
 
-// filler fills every exported field at random, with few elements per list so that each run covers
-// many objects; quantities get parseable values.
-func filler(seed int64) *randfill.Filler {
-	return randfill.NewWithSeed(seed).NilChance(0.3).NumElements(0, 2).Funcs(
-		func(q *resource.Quantity, c randfill.Continue) {
-			*q = *resource.NewQuantity(c.Int63n(1<<20), resource.BinarySI)
-		},
-		func(t *metav1.Time, c randfill.Continue) { *t = metav1.Unix(c.Int63n(1<<31), 0) },
-	)
-}
+func filler(seed int64) *randfill.Filler { return converttest.Filler(seed) }
 
-// sameJSON fails the test with both objects when they differ.
 func sameJSON(t *testing.T, what string, want, got any) {
 	t.Helper()
-	if equality.Semantic.DeepEqual(want, got) {
-		return
-	}
-	w, _ := json.MarshalIndent(want, "", " ")
-	g, _ := json.MarshalIndent(got, "", " ")
-	wl, gl := strings.Split(string(w), "\n"), strings.Split(string(g), "\n")
-	for i := range min(len(wl), len(gl)) {
-		if wl[i] != gl[i] {
-			t.Fatalf("%s: first difference at line %d: want %q, got %q\nwant:\n%s\ngot:\n%s", what, i, wl[i], gl[i], w, g)
-		}
-	}
-	t.Fatalf("%s: differ\nwant:\n%s\ngot:\n%s", what, w, g)
+	converttest.SameJSON(t, what, want, got)
 }
 
 // Every v2beta1 object survives v2beta1 → v2 → v2beta1 unchanged. The objects are defaulted first,

@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -18,45 +17,24 @@ import (
 	"sigs.k8s.io/randfill"
 
 	"github.com/broker-ops/emqx-operator/api/internal/convert"
+	"github.com/broker-ops/emqx-operator/api/internal/converttest"
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 )
 
+// filler also gives config roots JSON values under plain names.
 func filler(seed int64) *randfill.Filler {
-	return randfill.NewWithSeed(seed).NilChance(0.3).NumElements(0, 2).Funcs(
-		func(q *resource.Quantity, c randfill.Continue) {
-			*q = *resource.NewQuantity(c.Int63n(1<<20), resource.BinarySI)
-		},
-		func(t *metav1.Time, c randfill.Continue) { *t = metav1.Unix(c.Int63n(1<<31), 0) },
-		// Managed fields are the API server's and never sit in a template's metadata.
-		func(m *[]metav1.ManagedFieldsEntry, c randfill.Continue) { *m = nil },
-		// Roots are JSON values; their keys are plain names.
-		func(r *map[string]apiextensionsv1.JSON, c randfill.Continue) {
-			*r = map[string]apiextensionsv1.JSON{}
-			for i := range c.Intn(3) {
-				raw, _ := json.Marshal(map[string]any{"n": c.Int63n(1000), "s": fmt.Sprintf("v%d", c.Intn(9))})
-				(*r)[fmt.Sprintf("root%d", i)] = apiextensionsv1.JSON{Raw: raw}
-			}
-		},
-	)
+	return converttest.Filler(seed, func(r *map[string]apiextensionsv1.JSON, c randfill.Continue) {
+		*r = map[string]apiextensionsv1.JSON{}
+		for i := range c.Intn(3) {
+			raw, _ := json.Marshal(map[string]any{"n": c.Int63n(1000), "s": fmt.Sprintf("v%d", c.Intn(9))})
+			(*r)[fmt.Sprintf("root%d", i)] = apiextensionsv1.JSON{Raw: raw}
+		}
+	})
 }
 
 func sameJSON(t *testing.T, what string, want, got any) {
 	t.Helper()
-	if equality.Semantic.DeepEqual(want, got) {
-		return
-	}
-	w, _ := json.MarshalIndent(want, "", " ")
-	g, _ := json.MarshalIndent(got, "", " ")
-	if string(w) == string(g) {
-		return // the same once written: raw JSON spelled differently, nil against empty
-	}
-	wl, gl := strings.Split(string(w), "\n"), strings.Split(string(g), "\n")
-	for i := range min(len(wl), len(gl)) {
-		if wl[i] != gl[i] {
-			t.Fatalf("%s: first difference at line %d: want %q, got %q\nwant:\n%s\ngot:\n%s", what, i, wl[i], gl[i], w, g)
-		}
-	}
-	t.Fatalf("%s: differ\nwant:\n%s\ngot:\n%s", what, w, g)
+	converttest.SameJSON(t, what, want, got)
 }
 
 func clearAnnotation(meta *metav1.ObjectMeta) {
