@@ -115,10 +115,7 @@ func (dst *EMQX) ConvertFrom(hub conversion.Hub) error {
 		License: s.License, TLS: s.TLS, Tuning: s.Tuning,
 	}
 
-	ev := s.UpdateStrategy.EvacuationStrategy
-	if ev.WaitTakeover == 0 && ev.ConnEvictRate == 0 && ev.SessEvictRate == 0 {
-		ev.WaitTakeover, ev.ConnEvictRate, ev.SessEvictRate = 10, 1000, 1000 // v2beta1's defaults
-	}
+	ev := s.UpdateStrategy.EvacuationStrategy.WithDefaultRates()
 	dst.Spec.UpdateStrategy = UpdateStrategy{
 		Type: s.UpdateStrategy.Type, InitialDelaySeconds: s.UpdateStrategy.InitialDelaySeconds,
 		EvacuationStrategy: EvacuationStrategy{WaitTakeover: ev.WaitTakeover, ConnEvictRate: ev.ConnEvictRate,

@@ -14,7 +14,25 @@ const (
 	DefaultClusterDomain           = "cluster.local"
 	DefaultConfigMode              = "Merge"
 	DefaultRunAsID           int64 = 1000
+	// DefaultInitialDelaySeconds, DefaultWaitTakeover and DefaultEvictRate are the update
+	// strategy's defaults (the rates are connections or sessions per second).
+	DefaultInitialDelaySeconds int32 = 10
+	DefaultWaitTakeover        int32 = 10
+	DefaultEvictRate           int32 = 1000
+	// WaitHealthCheckSeconds is the default of spec.updateStrategy.evacuationStrategy.waitHealthCheck:
+	// how long EMQX is asked to wait, once a node is marked as evacuating, for load balancers to
+	// stop sending it new clients before it evicts any (the vendor's v2 and v3beta1 default to 60).
+	WaitHealthCheckSeconds = 10
 )
+
+// WithDefaultRates is e, or e with the default takeover wait and eviction rates when none of them
+// is set (an object the API server's defaulting never saw).
+func (e EvacuationStrategy) WithDefaultRates() EvacuationStrategy {
+	if e.WaitTakeover == 0 && e.ConnEvictRate == 0 && e.SessEvictRate == 0 {
+		e.WaitTakeover, e.ConnEvictRate, e.SessEvictRate = DefaultWaitTakeover, DefaultEvictRate, DefaultEvictRate
+	}
+	return e
+}
 
 // Default fills every field the CRD schema defaults and that is still unset. It is idempotent.
 func (e *EMQX) Default() {
@@ -32,13 +50,11 @@ func (e *EMQX) Default() {
 	if u.Type == "" {
 		u.Type = "Recreate"
 		if u.InitialDelaySeconds == 0 {
-			u.InitialDelaySeconds = 10
+			u.InitialDelaySeconds = DefaultInitialDelaySeconds
 		}
 	}
 	ev := &u.EvacuationStrategy
-	if ev.WaitTakeover == 0 && ev.ConnEvictRate == 0 && ev.SessEvictRate == 0 {
-		ev.WaitTakeover, ev.ConnEvictRate, ev.SessEvictRate = 10, 1000, 1000
-	}
+	*ev = ev.WithDefaultRates()
 	if ev.WaitHealthCheck == nil {
 		ev.WaitHealthCheck = ptr.To(int32(WaitHealthCheckSeconds))
 	}

@@ -153,7 +153,7 @@ func (src *EMQX) ConvertTo(hub conversion.Hub) error {
 	// does; v2beta1 names that Recreate. v3beta1 has no initial delay and its minReadySeconds means
 	// something else (the vendor's migration guide says not to map one to the other): a v3beta1
 	// object gets v2beta1's 10 s, or the value it had in v2beta1.
-	delay := int32(10)
+	delay := v2beta1.DefaultInitialDelaySeconds
 	if back.InitialDelaySeconds != nil {
 		delay = *back.InitialDelaySeconds
 	}
@@ -211,10 +211,7 @@ func (dst *EMQX) ConvertFrom(hub conversion.Hub) error {
 	dst.Spec.DashboardServiceTemplate, keep.DashboardMetadata = serviceFromHub(s.DashboardServiceTemplate)
 	dst.Spec.ListenersServiceTemplate, keep.ListenersMetadata = serviceFromHub(s.ListenersServiceTemplate)
 
-	ev := s.UpdateStrategy.EvacuationStrategy
-	if ev.WaitTakeover == 0 && ev.ConnEvictRate == 0 && ev.SessEvictRate == 0 {
-		ev.WaitTakeover, ev.ConnEvictRate, ev.SessEvictRate = 10, 1000, 1000 // v2beta1's defaults
-	}
+	ev := s.UpdateStrategy.EvacuationStrategy.WithDefaultRates()
 	evType := "NodeEvacuation"
 	if back.EvacuationType != "" {
 		evType = back.EvacuationType
@@ -222,7 +219,7 @@ func (dst *EMQX) ConvertFrom(hub conversion.Hub) error {
 	dst.Spec.UpdateStrategy = UpdateStrategy{Type: "RollingUpdate", Replicants: back.Replicants, EvacuationStrategy: EvacuationStrategy{
 		Type: evType, ConnectionEvictionRate: ev.ConnEvictRate, SessionEvictionRate: ev.SessEvictRate, WaitTakeover: ev.WaitTakeover, WaitHealthCheck: ptr.To(ev.HealthCheckWait())}}
 
-	if s.UpdateStrategy.InitialDelaySeconds != 10 {
+	if s.UpdateStrategy.InitialDelaySeconds != v2beta1.DefaultInitialDelaySeconds {
 		keep.InitialDelaySeconds = ptr.To(s.UpdateStrategy.InitialDelaySeconds)
 	}
 	corePod, coreTR, coreBudget, coreReplicas := podSpecFromHub(s.CoreTemplate.Spec.ReplicantTemplateSpec, v2beta1.DefaultCoreReplicas)
