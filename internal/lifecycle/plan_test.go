@@ -592,3 +592,38 @@ func TestEvacuationWaitsForLoadBalancersAsTheSpecSays(t *testing.T) {
 		t.Errorf("evacuation bound %s, want %s", got, want)
 	}
 }
+
+// The image changes again mid-rollout (6.1.4 → 6.1.5 → 6.1.6): c-core-2 and the replicants run
+// 6.1.5, the other cores 6.1.4. The first core to go is the highest ordinal whose release another
+// core also runs or no replicant needs: c-core-2 is the replicants' only core of their release.
+func TestTheFirstCoreToGoIsNotTheReplicantsLastCoreOfTheirRelease(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		core2, core1, replica string // EMQX images of c-core-2, c-core-1 (and c-core-0), the replicants
+		want                  string
+	}{
+		{"c-core-2 is the replicants' last core", "emqx:6.1.5", "emqx:6.1.4", "emqx:6.1.5", "c-core-1"},
+		{"every core runs the replicants' release", "emqx:6.1.5", "emqx:6.1.5", "emqx:6.1.5", "c-core-2"},
+		{"no replicant runs c-core-2's release", "emqx:6.1.5", "emqx:6.1.4", "emqx:6.1.4", "c-core-2"},
+		{"a mirror of the same release counts", "emqx:6.1.5", "mirror.example/emqx:6.1.5", "emqx:6.1.5", "c-core-2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(3, 2)
+			f.images(tc.core1, "emqx:6.1.6")
+			f.state.Core.Pods[2].Spec.Containers[0].Image = tc.core2
+			for i := range f.state.Replicant.Pods {
+				f.state.Replicant.Pods[i].Spec.Containers[0].Image = tc.replica
+			}
+			outdate(&f.state.Core)
+			outdate(&f.state.Replicant)
+			p := Decide(f.state)
+			if p.Step.Kind != StartEvacuation || p.Step.Node != NodeName(f.e, tc.want) {
+				t.Fatalf("plan = %+v, want %s evacuated first", p, tc.want)
+			}
+			f.state.Evacuations[p.Step.Node] = evac(p.Step.Node, "waiting_takeover", 10, 0)
+			if p := Decide(f.state); p.Step.Kind != ReplacePod || p.Step.Pod.Name != tc.want {
+				t.Errorf("plan = %+v, want %s replaced once drained", p, tc.want)
+			}
+		})
+	}
+}

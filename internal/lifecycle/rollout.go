@@ -102,10 +102,46 @@ func rollOut(s *State, p *Plan) bool {
 			p.Reason, p.Message = "StoppingEvacuation", fmt.Sprintf("node %s waits for a core of the new revision: ending its evacuation so it accepts clients again", node)
 			return true
 		}
+		return replace(s, p, role, firstCore(s, coreOut), target)
 	case len(replOut) > 0:
 		target, role = replOut, &s.Replicant
 	}
 	return replace(s, p, role, target[0], target)
+}
+
+// firstCore is the core to replace first, the highest ordinal among those whose release is not
+// the last one some replicant needs. A replicant only talks to cores of its own release, and the
+// spec may change again mid-rollout (A→B→C): the one core already on B is then the highest
+// ordinal, and replacing it first would leave the replicants on B without a core until each is
+// replaced in turn — EMQX's advice is to keep cores of both releases until every replicant has
+// moved. When every outdated core is such a last one, the highest ordinal goes as before.
+func firstCore(s *State, coreOut []*corev1.Pod) *corev1.Pod {
+	for _, pod := range coreOut {
+		if !lastCoreForReplicants(s, pod) {
+			return pod
+		}
+	}
+	return coreOut[0]
+}
+
+// lastCoreForReplicants: core is the only live core of its EMQX release and a live replicant runs
+// that release.
+func lastCoreForReplicants(s *State, core *corev1.Pod) bool {
+	release := emqxRelease(core)
+	if !release.Known() {
+		return false
+	}
+	for i := range s.Core.Pods {
+		if p := &s.Core.Pods[i]; p != core && p.Name != core.Name && p.DeletionTimestamp == nil && emqxRelease(p) == release {
+			return false
+		}
+	}
+	for i := range s.Replicant.Pods {
+		if p := &s.Replicant.Pods[i]; p.DeletionTimestamp == nil && emqxRelease(p) == release {
+			return true
+		}
+	}
+	return false
 }
 
 // awaitingObservation is a role whose StatefulSet exists but whose status does not yet describe
