@@ -150,7 +150,7 @@ func TestThePlanNeverTakesASecondNodeDown(t *testing.T) {
 		case StartEvacuation:
 			target = p.Step.Node
 		case ReplacePod:
-			if ready, _ := PodReady(p.Step.Pod); !ready {
+			if ready, _ := PodReady(p.Step.Pod); !ready || stranded(&s, p.Step.Pod) {
 				continue // already down: replacing it takes nothing more down
 			}
 			target = NodeName(s.Cluster, p.Step.Pod.Name)
@@ -259,4 +259,10 @@ func anyOtherTaker(s *State, node string) bool {
 		}
 	}
 	return false
+}
+
+// stranded: a replicant that has not joined and runs a release no core runs (EMQX refuses it).
+func stranded(s *State, pod *corev1.Pod) bool {
+	ro := roleOf(s, pod.Name)
+	return ro != nil && ro.Name == v2beta1.RoleReplicant && strandedReplicant(s, []*corev1.Pod{pod}) != nil
 }

@@ -224,6 +224,18 @@ func drain(s *State, role *Role, node, pod string) (bool, Step, string) {
 		return true, Step{}, "this edition cannot evacuate clients"
 	}
 	if len(migrationTargets(s, node)) == 0 {
+		// Every node that stays is being evacuated itself (a rollout's, when the user scales the
+		// rest in): stopped now, this node would drop its clients (found by
+		// TestThePlanInTheLoopKeepsOneNodeDown). The scale-in goes first, as the order of the
+		// rules says: the staying node's evacuation is ended so it takes these clients, and the
+		// rollout evacuates it again afterwards. A staying node already on its way out (its pod
+		// terminating) comes back by itself: waited for.
+		if other, going := evacuatingStayer(s, node); other != "" && n.Connections > 0 {
+			if going {
+				return false, Step{}, fmt.Sprintf("no other node can take its clients until %s is back", other)
+			}
+			return false, Step{Kind: StopEvacuation, Node: other}, fmt.Sprintf("%s must take the clients of %s: ending its evacuation first", other, node)
+		}
 		return true, Step{}, "no other node to take its clients"
 	}
 	ev, evacuating := s.Evacuations[node]
@@ -267,6 +279,21 @@ func evacuationOptions(s *State, node string) emqxapi.EvacuationOptions {
 		ConnEvictRate: es.ConnEvictRate, SessEvictRate: es.SessEvictRate, WaitTakeover: es.WaitTakeover,
 		WaitHealthCheck: es.HealthCheckWait(), MigrateTo: migrationTargets(s, node),
 	}
+}
+
+// evacuatingStayer is a running node that stays (not departing) and is being evacuated, other
+// than leaving ("" if none), and whether its pod is already terminating.
+func evacuatingStayer(s *State, leaving string) (string, bool) {
+	for _, node := range sortedKeys(s.Evacuations) {
+		pod := PodOfNode(s.Cluster, node)
+		role := roleOf(s, pod)
+		if node == leaving || role == nil || int32(Ordinal(pod)) >= role.Want || !s.running(node) {
+			continue
+		}
+		po := role.pod(pod)
+		return node, po == nil || po.DeletionTimestamp != nil
+	}
+	return "", false
 }
 
 // migrationTargets are running nodes that stay: not departing, not outdated, not the node itself.

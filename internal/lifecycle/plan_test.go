@@ -627,3 +627,64 @@ func TestTheFirstCoreToGoIsNotTheReplicantsLastCoreOfTheirRelease(t *testing.T) 
 		})
 	}
 }
+
+// The user scales the replicants in while the only core is being evacuated for a rollout: the
+// departing replicant has nowhere to send its clients. Stopped now it would drop them; instead
+// the core's evacuation is ended so it takes them, and the rollout evacuates it again after the
+// scale-in. A core already terminating comes back by itself and is waited for.
+func TestAScaleInEndsTheRolloutsEvacuationOfTheOnlyNodeThatStays(t *testing.T) {
+	f := newFixture(1, 1)
+	outdate(&f.state.Core)
+	core, leaving := NodeName(f.e, "c-core-0"), NodeName(f.e, "c-replicant-0")
+	f.state.Evacuations[core] = evac(core, "evicting_conns", 10, 5)
+	f.state.Replicant.Want = 0
+	p := Decide(f.state)
+	if p.Step.Kind != StopEvacuation || p.Step.Node != core || p.ReplicantReplicas != 1 {
+		t.Fatalf("plan = %+v, want %s's evacuation ended and the replicant kept", p, core)
+	}
+	f.state.Core.Pods[0].DeletionTimestamp = ptr.To(metav1.NewTime(now))
+	if p := Decide(f.state); p.Step.Kind != None || p.ReplicantReplicas != 1 || !strings.Contains(p.Message, "until "+core+" is back") {
+		t.Fatalf("plan = %+v, want a wait for %s", p, core)
+	}
+	// With no clients on the replicant, or no evacuation beside it, nothing changes.
+	f.state.Core.Pods[0].DeletionTimestamp = nil
+	f.state.Nodes[1].Connections = 0
+	if p := Decide(f.state); p.ReplicantReplicas != 0 {
+		t.Errorf("plan = %+v, want the empty replicant removed", p)
+	}
+	f.state.Nodes[1].Connections = 10
+	delete(f.state.Evacuations, core)
+	if p := Decide(f.state); p.Step.Kind != StartEvacuation || p.Step.Node != leaving {
+		t.Errorf("plan = %+v, want %s evacuated to the core", p, leaving)
+	}
+}
+
+// The image changes again after a replicant was replaced: it came back on a release no core
+// runs, and the next change makes it outdated too. Ready or not, it has not joined and never
+// will; it is replaced before the rollout evacuates anything, and not while an evacuation is
+// under way.
+func TestAStrandedReplicantIsReplacedBeforeTheNextEvacuation(t *testing.T) {
+	f := newFixture(3, 2)
+	f.images("emqx:6.1.4", "emqx:6.1.6")
+	stranded := &f.state.Replicant.Pods[1]
+	stranded.Spec.Containers[0].Image = "emqx:6.1.5"
+	node := NodeName(f.e, stranded.Name)
+	var nodes []emqxapi.Node
+	for _, n := range f.state.Nodes {
+		if n.Node != node {
+			nodes = append(nodes, n)
+		}
+	}
+	f.state.Nodes = nodes
+	outdate(&f.state.Core)
+	outdate(&f.state.Replicant)
+	p := Decide(f.state)
+	if p.Step.Kind != ReplacePod || p.Step.Pod.Name != stranded.Name {
+		t.Fatalf("plan = %+v, want %s replaced first", p, stranded.Name)
+	}
+	core := NodeName(f.e, "c-core-2")
+	f.state.Evacuations[core] = evac(core, "evicting_conns", 10, 5)
+	if p := Decide(f.state); p.Step.Kind == ReplacePod && p.Step.Pod.Name == stranded.Name {
+		t.Fatalf("plan = %+v, want %s's evacuation finished first", p, core)
+	}
+}

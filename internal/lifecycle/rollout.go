@@ -87,6 +87,17 @@ func rollOut(s *State, p *Plan) bool {
 	if pod, role := drainingOutdated(s, coreOut, replOut); pod != nil {
 		return replace(s, p, role, pod, []*corev1.Pod{pod})
 	}
+	// An outdated replicant that has not joined and runs a release no core runs is down, Ready or
+	// not: EMQX refuses it, and no core of that release is coming (the spec changed again after
+	// it was made, or its core was replaced since). It is replaced before any other node is
+	// evacuated: left alone it would be a second node down beside each core the rollout replaces
+	// (found by TestThePlanInTheLoopKeepsOneNodeDown). Not earlier: its replacement counts as a
+	// node starting, which must not overlap an evacuation under way.
+	if pod := strandedReplicant(s, replOut); pod != nil {
+		p.Step, p.Role = Step{Kind: ReplacePod, Pod: pod, Disruptive: true}, v2beta1.RoleReplicant
+		p.Reason, p.Message = "RollingUpdate", fmt.Sprintf("replacing %s, which no core of its EMQX release can take, with the new revision", pod.Name)
+		return true
+	}
 	target, role := coreOut, &s.Core
 	switch {
 	case len(coreOut) > 0 && !anyCoreOnNewRevision(s):
@@ -167,6 +178,17 @@ func replace(s *State, p *Plan, role *Role, pod *corev1.Pod, target []*corev1.Po
 	p.Step = Step{Kind: ReplacePod, Pod: pod, Disruptive: true}
 	p.Reason, p.Message = "RollingUpdate", fmt.Sprintf("replacing %s with the new revision (%s)", pod.Name, why)
 	return true
+}
+
+// strandedReplicant is one of the outdated replicants that has not joined and runs a release no
+// live core runs (nil if none).
+func strandedReplicant(s *State, replOut []*corev1.Pod) *corev1.Pod {
+	for _, pod := range replOut {
+		if waitsForItsCore(s, pod) && !s.running(NodeName(s.Cluster, pod.Name)) {
+			return pod
+		}
+	}
+	return nil
 }
 
 // evacuatingNode is the node of one of pods that is running and being evacuated ("" if none).
