@@ -50,9 +50,11 @@ type SetView struct {
 
 // PodView is a pod.
 type PodView struct {
-	UID, Role   string
-	Ordinal     int
-	Revision    string
+	UID, Role string
+	Ordinal   int
+	Revision  string
+	// Release is the EMQX release of its EMQX container's image ("" when it cannot be read).
+	Release     string
 	Created     time.Time
 	Terminating bool
 }
@@ -128,6 +130,15 @@ type Checker struct {
 	keyDeleted  map[string]time.Time // cluster → when the harness deleted its API key Secret
 	keyUID      map[string]string    // cluster → the UID of the Secret it deleted
 	keyGaps     map[string][]window  // cluster → from each deletion to the Secret back, plus KeyBound
+	// departed: cluster/pod → the cluster stopped keeping it (scaled in), and it has not served
+	// since while kept. A node on its way out goes by the user's wish, also when the user undoes
+	// the scale-in a moment later: it counts again once it serves.
+	departed map[string]bool
+	// held: cluster/pod → a replicant that did not run while no running core ran its EMQX
+	// release, and has not run since. EMQX refuses it until the rollout brings such a core (the
+	// user changed the image while it was being replaced, or deleted its core): the operator's
+	// rollout takes cores down meanwhile by design, so it counts apart until it runs.
+	held map[string]bool
 }
 
 type disruption struct {
@@ -148,7 +159,7 @@ func NewChecker(budget int, staleBound, keyBound time.Duration) *Checker {
 		lastReport: map[string]time.Time{}, everRunning: map[string]bool{}, disrupted: map[string]*disruption{},
 		staleSince: map[string]time.Time{}, pvcs: map[string]map[string]string{}, revSince: map[string]time.Time{},
 		incarnation: map[string]int{}, history: map[string][]stamp{}, keyDeleted: map[string]time.Time{}, keyUID: map[string]string{},
-		keyGaps: map[string][]window{}}
+		keyGaps: map[string][]window{}, departed: map[string]bool{}, held: map[string]bool{}}
 }
 
 // DisruptPod: the harness deleted (or evicted) this pod.
@@ -288,8 +299,32 @@ func (c *Checker) track(at time.Time, name string, cv, pv *ClusterView) {
 		}
 		if n.Running {
 			c.everRunning[k] = true
+			delete(c.held, k)
+		}
+		switch {
+		case !kept(cv, pod, nil):
+			c.departed[k] = true
+		case exists && !p.Terminating && n.Running && !n.Evacuating:
+			delete(c.departed, k)
+		}
+		if exists && p.Role == "replicant" && !n.Running && !runningCoreOfRelease(cv, p.Release) {
+			c.held[k] = true
 		}
 	}
+}
+
+// runningCoreOfRelease: a core pod of that EMQX release runs its node (false for an unknown
+// release: nothing can be said, and the replicant counts as usual).
+func runningCoreOfRelease(cv *ClusterView, release string) bool {
+	if release == "" {
+		return true
+	}
+	for pod, p := range cv.Pods {
+		if p.Role == "core" && p.Release == release && !p.Terminating && cv.Nodes[pod].Running {
+			return true
+		}
+	}
+	return false
 }
 
 // endDisruptions forgets a harness disruption once the node it hit runs again, on a new pod when
@@ -328,7 +363,7 @@ func (c *Checker) checkDown(at time.Time, name string, cv *ClusterView) {
 	var down []string
 	for _, pod := range unionPods(cv, nil) {
 		k := name + "/" + pod
-		if !c.everRunning[k] || c.disrupted[k] != nil {
+		if !c.everRunning[k] || c.disrupted[k] != nil || c.departed[k] || c.held[k] {
 			continue
 		}
 		// A departing node (the spec no longer wants it, or the StatefulSet already shrank past it)
@@ -345,7 +380,7 @@ func (c *Checker) checkDown(at time.Time, name string, cv *ClusterView) {
 	}
 	for k := range c.everRunning {
 		pod, ok := strings.CutPrefix(k, name+"/")
-		if ok && !contains(unionPods(cv, nil), pod) && c.disrupted[k] == nil && kept(cv, pod, c.prevOf(name)) {
+		if ok && !contains(unionPods(cv, nil), pod) && c.disrupted[k] == nil && !c.departed[k] && !c.held[k] && kept(cv, pod, c.prevOf(name)) {
 			down = append(down, pod) // gone between samples, not back yet
 		}
 	}

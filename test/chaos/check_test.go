@@ -58,6 +58,27 @@ func (w *world) set(pod string, f func(*NodeView)) {
 	w.cv.Nodes[pod] = n
 }
 
+// addReplicant adds a running replicant, c-replicant-0, on release; the cores run 5.8.6.
+func (w *world) addReplicant(release string) {
+	for pod, p := range w.cv.Pods {
+		p.Release = "5.8.6"
+		w.cv.Pods[pod] = p
+	}
+	w.cv.Want["replicant"], w.cv.Sets["replicant"] = 1, SetView{Replicas: 1, UpdateRevision: "r1"}
+	w.cv.Pods["c-replicant-0"] = PodView{UID: "c-replicant-0-a", Role: "replicant", Ordinal: 0, Revision: "r1", Release: release, Created: t0.Add(-time.Hour)}
+	w.cv.Nodes["c-replicant-0"] = NodeView{Running: true}
+	w.observe(tick)
+}
+
+// recreate plays a pod made again on release by its StatefulSet, its node not running yet.
+func (w *world) recreate(pod, release string) {
+	p := w.cv.Pods[pod]
+	p.UID, p.Release, p.Created, p.Terminating = p.UID+"y", release, w.at, false
+	w.cv.Pods[pod] = p
+	w.cv.Nodes[pod] = NodeView{}
+	w.observe(tick)
+}
+
 // replace plays one pod's replacement: evacuated, deleted, back on revision rev.
 func (w *world) replace(pod, rev string) {
 	w.set(pod, func(n *NodeView) { n.Evacuating = true })
@@ -182,6 +203,46 @@ func TestCheckerInvariants(t *testing.T) {
 			w.set("c-core-1", func(n *NodeView) { n.Connections = 0 })
 			w.observe(tick)
 		}, ""},
+		{"a replicant no running core of its release can take counts apart, until it runs", func(w *world) {
+			w.addReplicant("5.8.6")
+			w.recreate("c-replicant-0", "5.9.1") // the image changed while it was being replaced
+			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
+			w.observe(tick)
+			w.recreate("c-core-2", "5.9.1") // the rollout's first core
+			w.set("c-core-2", func(n *NodeView) { n.Running = true })
+			w.observe(tick)
+			w.set("c-core-1", func(n *NodeView) { n.Evacuating = true }) // before the replicant joined
+			w.observe(tick)
+			w.set("c-core-1", func(n *NodeView) { n.Evacuating = false })
+			w.set("c-replicant-0", func(n *NodeView) { n.Running = true })
+			w.observe(tick)
+			w.set("c-replicant-0", func(n *NodeView) { n.Running = false })
+			w.set("c-core-1", func(n *NodeView) { n.Evacuating = true })
+			w.observe(tick)
+		}, "too-many-nodes-down: 2 nodes down at once, the budget is 1: [c-core-1 c-replicant-0]"},
+		{"a replicant whose release a running core runs counts", func(w *world) {
+			w.addReplicant("5.8.6")
+			w.recreate("c-replicant-0", "5.8.6")
+			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
+			w.observe(tick)
+		}, "too-many-nodes-down: 2 nodes down at once, the budget is 1: [c-core-2 c-replicant-0]"},
+		{"a scale-in undone while the node is on its way out counts apart, until it serves", func(w *world) {
+			w.cv.Want["core"] = 2
+			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
+			w.observe(tick)
+			w.cv.Sets["core"] = SetView{Replicas: 2, UpdateRevision: "r1"}
+			w.observe(tick)
+			w.cv.Want["core"], w.cv.Sets["core"] = 3, SetView{Replicas: 3, UpdateRevision: "r1"}
+			w.recreate("c-core-2", "5.8.6")
+			w.set("c-core-1", func(n *NodeView) { n.Evacuating = true })
+			w.observe(tick)
+			w.set("c-core-1", func(n *NodeView) { n.Evacuating = false })
+			w.set("c-core-2", func(n *NodeView) { n.Running = true })
+			w.observe(tick)
+			w.set("c-core-2", func(n *NodeView) { n.Evacuating = true })
+			w.set("c-core-1", func(n *NodeView) { n.Evacuating = true })
+			w.observe(tick)
+		}, "too-many-nodes-down: 2 nodes down at once, the budget is 1: [c-core-1 c-core-2]"},
 		{"an API key Secret that does not come back", func(w *world) {
 			w.c.DeletedAPIKey("ns/c", w.at, "k1")
 			w.cv.APIKeySecret = ""
@@ -194,6 +255,9 @@ func TestCheckerInvariants(t *testing.T) {
 			got := w.violations()
 			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
 				t.Errorf("violations:\n%s\nwant %q", got, tc.want)
+			}
+			if tc.want != "" && strings.Count(got, "\n") != 0 {
+				t.Errorf("more than the one violation:\n%s", got)
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 
 	v2beta1 "github.com/broker-ops/emqx-operator/api/v2beta1"
 	"github.com/broker-ops/emqx-operator/internal/lifecycle"
+	"github.com/broker-ops/emqx-operator/internal/upgradepath"
 	"github.com/broker-ops/emqx-operator/test/chaos"
 	"github.com/broker-ops/emqx-operator/test/simulator"
 )
@@ -78,7 +79,7 @@ func sample(ctx context.Context, clusters map[string]string) (*chaos.Sample, err
 			continue
 		}
 		cv.Pods[p.Name] = chaos.PodView{UID: string(p.UID), Role: role, Ordinal: lifecycle.Ordinal(p.Name),
-			Revision: p.Labels[appsv1.ControllerRevisionHashLabelKey], Created: p.CreationTimestamp.Time,
+			Revision: p.Labels[appsv1.ControllerRevisionHashLabelKey], Release: releaseOf(p), Created: p.CreationTimestamp.Time,
 			Terminating: p.DeletionTimestamp != nil}
 	}
 	for i := range pvcs.Items {
@@ -105,4 +106,14 @@ func sample(ctx context.Context, clusters map[string]string) (*chaos.Sample, err
 
 func roleOfSet(cluster, set string) string {
 	return strings.TrimPrefix(set, cluster+"-")
+}
+
+// releaseOf is the EMQX release of the pod's EMQX container ("" when its image says none).
+func releaseOf(p *corev1.Pod) string {
+	for _, c := range p.Spec.Containers {
+		if v := upgradepath.OfImage(c.Image); c.Name == lifecycle.EMQXContainer && v.Known() {
+			return v.String()
+		}
+	}
+	return ""
 }
