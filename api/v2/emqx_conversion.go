@@ -73,7 +73,7 @@ func (src *EMQX) ConvertTo(hub conversion.Hub) error {
 	ev := s.UpdateStrategy.EvacuationStrategy
 	if ev == (EvacuationStrategy{}) {
 		// Written before the field defaults reached it: v2's defaults, not v2beta1's.
-		ev = EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(DefaultWaitHealthCheck)}
+		ev = EvacuationStrategy{WaitTakeover: ptr.To(int32(10)), ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(DefaultWaitHealthCheck)}
 	}
 	dst.Spec.UpdateStrategy = v2beta1.UpdateStrategy{
 		Type: s.UpdateStrategy.Type, InitialDelaySeconds: s.UpdateStrategy.InitialDelaySeconds,

@@ -86,7 +86,7 @@ func TestV2RoundTripThroughTheHubKeepsEveryField(t *testing.T) {
 // conversion materialises.
 func defaultLikeTheAPIServer(e *EMQX) {
 	if e.Spec.UpdateStrategy.EvacuationStrategy == (EvacuationStrategy{}) {
-		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(int32(60))}
+		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: ptr.To(int32(10)), ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(int32(60))}
 	}
 	if e.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck == nil {
 		e.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck = ptr.To(int32(60))
@@ -185,7 +185,7 @@ func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
 		}},
 		{"evacuation strategy left out: v2's rates and 60 s for a v2 object", func(t *testing.T) {
 			hub := toHub(t, v2Cluster())
-			if ev := hub.Spec.UpdateStrategy.EvacuationStrategy; !equality.Semantic.DeepEqual(ev, v2beta1.EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(int32(60))}) {
+			if ev := hub.Spec.UpdateStrategy.EvacuationStrategy; !equality.Semantic.DeepEqual(ev, v2beta1.EvacuationStrategy{WaitTakeover: ptr.To(int32(10)), ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(int32(60))}) {
 				t.Errorf("evacuation strategy %+v", ev)
 			}
 			if back := toV2(t, hub); ptr.Deref(back.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck, -1) != 60 {
@@ -193,7 +193,7 @@ func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
 			}
 		}},
 		{"evacuation strategy left out: v2beta1's rates for a v2beta1 object", func(t *testing.T) {
-			if ev := toV2(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy; !equality.Semantic.DeepEqual(ev, EvacuationStrategy{WaitTakeover: 10, ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(int32(10))}) {
+			if ev := toV2(t, hubCluster()).Spec.UpdateStrategy.EvacuationStrategy; !equality.Semantic.DeepEqual(ev, EvacuationStrategy{WaitTakeover: ptr.To(int32(10)), ConnEvictRate: 1000, SessEvictRate: 1000, WaitHealthCheck: ptr.To(int32(10))}) {
 				t.Errorf("evacuation strategy %+v", ev)
 			}
 		}},
@@ -206,7 +206,7 @@ func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
 func TestFieldsWithoutCounterpartRideInTheAnnotation(t *testing.T) {
 	t.Run("waitHealthCheck is v2beta1's field of the same name", func(t *testing.T) {
 		e := v2Cluster()
-		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 5, ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: ptr.To(int32(30))}
+		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: ptr.To(int32(5)), ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: ptr.To(int32(30))}
 		hub := toHub(t, e)
 		if got := hub.Spec.UpdateStrategy.EvacuationStrategy.WaitHealthCheck; got == nil || *got != 30 || hub.Annotations != nil {
 			t.Errorf("waitHealthCheck %v, annotations %v", got, hub.Annotations)
@@ -250,7 +250,7 @@ func TestFieldsWithoutCounterpartRideInTheAnnotation(t *testing.T) {
 	})
 	t.Run("an annotation that does not parse is kept and restores nothing", func(t *testing.T) {
 		e := v2Cluster()
-		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: 5, ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: ptr.To(int32(v2beta1.WaitHealthCheckSeconds))}
+		e.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: ptr.To(int32(5)), ConnEvictRate: 50, SessEvictRate: 60, WaitHealthCheck: ptr.To(int32(v2beta1.WaitHealthCheckSeconds))}
 		e.Annotations = map[string]string{ConversionAnnotation: "{not json"}
 		if hub := toHub(t, e); hub.Annotations[ConversionAnnotation] != "{not json" {
 			t.Errorf("annotations %v", hub.Annotations)

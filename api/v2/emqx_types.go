@@ -87,7 +87,7 @@ type EMQXSpec struct {
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	RevisionHistoryLimit int32 `json:"revisionHistoryLimit,omitempty"`
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
 
 	// UpdateStrategy says how pod-template changes reach running nodes.
 	// +kubebuilder:default={type: "Recreate"}
@@ -140,7 +140,7 @@ type UpdateStrategy struct {
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+	InitialDelaySeconds *int32 `json:"initialDelaySeconds,omitempty"`
 
 	// EvacuationStrategy says how clients are moved off a node before it stops. Its default is an
 	// empty object, so that its fields' defaults apply when it is left out (the vendor's v2 leaves it
@@ -156,7 +156,7 @@ type EvacuationStrategy struct {
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	WaitTakeover int32 `json:"waitTakeover,omitempty"`
+	WaitTakeover *int32 `json:"waitTakeover,omitempty"`
 
 	// ConnEvictRate is how many connections per second are evicted.
 	// +kubebuilder:default=1000

@@ -14,6 +14,8 @@ const (
 	DefaultClusterDomain           = "cluster.local"
 	DefaultConfigMode              = "Merge"
 	DefaultRunAsID           int64 = 1000
+	// DefaultRevisionHistoryLimit is how many old revisions of the workloads are kept by default.
+	DefaultRevisionHistoryLimit int32 = 3
 	// DefaultInitialDelaySeconds, DefaultWaitTakeover and DefaultEvictRate are the update
 	// strategy's defaults (the rates are connections or sessions per second).
 	DefaultInitialDelaySeconds int32 = 10
@@ -25,11 +27,15 @@ const (
 	WaitHealthCheckSeconds = 10
 )
 
-// WithDefaultRates is e, or e with the default takeover wait and eviction rates when none of them
-// is set (an object the API server's defaulting never saw).
+// WithDefaultRates is e, or e with the default eviction rates when neither is set and the takeover
+// wait is unset or 0 (an object the API server's defaulting never saw: the rates' minimum is 1).
+// An unset takeover wait gets its default with them; one that is set, even to 0, is kept.
 func (e EvacuationStrategy) WithDefaultRates() EvacuationStrategy {
-	if e.WaitTakeover == 0 && e.ConnEvictRate == 0 && e.SessEvictRate == 0 {
-		e.WaitTakeover, e.ConnEvictRate, e.SessEvictRate = DefaultWaitTakeover, DefaultEvictRate, DefaultEvictRate
+	if ptr.Deref(e.WaitTakeover, 0) == 0 && e.ConnEvictRate == 0 && e.SessEvictRate == 0 {
+		e.ConnEvictRate, e.SessEvictRate = DefaultEvictRate, DefaultEvictRate
+		if e.WaitTakeover == nil {
+			e.WaitTakeover = ptr.To(DefaultWaitTakeover)
+		}
 	}
 	return e
 }
@@ -43,18 +49,23 @@ func (e *EMQX) Default() {
 	if s.ClusterDomain == "" {
 		s.ClusterDomain = DefaultClusterDomain
 	}
-	if s.RevisionHistoryLimit == 0 {
-		s.RevisionHistoryLimit = 3
+	// The numbers that may be 0 are pointers: only nil is unset, an explicit 0 stays.
+	if s.RevisionHistoryLimit == nil {
+		s.RevisionHistoryLimit = ptr.To(DefaultRevisionHistoryLimit)
 	}
 	u := &s.UpdateStrategy
 	if u.Type == "" {
 		u.Type = "Recreate"
-		if u.InitialDelaySeconds == 0 {
-			u.InitialDelaySeconds = DefaultInitialDelaySeconds
-		}
+	}
+	// The schema defaults the field itself too, not only the whole update strategy.
+	if u.InitialDelaySeconds == nil {
+		u.InitialDelaySeconds = ptr.To(DefaultInitialDelaySeconds)
 	}
 	ev := &u.EvacuationStrategy
 	*ev = ev.WithDefaultRates()
+	if ev.WaitTakeover == nil {
+		ev.WaitTakeover = ptr.To(DefaultWaitTakeover)
+	}
 	if ev.WaitHealthCheck == nil {
 		ev.WaitHealthCheck = ptr.To(int32(WaitHealthCheckSeconds))
 	}
@@ -105,6 +116,11 @@ func statusProbe(delay, period, failures int32) *corev1.Probe {
 		}},
 		InitialDelaySeconds: delay, PeriodSeconds: period, FailureThreshold: failures,
 	}
+}
+
+// RevisionsKept is spec.revisionHistoryLimit, or its default when unset.
+func (e *EMQX) RevisionsKept() int32 {
+	return ptr.Deref(e.Spec.RevisionHistoryLimit, DefaultRevisionHistoryLimit)
 }
 
 // CoreReplicas is the wanted number of core nodes.

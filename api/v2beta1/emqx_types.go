@@ -91,7 +91,7 @@ type EMQXSpec struct {
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	RevisionHistoryLimit int32 `json:"revisionHistoryLimit,omitempty"`
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
 
 	// UpdateStrategy says how pod-template changes reach running nodes.
 	// +kubebuilder:default={type: "Recreate", initialDelaySeconds: 10, evacuationStrategy: {waitTakeover: 10, connEvictRate: 1000, sessEvictRate: 1000, waitHealthCheck: 10}}
@@ -291,7 +291,7 @@ type UpdateStrategy struct {
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+	InitialDelaySeconds *int32 `json:"initialDelaySeconds,omitempty"`
 
 	// EvacuationStrategy says how clients are moved off a node before it stops.
 	// +kubebuilder:default={waitTakeover: 10, connEvictRate: 1000, sessEvictRate: 1000, waitHealthCheck: 10}
@@ -305,7 +305,7 @@ type EvacuationStrategy struct {
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	WaitTakeover int32 `json:"waitTakeover,omitempty"`
+	WaitTakeover *int32 `json:"waitTakeover,omitempty"`
 
 	// ConnEvictRate is how many connections per second are evicted.
 	// +kubebuilder:default=1000
@@ -336,6 +336,24 @@ func (e EvacuationStrategy) HealthCheckWait() int32 {
 		return WaitHealthCheckSeconds
 	}
 	return *e.WaitHealthCheck
+}
+
+// TakeoverWait is WaitTakeover, or its default when unset. WaitTakeover is a pointer, as are the
+// other defaulted numbers that may be 0, because Go's omitempty drops a 0: the next write would
+// leave the field out and the API server's defaulting would put the default back.
+func (e EvacuationStrategy) TakeoverWait() int32 {
+	if e.WaitTakeover == nil {
+		return DefaultWaitTakeover
+	}
+	return *e.WaitTakeover
+}
+
+// InitialDelay is InitialDelaySeconds, or its default when unset.
+func (u UpdateStrategy) InitialDelay() int32 {
+	if u.InitialDelaySeconds == nil {
+		return DefaultInitialDelaySeconds
+	}
+	return *u.InitialDelaySeconds
 }
 
 // ServiceTemplate describes a Service the operator creates.

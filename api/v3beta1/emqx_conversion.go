@@ -147,15 +147,15 @@ func (src *EMQX) ConvertTo(hub conversion.Hub) error {
 
 	ev := s.UpdateStrategy.EvacuationStrategy
 	if ev == (EvacuationStrategy{}) {
-		ev = EvacuationStrategy{Type: "NodeEvacuation", ConnectionEvictionRate: 1000, SessionEvictionRate: 1000, WaitTakeover: 10, WaitHealthCheck: ptr.To(DefaultWaitHealthCheck)}
+		ev = EvacuationStrategy{Type: "NodeEvacuation", ConnectionEvictionRate: 1000, SessionEvictionRate: 1000, WaitTakeover: ptr.To(int32(10)), WaitHealthCheck: ptr.To(DefaultWaitHealthCheck)}
 	}
 	// Every template change rolls out in place, one node at a time, as v3beta1's RollingUpdate
 	// does; v2beta1 names that Recreate. v3beta1 has no initial delay and its minReadySeconds means
 	// something else (the vendor's migration guide says not to map one to the other): a v3beta1
-	// object gets v2beta1's 10 s, or the value it had in v2beta1.
-	delay := v2beta1.DefaultInitialDelaySeconds
+	// object gets v2beta1's 10 s, or the value it had in v2beta1 (an explicit 0 included).
+	delay := ptr.To(v2beta1.DefaultInitialDelaySeconds)
 	if back.InitialDelaySeconds != nil {
-		delay = *back.InitialDelaySeconds
+		delay = back.InitialDelaySeconds
 	}
 	dst.Spec.UpdateStrategy = v2beta1.UpdateStrategy{Type: "Recreate", InitialDelaySeconds: delay,
 		EvacuationStrategy: v2beta1.EvacuationStrategy{WaitTakeover: ev.WaitTakeover, ConnEvictRate: ev.ConnectionEvictionRate,
@@ -219,8 +219,10 @@ func (dst *EMQX) ConvertFrom(hub conversion.Hub) error {
 	dst.Spec.UpdateStrategy = UpdateStrategy{Type: "RollingUpdate", Replicants: back.Replicants, EvacuationStrategy: EvacuationStrategy{
 		Type: evType, ConnectionEvictionRate: ev.ConnEvictRate, SessionEvictionRate: ev.SessEvictRate, WaitTakeover: ev.WaitTakeover, WaitHealthCheck: ptr.To(ev.HealthCheckWait())}}
 
-	if s.UpdateStrategy.InitialDelaySeconds != v2beta1.DefaultInitialDelaySeconds {
-		keep.InitialDelaySeconds = ptr.To(s.UpdateStrategy.InitialDelaySeconds)
+	// Unset and the default are the same delay, which converting back writes out; any other
+	// value, 0 included, rides in the annotation.
+	if delay := s.UpdateStrategy.InitialDelay(); delay != v2beta1.DefaultInitialDelaySeconds {
+		keep.InitialDelaySeconds = ptr.To(delay)
 	}
 	corePod, coreTR, coreBudget, coreReplicas := podSpecFromHub(s.CoreTemplate.Spec.ReplicantTemplateSpec, v2beta1.DefaultCoreReplicas)
 	corePod.MinReadySeconds = back.CoreMinReadySeconds

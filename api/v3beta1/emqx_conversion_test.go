@@ -227,16 +227,16 @@ func TestTheWrittenVersionsDefaultsAreMaterialised(t *testing.T) {
 			v := v3Cluster()
 			v.Spec.CoreTemplate.Spec.MinReadySeconds = 30
 			hub := toHub(t, v)
-			if got := hub.Spec.UpdateStrategy.InitialDelaySeconds; got != 10 {
-				t.Errorf("v3beta1: %d", got)
+			if got := hub.Spec.UpdateStrategy.InitialDelaySeconds; ptr.Deref(got, -1) != 10 {
+				t.Errorf("v3beta1: %v", got)
 			}
 			if back := toV3(t, hub); back.Spec.CoreTemplate.Spec.MinReadySeconds != 30 {
 				t.Errorf("minReadySeconds %d after a round trip", back.Spec.CoreTemplate.Spec.MinReadySeconds)
 			}
 			e := hubCluster()
-			e.Spec.UpdateStrategy.InitialDelaySeconds = 20
+			e.Spec.UpdateStrategy.InitialDelaySeconds = ptr.To(int32(20))
 			v = toV3(t, e)
-			if v.Spec.CoreTemplate.Spec.MinReadySeconds != 0 || toHub(t, v).Spec.UpdateStrategy.InitialDelaySeconds != 20 {
+			if v.Spec.CoreTemplate.Spec.MinReadySeconds != 0 || ptr.Deref(toHub(t, v).Spec.UpdateStrategy.InitialDelaySeconds, -1) != 20 {
 				t.Errorf("v2beta1: minReadySeconds %d", v.Spec.CoreTemplate.Spec.MinReadySeconds)
 			}
 		}},

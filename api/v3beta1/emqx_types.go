@@ -62,7 +62,7 @@ type EMQXSpec struct {
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	RevisionHistoryLimit int32 `json:"revisionHistoryLimit,omitempty"`
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
 
 	// UpdateStrategy says how template changes reach running nodes.
 	// +kubebuilder:default={type: "RollingUpdate"}
@@ -140,7 +140,7 @@ type EvacuationStrategy struct {
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	WaitTakeover int32 `json:"waitTakeover,omitempty"`
+	WaitTakeover *int32 `json:"waitTakeover,omitempty"`
 	// WaitHealthCheck is how many seconds an evacuating node keeps its clients while load balancers
 	// notice it is leaving.
 	// A pointer, so that an explicit 0 is kept. Changing it changes every pod's preStop evacuation

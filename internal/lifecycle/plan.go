@@ -270,13 +270,13 @@ func evacuationBound(e *v2beta1.EMQX, conns int64) time.Duration {
 	if rate < 1 {
 		rate = 1
 	}
-	return time.Duration(int64(es.HealthCheckWait())+int64(es.WaitTakeover)+conns/rate)*time.Second + evacuationMargin
+	return time.Duration(int64(es.HealthCheckWait())+int64(es.TakeoverWait())+conns/rate)*time.Second + evacuationMargin
 }
 
 func evacuationOptions(s *State, node string) emqxapi.EvacuationOptions {
 	es := s.Cluster.Spec.UpdateStrategy.EvacuationStrategy
 	return emqxapi.EvacuationOptions{
-		ConnEvictRate: es.ConnEvictRate, SessEvictRate: es.SessEvictRate, WaitTakeover: es.WaitTakeover,
+		ConnEvictRate: es.ConnEvictRate, SessEvictRate: es.SessEvictRate, WaitTakeover: es.TakeoverWait(),
 		WaitHealthCheck: es.HealthCheckWait(), MigrateTo: migrationTargets(s, node),
 	}
 }

@@ -94,7 +94,7 @@ func newModel(r *rand.Rand) *model {
 	e.Spec.ReplicantTemplate = &v2beta1.ReplicantTemplate{}
 	e.Spec.ReplicantTemplate.Spec.Replicas = ptr.To(int32(1 + r.Intn(3)))
 	e.Default()
-	e.Spec.UpdateStrategy.InitialDelaySeconds = int32(r.Intn(3))
+	e.Spec.UpdateStrategy.InitialDelaySeconds = ptr.To(int32(r.Intn(3)))
 	m := &model{r: r, e: e, now: now, sets: map[string]*modelSet{}, pods: map[string]*modelPod{}, evacs: map[string]time.Time{},
 		ran: map[string]bool{}, disrupts: map[string]string{}, departed: map[string]bool{},
 		unlisted: map[string]time.Time{}, held: map[string]bool{}}

@@ -238,7 +238,7 @@ func drainingOutdated(s *State, coreOut, replOut []*corev1.Pod) (*corev1.Pod, *R
 
 // unhealthy says why the cluster is not in a state where another node may go ("" when it is).
 func unhealthy(s *State) (string, string) {
-	delay := time.Duration(s.Cluster.Spec.UpdateStrategy.InitialDelaySeconds) * time.Second
+	delay := time.Duration(s.Cluster.Spec.UpdateStrategy.InitialDelay()) * time.Second
 	for _, role := range []*Role{&s.Core, &s.Replicant} {
 		if role.Set == nil {
 			if role.Want > 0 {

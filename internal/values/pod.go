@@ -103,7 +103,7 @@ const DrainAllowance = 120
 // short with SIGKILL: the health-check wait, the takeover wait, the drain allowance, a margin.
 func terminationGracePeriod(e *v2beta1.EMQX) *int64 {
 	ev := e.Spec.UpdateStrategy.EvacuationStrategy
-	return ptr.To(int64(int(ev.HealthCheckWait()) + int(ev.WaitTakeover) + DrainAllowance + 30))
+	return ptr.To(int64(int(ev.HealthCheckWait()) + int(ev.TakeoverWait()) + DrainAllowance + 30))
 }
 
 // preStopEvacuation evacuates the local node before its container stops, whoever stops it (a
@@ -114,7 +114,7 @@ func preStopEvacuation(e *v2beta1.EMQX) *corev1.Lifecycle {
 	ev := e.Spec.UpdateStrategy.EvacuationStrategy
 	script := fmt.Sprintf(`/opt/emqx/bin/emqx ctl rebalance start --evacuation --wait-health-check %d --conn-evict-rate %d --sess-evict-rate %d --wait-takeover %d || true
 while ! /opt/emqx/bin/emqx ctl rebalance node-status | grep -qE 'waiting_takeover|evicting_sessions|prohibiting|disabled'; do sleep 1; done`,
-		ev.HealthCheckWait(), ev.ConnEvictRate, ev.SessEvictRate, ev.WaitTakeover)
+		ev.HealthCheckWait(), ev.ConnEvictRate, ev.SessEvictRate, ev.TakeoverWait())
 	return &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", script}}}}
 }
 

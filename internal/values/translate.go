@@ -48,7 +48,7 @@ func FromEMQX(e *v2beta1.EMQX, in Inputs) Values {
 		Image:                e.Spec.Image,
 		ImagePullPolicy:      pullPolicy(e),
 		ImagePullSecrets:     e.Spec.ImagePullSecrets,
-		RevisionHistoryLimit: e.Spec.RevisionHistoryLimit,
+		RevisionHistoryLimit: e.RevisionsKept(),
 		ServiceAccount:       ServiceAccount{Create: e.Spec.ServiceAccountName == "", Name: e.ServiceAccount()},
 		Secrets: SecretNames{
 			Cookie:           e.CookieSecretName(),

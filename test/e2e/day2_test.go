@@ -22,7 +22,7 @@ import (
 )
 
 func fastRollouts(e *v2beta1.EMQX) *v2beta1.EMQX {
-	e.Spec.UpdateStrategy.InitialDelaySeconds = 1
+	e.Spec.UpdateStrategy.InitialDelaySeconds = ptr.To[int32](1)
 	return e
 }
 

@@ -165,7 +165,7 @@ func (c *cluster) manifest() *v2beta1.EMQX {
 			TLS:               &v2beta1.TLS{SecretName: "mqtt-tls", DNSNames: c.dnsNames()},
 		},
 	}
-	e.Spec.UpdateStrategy.InitialDelaySeconds = 1
+	e.Spec.UpdateStrategy.InitialDelaySeconds = ptr.To[int32](1)
 	return e
 }
 

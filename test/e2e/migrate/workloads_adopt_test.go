@@ -172,7 +172,7 @@ func TestAdoptVendorClusterWithoutAnOutage(t *testing.T) {
 	e := &v2beta1.EMQX{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vend",
 		Annotations: map[string]string{v2beta1.AnnotationAdoptVendorWorkloads: "true"}},
 		Spec: v2beta1.EMQXSpec{Image: "emqx/emqx-enterprise:5.8.6",
-			UpdateStrategy: v2beta1.UpdateStrategy{InitialDelaySeconds: 1},
+			UpdateStrategy: v2beta1.UpdateStrategy{InitialDelaySeconds: ptr.To[int32](1)},
 			CoreTemplate: v2beta1.CoreTemplate{Spec: v2beta1.CoreTemplateSpec{
 				ReplicantTemplateSpec: v2beta1.ReplicantTemplateSpec{Replicas: ptr.To[int32](3)},
 				VolumeClaimTemplates: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{
