@@ -278,3 +278,66 @@ func TestNodeEntriesInTheV2Shape(t *testing.T) {
 		}
 	}
 }
+
+// A v2 client's write of raw and the read that follows: the conversion webhook decodes the object
+// and converts it to the hub, the API server stores it (pruning and defaulting it with the hub's
+// schema, the stored one) and returns it, and the webhook converts it back to v2.
+func writeAndReadAsV2(t *testing.T, raw []byte) (read *EMQX, stored *v2beta1.EMQX) {
+	t.Helper()
+	written := &EMQX{}
+	if err := json.Unmarshal(raw, written); err != nil {
+		t.Fatal(err)
+	}
+	stored = &v2beta1.EMQX{}
+	converttest.ThroughTheAPIServer(t, toHub(t, written), stored)
+	return toV2(t, stored), stored
+}
+
+// An explicit 0 in a number v2 and v2beta1 default alike is carried both ways and survives the API
+// server's defaulting; left out, it gets the default. The object is written as v2, read, and
+// written back as read.
+func TestDefaultedNumbersSurviveTheHubAndTheAPIServer(t *testing.T) {
+	for _, f := range []struct {
+		path   string // under spec
+		def    int32
+		stored func(*v2beta1.EMQX) *int32
+	}{
+		{"revisionHistoryLimit", v2beta1.DefaultRevisionHistoryLimit,
+			func(e *v2beta1.EMQX) *int32 { return e.Spec.RevisionHistoryLimit }},
+		{"updateStrategy.initialDelaySeconds", v2beta1.DefaultInitialDelaySeconds,
+			func(e *v2beta1.EMQX) *int32 { return e.Spec.UpdateStrategy.InitialDelaySeconds }},
+		{"updateStrategy.evacuationStrategy.waitTakeover", v2beta1.DefaultWaitTakeover,
+			func(e *v2beta1.EMQX) *int32 { return e.Spec.UpdateStrategy.EvacuationStrategy.WaitTakeover }},
+	} {
+		for _, tc := range []struct {
+			name    string
+			written any // nil: left out
+			want    int32
+		}{
+			{"an explicit 0 stays", 0, 0},
+			{"another value stays", 7, 7},
+			{"left out, the default", nil, f.def},
+		} {
+			t.Run(f.path+"/"+tc.name, func(t *testing.T) {
+				fields := map[string]any{"metadata.name": "c", "spec.image": "emqx/emqx-enterprise:5.8.6"}
+				if tc.written != nil {
+					fields["spec."+f.path] = tc.written
+				}
+				raw := converttest.JSONObject(t, fields)
+				for _, write := range []string{"the first write", "the write back of what was read"} {
+					read, stored := writeAndReadAsV2(t, raw)
+					if got := f.stored(stored); ptr.Deref(got, -1) != tc.want {
+						t.Fatalf("%s: stored as %s, want %d", write, converttest.Number(got), tc.want)
+					}
+					if got, ok := converttest.Field(t, read, "spec."+f.path); !ok || got != float64(tc.want) {
+						t.Fatalf("%s: read as %v (written out: %t), want %d", write, got, ok, tc.want)
+					}
+					var err error
+					if raw, err = json.Marshal(read); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

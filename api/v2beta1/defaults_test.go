@@ -8,25 +8,29 @@ import (
 	"k8s.io/utils/ptr"
 )
 
+// defaultedNumber is a field the schema defaults that may be 0, with its accessor.
+type defaultedNumber struct {
+	path  string // under spec, as JSON spells it
+	def   int32
+	field func(*EMQX) **int32
+	read  func(*EMQX) int32
+}
+
+var defaultedNumbers = []defaultedNumber{
+	{"revisionHistoryLimit", DefaultRevisionHistoryLimit,
+		func(e *EMQX) **int32 { return &e.Spec.RevisionHistoryLimit },
+		(*EMQX).RevisionsKept},
+	{"updateStrategy.initialDelaySeconds", DefaultInitialDelaySeconds,
+		func(e *EMQX) **int32 { return &e.Spec.UpdateStrategy.InitialDelaySeconds },
+		func(e *EMQX) int32 { return e.Spec.UpdateStrategy.InitialDelay() }},
+	{"updateStrategy.evacuationStrategy.waitTakeover", DefaultWaitTakeover,
+		func(e *EMQX) **int32 { return &e.Spec.UpdateStrategy.EvacuationStrategy.WaitTakeover },
+		func(e *EMQX) int32 { return e.Spec.UpdateStrategy.EvacuationStrategy.TakeoverWait() }},
+}
+
 // The defaulted numbers that may be 0: Default fills them only when unset, and their accessors
 // read an unset one as its default, so an explicit 0 means 0 everywhere.
 func TestDefaultFillsOnlyUnsetNumbers(t *testing.T) {
-	fields := []struct {
-		name  string
-		def   int32
-		field func(*EMQX) **int32
-		read  func(*EMQX) int32
-	}{
-		{"revisionHistoryLimit", DefaultRevisionHistoryLimit,
-			func(e *EMQX) **int32 { return &e.Spec.RevisionHistoryLimit },
-			(*EMQX).RevisionsKept},
-		{"updateStrategy.initialDelaySeconds", DefaultInitialDelaySeconds,
-			func(e *EMQX) **int32 { return &e.Spec.UpdateStrategy.InitialDelaySeconds },
-			func(e *EMQX) int32 { return e.Spec.UpdateStrategy.InitialDelay() }},
-		{"updateStrategy.evacuationStrategy.waitTakeover", DefaultWaitTakeover,
-			func(e *EMQX) **int32 { return &e.Spec.UpdateStrategy.EvacuationStrategy.WaitTakeover },
-			func(e *EMQX) int32 { return e.Spec.UpdateStrategy.EvacuationStrategy.TakeoverWait() }},
-	}
 	rows := []struct {
 		name string
 		set  *int32
@@ -36,13 +40,13 @@ func TestDefaultFillsOnlyUnsetNumbers(t *testing.T) {
 		{"an explicit 0 stays", ptr.To(int32(0)), 0},
 		{"another value stays", ptr.To(int32(7)), 7},
 	}
-	for _, f := range fields {
+	for _, f := range defaultedNumbers {
 		for _, row := range rows {
 			want := row.want
 			if row.set == nil {
 				want = f.def
 			}
-			t.Run(f.name+"/"+row.name, func(t *testing.T) {
+			t.Run(f.path+"/"+row.name, func(t *testing.T) {
 				e := &EMQX{}
 				*f.field(e) = row.set
 				if got := f.read(e); got != want {

@@ -380,3 +380,103 @@ func TestAnEmptyReplicantTemplateComesBack(t *testing.T) {
 		t.Errorf("no template came back as %+v", back.Spec.ReplicantTemplate)
 	}
 }
+
+// A v3beta1 client's write of raw and the read that follows: the conversion webhook decodes the
+// object and converts it to the hub, the API server stores it (pruning and defaulting it with the
+// hub's schema, the stored one) and returns it, and the webhook converts it back to v3beta1.
+func writeAndReadAsV3(t *testing.T, raw []byte) (read *EMQX, stored *v2beta1.EMQX) {
+	t.Helper()
+	written := &EMQX{}
+	if err := json.Unmarshal(raw, written); err != nil {
+		t.Fatal(err)
+	}
+	stored = &v2beta1.EMQX{}
+	converttest.ThroughTheAPIServer(t, toHub(t, written), stored)
+	return toV3(t, stored), stored
+}
+
+// An explicit 0 in a number v3beta1 and v2beta1 default alike is carried both ways and survives the
+// API server's defaulting; left out, it gets the default. The object is written as v3beta1, read,
+// and written back as read.
+func TestDefaultedNumbersSurviveTheHubAndTheAPIServer(t *testing.T) {
+	for _, f := range []struct {
+		path   string // under spec, in both versions
+		def    int32
+		stored func(*v2beta1.EMQX) *int32
+	}{
+		{"revisionHistoryLimit", v2beta1.DefaultRevisionHistoryLimit,
+			func(e *v2beta1.EMQX) *int32 { return e.Spec.RevisionHistoryLimit }},
+		{"updateStrategy.evacuationStrategy.waitTakeover", v2beta1.DefaultWaitTakeover,
+			func(e *v2beta1.EMQX) *int32 { return e.Spec.UpdateStrategy.EvacuationStrategy.WaitTakeover }},
+	} {
+		for _, tc := range []struct {
+			name    string
+			written any // nil: left out
+			want    int32
+		}{
+			{"an explicit 0 stays", 0, 0},
+			{"another value stays", 7, 7},
+			{"left out, the default", nil, f.def},
+		} {
+			t.Run(f.path+"/"+tc.name, func(t *testing.T) {
+				fields := map[string]any{"metadata.name": "c", "spec.image": "emqx/emqx-enterprise:5.8.6"}
+				if tc.written != nil {
+					fields["spec."+f.path] = tc.written
+				}
+				raw := converttest.JSONObject(t, fields)
+				for _, write := range []string{"the first write", "the write back of what was read"} {
+					read, stored := writeAndReadAsV3(t, raw)
+					if got := f.stored(stored); ptr.Deref(got, -1) != tc.want {
+						t.Fatalf("%s: stored as %s, want %d", write, converttest.Number(got), tc.want)
+					}
+					if got, ok := converttest.Field(t, read, "spec."+f.path); !ok || got != float64(tc.want) {
+						t.Fatalf("%s: read as %v (written out: %t), want %d", write, got, ok, tc.want)
+					}
+					var err error
+					if raw, err = json.Marshal(read); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// v3beta1 has no initialDelaySeconds: a value written as v2beta1, an explicit 0 included, rides in
+// the conversion annotation and is stored again when the object is written back as v3beta1; left
+// out, it is v2beta1's default.
+func TestInitialDelaySurvivesAV3beta1WriteBack(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		written any // nil: left out
+		want    int32
+	}{
+		{"an explicit 0 stays", 0, 0},
+		{"another value stays", 7, 7},
+		{"left out, the default", nil, v2beta1.DefaultInitialDelaySeconds},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fields := map[string]any{"metadata.name": "c", "spec.image": "emqx/emqx-enterprise:5.8.6"}
+			if tc.written != nil {
+				fields["spec.updateStrategy.initialDelaySeconds"] = tc.written
+			}
+			written := &v2beta1.EMQX{}
+			if err := json.Unmarshal(converttest.JSONObject(t, fields), written); err != nil {
+				t.Fatal(err)
+			}
+			stored := &v2beta1.EMQX{}
+			converttest.ThroughTheAPIServer(t, written, stored)
+			read := toV3(t, stored)
+			for _, write := range []string{"the first write back as v3beta1", "the second"} {
+				raw, err := json.Marshal(read)
+				if err != nil {
+					t.Fatal(err)
+				}
+				read, stored = writeAndReadAsV3(t, raw)
+				if got := stored.Spec.UpdateStrategy.InitialDelaySeconds; ptr.Deref(got, -1) != tc.want {
+					t.Fatalf("%s: stored as %s, want %d", write, converttest.Number(got), tc.want)
+				}
+			}
+		})
+	}
+}
