@@ -1,7 +1,6 @@
 package v2beta1
 
 import (
-	"encoding/json"
 	"testing"
 
 	"k8s.io/utils/ptr"
@@ -30,12 +29,8 @@ func TestDefaultedNumbersSurviveTheAPIServer(t *testing.T) {
 					fields["spec."+f.path] = tc.written
 				}
 				// The user's write, as kubectl sends it.
-				var written EMQX
-				if err := json.Unmarshal(converttest.JSONObject(t, fields), &written); err != nil {
-					t.Fatal(err)
-				}
 				read := &EMQX{}
-				converttest.ThroughTheAPIServer(t, &written, read)
+				converttest.StoreJSON(t, converttest.JSONObject(t, fields), read)
 				check(t, f, "the operator's first read", read, tc.want)
 
 				// The operator's own write, of the object as it works on it, and the next read.

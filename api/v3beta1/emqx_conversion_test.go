@@ -460,12 +460,8 @@ func TestInitialDelaySurvivesAV3beta1WriteBack(t *testing.T) {
 			if tc.written != nil {
 				fields["spec.updateStrategy.initialDelaySeconds"] = tc.written
 			}
-			written := &v2beta1.EMQX{}
-			if err := json.Unmarshal(converttest.JSONObject(t, fields), written); err != nil {
-				t.Fatal(err)
-			}
 			stored := &v2beta1.EMQX{}
-			converttest.ThroughTheAPIServer(t, written, stored)
+			converttest.StoreJSON(t, converttest.JSONObject(t, fields), stored)
 			read := toV3(t, stored)
 			for _, write := range []string{"the first write back as v3beta1", "the second"} {
 				raw, err := json.Marshal(read)

@@ -71,19 +71,27 @@ func loadStoredSchema() (*structuralschema.Structural, error) {
 	return nil, fmt.Errorf("%s has no stored version", path)
 }
 
-// ThroughTheAPIServer does to in what the API server does to a stored EMQX between the operator's
-// write and its next read: it writes in as JSON (omitempty drops what Go thinks is empty), prunes
-// fields the schema lacks and applies the schema's defaults to whatever is absent, as the server
-// does on every write and read, and reads the result into out. in and out are of the stored version.
+// ThroughTheAPIServer does to in what the API server does to a stored EMQX between a Go client's
+// write (the operator's, or the conversion webhook's answer) and the next read: it writes in as
+// JSON, where omitempty drops what Go thinks is empty, and stores it as StoreJSON does. in and out
+// are of the stored version.
 func ThroughTheAPIServer(t *testing.T, in, out any) {
+	t.Helper()
+	raw, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	StoreJSON(t, raw, out)
+}
+
+// StoreJSON does to an EMQX written as raw JSON of the stored version (what kubectl sends) what
+// the API server does on every write and read: it prunes the fields the schema lacks, applies the
+// schema's defaults to whatever is absent, and returns the result, read here into out.
+func StoreJSON(t *testing.T, raw []byte, out any) {
 	t.Helper()
 	s, err := storedSchema()
 	if err != nil {
 		t.Fatalf("the CRD's schema: %v", err)
-	}
-	raw, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
 	}
 	var obj map[string]any
 	if err := json.Unmarshal(raw, &obj); err != nil {
