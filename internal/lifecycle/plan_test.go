@@ -688,3 +688,50 @@ func TestAStrandedReplicantIsReplacedBeforeTheNextEvacuation(t *testing.T) {
 		t.Fatalf("plan = %+v, want %s's evacuation finished first", p, core)
 	}
 }
+
+// The evacuation asks EMQX to wait the spec's waitTakeover (an explicit 0 included, its default
+// when unset) for sessions to be taken over, and the wait for it to finish allows for that.
+func TestEvacuationWaitsForTakeoverAsTheSpecSays(t *testing.T) {
+	for _, tc := range []struct {
+		set  *int32
+		want int32
+	}{
+		{nil, v2beta1.DefaultWaitTakeover},
+		{ptr.To(int32(0)), 0},
+		{ptr.To(int32(25)), 25},
+	} {
+		f := newFixture(3, 0)
+		f.e.Spec.UpdateStrategy.EvacuationStrategy.WaitTakeover = tc.set
+		f.e.Spec.CoreTemplate.Spec.Replicas = ptr.To(int32(2))
+		f.state.Core.Want = 2
+		p := Decide(f.state)
+		if p.Step.Kind != StartEvacuation || p.Step.Evacuation.WaitTakeover != tc.want {
+			t.Fatalf("waitTakeover %v: plan = %+v, want an evacuation waiting %d s for takeovers", ptr.Deref(tc.set, -1), p, tc.want)
+		}
+		if got, want := evacuationBound(f.e, 0), time.Duration(v2beta1.WaitHealthCheckSeconds+tc.want)*time.Second+evacuationMargin; got != want {
+			t.Errorf("waitTakeover %v: evacuation bound %s, want %s", ptr.Deref(tc.set, -1), got, want)
+		}
+	}
+}
+
+// A node must have been ready for the spec's initialDelaySeconds (an explicit 0 included, its
+// default when unset) before the next one may go.
+func TestTheNextNodeWaitsTheSpecsInitialDelay(t *testing.T) {
+	for _, tc := range []struct {
+		set   *int32
+		waits bool // for a node ready 5 s ago
+	}{
+		{nil, true}, // the default, 10 s
+		{ptr.To(int32(0)), false},
+		{ptr.To(int32(3)), false},
+		{ptr.To(int32(30)), true},
+	} {
+		f := newFixture(3, 0)
+		f.e.Spec.UpdateStrategy.InitialDelaySeconds = tc.set
+		f.state.Core.Pods[2].Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-5 * time.Second))
+		reason, msg := unhealthy(&f.state)
+		if waits := reason != ""; waits != tc.waits {
+			t.Errorf("initialDelaySeconds %v: %q %q, want waiting %t", ptr.Deref(tc.set, -1), reason, msg, tc.waits)
+		}
+	}
+}

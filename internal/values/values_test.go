@@ -265,3 +265,28 @@ func TestPreStopEvacuationFollowsWaitHealthCheck(t *testing.T) {
 		}
 	}
 }
+
+// The takeover wait comes from the spec (an explicit 0 included, its default when unset): the
+// preStop evacuation asks EMQX for it, and the grace period leaves room for it.
+func TestPreStopEvacuationFollowsWaitTakeover(t *testing.T) {
+	for _, tc := range []struct {
+		wait      *int32
+		flag      string
+		gracetime int64
+	}{
+		{nil, "--wait-takeover 10 ||", 10 + 10 + DrainAllowance + 30},
+		{ptr.To(int32(25)), "--wait-takeover 25 ||", 10 + 25 + DrainAllowance + 30},
+		{ptr.To(int32(0)), "--wait-takeover 0 ||", 10 + 0 + DrainAllowance + 30},
+	} {
+		e := cluster(nil)
+		e.Spec.UpdateStrategy.EvacuationStrategy.WaitTakeover = tc.wait // after Default: nil stays nil
+		core := FromEMQX(e, Inputs{}).Roles.Core
+		script := core.Container.Lifecycle.PreStop.Exec.Command[2]
+		if !strings.Contains(script, tc.flag) {
+			t.Errorf("wait %v: preStop %q lacks %q", ptr.Deref(tc.wait, -1), script, tc.flag)
+		}
+		if got := *core.Pod.TerminationGracePeriodSeconds; got != tc.gracetime {
+			t.Errorf("wait %v: grace period %d, want %d", ptr.Deref(tc.wait, -1), got, tc.gracetime)
+		}
+	}
+}
