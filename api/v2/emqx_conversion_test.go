@@ -341,3 +341,29 @@ func TestDefaultedNumbersSurviveTheHubAndTheAPIServer(t *testing.T) {
 		}
 	}
 }
+
+// The conversion carries the defaulted numbers as they are, both ways: unset stays unset (the
+// version read decides its default, the same in both) and 0 stays 0.
+func TestDefaultedNumbersAreCarriedAsTheyAre(t *testing.T) {
+	for _, set := range []*int32{nil, ptr.To(int32(0)), ptr.To(int32(7))} {
+		v := v2Cluster()
+		v.Spec.RevisionHistoryLimit, v.Spec.UpdateStrategy.InitialDelaySeconds = set, set
+		// Rates set, as the API server's defaulting leaves them, so that nothing is materialised.
+		v.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{WaitTakeover: set, ConnEvictRate: 50, SessEvictRate: 60}
+		hub := toHub(t, v)
+		back := toV2(t, hub)
+		for _, got := range []struct {
+			name      string
+			hub, back *int32
+		}{
+			{"revisionHistoryLimit", hub.Spec.RevisionHistoryLimit, back.Spec.RevisionHistoryLimit},
+			{"initialDelaySeconds", hub.Spec.UpdateStrategy.InitialDelaySeconds, back.Spec.UpdateStrategy.InitialDelaySeconds},
+			{"waitTakeover", hub.Spec.UpdateStrategy.EvacuationStrategy.WaitTakeover, back.Spec.UpdateStrategy.EvacuationStrategy.WaitTakeover},
+		} {
+			if converttest.Number(got.hub) != converttest.Number(set) || converttest.Number(got.back) != converttest.Number(set) {
+				t.Errorf("%s %s: %s in v2beta1, %s back in v2", got.name, converttest.Number(set),
+					converttest.Number(got.hub), converttest.Number(got.back))
+			}
+		}
+	}
+}

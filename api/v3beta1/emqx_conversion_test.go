@@ -476,3 +476,38 @@ func TestInitialDelaySurvivesAV3beta1WriteBack(t *testing.T) {
 		})
 	}
 }
+
+// The conversion carries revisionHistoryLimit and waitTakeover as they are, both ways: unset stays
+// unset (the version read decides its default, the same in both) and 0 stays 0. initialDelaySeconds,
+// which v3beta1 lacks, comes back as it was in v2beta1; unset, it comes back as its default written
+// out (converting back materialises v2beta1's 10 s for every object without the annotation).
+func TestDefaultedNumbersAreCarriedAsTheyAre(t *testing.T) {
+	for _, set := range []*int32{nil, ptr.To(int32(0)), ptr.To(int32(7))} {
+		v := v3Cluster()
+		v.Spec.RevisionHistoryLimit = set
+		// Rates set, as the API server's defaulting leaves them, so that nothing is materialised.
+		v.Spec.UpdateStrategy.EvacuationStrategy = EvacuationStrategy{Type: "NodeEvacuation", WaitTakeover: set,
+			ConnectionEvictionRate: 50, SessionEvictionRate: 60}
+		hub := toHub(t, v)
+		back := toV3(t, hub)
+		for _, got := range []struct {
+			name      string
+			hub, back *int32
+		}{
+			{"revisionHistoryLimit", hub.Spec.RevisionHistoryLimit, back.Spec.RevisionHistoryLimit},
+			{"waitTakeover", hub.Spec.UpdateStrategy.EvacuationStrategy.WaitTakeover, back.Spec.UpdateStrategy.EvacuationStrategy.WaitTakeover},
+		} {
+			if converttest.Number(got.hub) != converttest.Number(set) || converttest.Number(got.back) != converttest.Number(set) {
+				t.Errorf("%s %s: %s in v2beta1, %s back in v3beta1", got.name, converttest.Number(set),
+					converttest.Number(got.hub), converttest.Number(got.back))
+			}
+		}
+
+		e := hubCluster()
+		e.Spec.UpdateStrategy.InitialDelaySeconds = set
+		want := ptr.Deref(set, v2beta1.DefaultInitialDelaySeconds)
+		if got := toHub(t, toV3(t, e)).Spec.UpdateStrategy.InitialDelaySeconds; ptr.Deref(got, -1) != want {
+			t.Errorf("initialDelaySeconds %s: %s back in v2beta1, want %d", converttest.Number(set), converttest.Number(got), want)
+		}
+	}
+}
