@@ -141,10 +141,12 @@ func JSONObject(t *testing.T, fields map[string]any) []byte {
 		at := obj
 		keys := strings.Split(path, ".")
 		for _, key := range keys[:len(keys)-1] {
+			if at[key] == nil {
+				at[key] = map[string]any{}
+			}
 			next, ok := at[key].(map[string]any)
 			if !ok {
-				next = map[string]any{}
-				at[key] = next
+				t.Fatalf("%s: %s holds a value, not an object", path, key)
 			}
 			at = next
 		}
