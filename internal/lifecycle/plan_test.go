@@ -678,7 +678,15 @@ func TestAStrandedReplicantIsReplacedBeforeTheNextEvacuation(t *testing.T) {
 	f.state.Nodes = nodes
 	outdate(&f.state.Core)
 	outdate(&f.state.Replicant)
+	// Unlisted is the answering node's view: it may serve clients in a cluster of its own. Its
+	// own API says how many; they are evacuated through it first.
+	f.state.Outsiders = map[string]Outsider{node: {Connections: 100}}
 	p := Decide(f.state)
+	if p.Step.Kind != EvacuateOutsider || p.Step.Node != node {
+		t.Fatalf("plan = %+v, want %s evacuated through its own API first", p, node)
+	}
+	f.state.Outsiders = map[string]Outsider{node: {}}
+	p = Decide(f.state)
 	if p.Step.Kind != ReplacePod || p.Step.Pod.Name != stranded.Name {
 		t.Fatalf("plan = %+v, want %s replaced first", p, stranded.Name)
 	}
